@@ -1,0 +1,21 @@
+# Every external dependency is found here, once (names measured in ../shared/TOOLCHAIN.md).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(cppzmq REQUIRED)
+find_package(msgpack REQUIRED)               # msgpack-c 4.1: target msgpackc-cxx
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)
+find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(doctest REQUIRED)
+include(doctest)
+
+if(FRAMEFARM_ENGINE)
+  find_package(Torch REQUIRED)
+  # CUDA-only code is compiled only when the libtorch has CUDA (pip torch); Debian's is CPU-only.
+  if(TARGET torch_cuda)
+    set(FRAMEFARM_CUDA ON)
+  else()
+    set(FRAMEFARM_CUDA OFF)
+  endif()
+  message(STATUS "framefarm: libtorch CUDA support: ${FRAMEFARM_CUDA}")
+endif()

@@ -1,0 +1,319 @@
+// Wire protocol: every message between dispatcher, worker supervisor and engine, in one place.
+//
+// Framing. One ZeroMQ frame per message (after the ROUTER identity frame, where there is one).
+// The frame is a msgpack array of three: [protocol_version, MsgType, body], where body is a
+// msgpack map whose keys are the field names below (MSGPACK_DEFINE_MAP). Unknown keys in a body are
+// ignored (forward compatibility); a missing key leaves the field at its default.
+//
+// Contract of decode(): any byte string either decodes to a message or returns a DecodeError
+// naming what was wrong (too large, not msgpack, wrong version, unknown type, bad body). It never
+// throws and never crashes: callers log the error and drop the frame.
+//
+// Two links use this protocol:
+//   dispatcher ROUTER  <-> worker supervisor DEALER   (tcp://, see "Dispatcher link")
+//   supervisor ROUTER  <-> engine DEALER              (ipc://, see "Engine link")
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <msgpack.hpp>
+
+namespace ff::proto {
+
+inline constexpr uint32_t kVersion = 1;
+// Frames larger than this are dropped unread (a job message is < 64 KiB; an encode result for
+// 32 prompts of 12 MiB each travels over ipc only, hence the generous bound).
+inline constexpr size_t kMaxFrameBytes = 512ull << 20;
+// Prompts are bounded in SQL too (schema/): same number, in bytes of UTF-8.
+inline constexpr size_t kMaxPromptBytes = 8192;
+
+enum class MsgType : uint8_t {
+  // ---- Dispatcher link ----
+  kRegister = 1,    // worker -> dispatcher: first message; capabilities.
+  kWelcome = 2,     // dispatcher -> worker: registration accepted; timing parameters.
+  kCredit = 3,      // worker -> dispatcher: "send me up to `slots` more jobs".
+  kHeartbeat = 4,   // both ways, every heartbeat interval; carries nothing else.
+  kJob = 5,         // dispatcher -> worker: one leased job (consumes one credit).
+  kProgress = 6,    // worker -> dispatcher: phase/step of a running job.
+  kResult = 7,      // worker -> dispatcher: terminal outcome of a job (success or failure).
+  kCancel = 8,      // dispatcher -> worker: stop this job at its next step boundary.
+  kHandBack = 9,    // worker -> dispatcher: this job was not started; requeue it (no attempt used).
+  kGoodbye = 10,    // worker -> dispatcher: worker is leaving; release everything it holds.
+  // ---- Engine link ----
+  kEngineHello = 32,     // engine -> supervisor: engine is up, models loaded.
+  kEncodeRequest = 33,   // supervisor -> engine: encode these prompts in one pass.
+  kEncodeResult = 34,    // engine -> supervisor: embeddings (or error) for an EncodeRequest.
+  kGenerateRequest = 35, // supervisor -> engine: run the video stages for one job.
+  kGenerateProgress = 36,// engine -> supervisor: a step finished.
+  kGenerateResult = 37,  // engine -> supervisor: terminal outcome of a GenerateRequest.
+  kEngineCancel = 38,    // supervisor -> engine: cancel a job at its next step boundary.
+  kEngineStats = 39,     // engine -> supervisor: per-component memory/streaming metrics.
+  kShutdown = 40,        // supervisor -> engine: exit cleanly.
+};
+
+// Why a job failed; the dispatcher decides retry vs dead from it.
+enum class ErrorKind : uint8_t {
+  kNone = 0,
+  kBadInput = 1,      // the job itself is invalid (not retried).
+  kOutOfMemory = 2,   // a CUDA OOM escaped inside the engine (retried).
+  kVramBudget = 3,    // the job cannot fit the worker's VRAM budget even streamed (not retried here).
+  kEngineCrash = 4,   // the engine process died or hung (retried).
+  kCancelled = 5,     // stopped by a cancel request.
+  kInternal = 6,      // anything else (retried).
+};
+
+}  // namespace ff::proto
+
+MSGPACK_ADD_ENUM(ff::proto::MsgType);
+MSGPACK_ADD_ENUM(ff::proto::ErrorKind);
+
+namespace ff::proto {
+
+// Generation parameters of a job (defaults are the schema's defaults).
+struct JobParams {
+  int32_t width = 768;
+  int32_t height = 512;
+  int32_t num_frames = 121;
+  int32_t frame_rate = 24;
+  int32_t num_inference_steps = 30;
+  double guidance_scale = 3.0;
+  int64_t seed = 0;
+  MSGPACK_DEFINE_MAP(width, height, num_frames, frame_rate, num_inference_steps, guidance_scale, seed);
+};
+
+// ---------------------------------------------------------------- Dispatcher link
+
+struct Register {
+  std::string worker_id;      // stable name, e.g. "gpu-node-3/cuda:0"
+  std::string gpu_name;       // "NVIDIA H200" or "cpu"
+  int64_t vram_total_bytes = 0;
+  int64_t vram_budget_bytes = 0;
+  std::string model;          // model name the worker serves, matched against jobs.model
+  int32_t free_slots = 0;     // initial credit
+  int32_t max_encode_batch = 1;
+  std::vector<std::string> components_resident;
+  MSGPACK_DEFINE_MAP(worker_id, gpu_name, vram_total_bytes, vram_budget_bytes, model, free_slots,
+                     max_encode_batch, components_resident);
+};
+
+struct Welcome {
+  int32_t heartbeat_interval_ms = 1000;
+  int32_t heartbeat_misses_dead = 3;
+  MSGPACK_DEFINE_MAP(heartbeat_interval_ms, heartbeat_misses_dead);
+};
+
+struct Credit {
+  int32_t slots = 0;  // additional jobs the worker can take now
+  MSGPACK_DEFINE_MAP(slots);
+};
+
+struct Heartbeat {
+  int64_t sent_unix_ms = 0;
+  MSGPACK_DEFINE_MAP(sent_unix_ms);
+};
+
+struct Job {
+  int64_t job_id = 0;
+  int64_t epoch = 0;              // fencing epoch: echoed on every Progress/Result/HandBack
+  int32_t attempt = 1;
+  std::string prompt;
+  std::string negative_prompt;
+  std::string model;
+  JobParams params;
+  bool embedding_cached = false;  // dispatcher saw (prompt, negative) in prompt_embeddings
+  int64_t encode_group = 0;       // jobs sent together for one encoder pass share a nonzero group
+  int64_t enqueued_unix_us = 0;   // INSERT commit time, for queue-wait metrics
+  MSGPACK_DEFINE_MAP(job_id, epoch, attempt, prompt, negative_prompt, model, params,
+                     embedding_cached, encode_group, enqueued_unix_us);
+};
+
+struct Progress {
+  int64_t job_id = 0;
+  int64_t epoch = 0;
+  std::string phase;   // "encode", "stage1", "stage2", "decode", "write"
+  int32_t step = 0;
+  int32_t total_steps = 0;
+  MSGPACK_DEFINE_MAP(job_id, epoch, phase, step, total_steps);
+};
+
+struct Result {
+  int64_t job_id = 0;
+  int64_t epoch = 0;
+  bool ok = false;
+  std::string output_path;                  // on success: the video file
+  std::map<std::string, double> timings_s;  // phase -> seconds
+  std::map<std::string, int64_t> peak_vram_bytes;  // component -> peak bytes
+  ErrorKind error_kind = ErrorKind::kNone;
+  std::string error_message;
+  MSGPACK_DEFINE_MAP(job_id, epoch, ok, output_path, timings_s, peak_vram_bytes, error_kind,
+                     error_message);
+};
+
+struct Cancel {
+  int64_t job_id = 0;
+  int64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(job_id, epoch);
+};
+
+struct HandBack {
+  int64_t job_id = 0;
+  int64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(job_id, epoch);
+};
+
+struct Goodbye {
+  std::string reason;
+  MSGPACK_DEFINE_MAP(reason);
+};
+
+// ---------------------------------------------------------------- Engine link
+
+// A dense tensor in transit: raw little-endian bytes, row-major. dtype is "bf16", "f16" or "f32".
+struct TensorBlob {
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::string data;
+  MSGPACK_DEFINE_MAP(dtype, shape, data);
+};
+
+struct EngineHello {
+  int32_t pid = 0;
+  std::string device;          // "cuda:0" or "cpu"
+  std::string gpu_name;
+  int64_t vram_total_bytes = 0;
+  int64_t vram_budget_bytes = 0;
+  std::string encoder_fingerprint;  // identifies text encoder + embeddings processor weights
+  int32_t max_encode_batch = 1;
+  std::vector<std::string> components_resident;
+  MSGPACK_DEFINE_MAP(pid, device, gpu_name, vram_total_bytes, vram_budget_bytes,
+                     encoder_fingerprint, max_encode_batch, components_resident);
+};
+
+// Token ids of one prompt as the tokenizer produced them: real tokens only, BOS first, no pads.
+// The engine places them LEFT-padded in a row of max_length (position ids over the padded row).
+struct PromptTokens {
+  std::vector<int32_t> ids;
+  MSGPACK_DEFINE_MAP(ids);
+};
+
+struct EncodeRequest {
+  int64_t request_id = 0;
+  int32_t max_length = 1024;
+  std::vector<PromptTokens> prompts;  // duplicates already removed by the supervisor
+  MSGPACK_DEFINE_MAP(request_id, max_length, prompts);
+};
+
+// The contexts the stage transformers consume for one prompt. Rows are the real tokens only
+// (trimmed, when lossless) or all max_length rows; `real_tokens` says how many are real.
+struct PromptEmbedding {
+  int32_t real_tokens = 0;
+  TensorBlob video;  // [rows, video_dim]
+  TensorBlob audio;  // [rows, audio_dim]
+  MSGPACK_DEFINE_MAP(real_tokens, video, audio);
+};
+
+struct EncodeResult {
+  int64_t request_id = 0;
+  bool ok = false;
+  std::vector<PromptEmbedding> embeddings;  // same order as EncodeRequest::prompts
+  ErrorKind error_kind = ErrorKind::kNone;
+  std::string error_message;
+  MSGPACK_DEFINE_MAP(request_id, ok, embeddings, error_kind, error_message);
+};
+
+struct GenerateRequest {
+  int64_t job_id = 0;
+  JobParams params;
+  PromptEmbedding positive;
+  PromptEmbedding negative;
+  std::string output_dir;  // the engine writes <output_dir>/<job_id>.y4m and .png
+  MSGPACK_DEFINE_MAP(job_id, params, positive, negative, output_dir);
+};
+
+struct GenerateProgress {
+  int64_t job_id = 0;
+  std::string phase;
+  int32_t step = 0;
+  int32_t total_steps = 0;
+  MSGPACK_DEFINE_MAP(job_id, phase, step, total_steps);
+};
+
+struct GenerateResult {
+  int64_t job_id = 0;
+  bool ok = false;
+  std::string video_path;
+  std::string preview_path;
+  std::map<std::string, double> timings_s;
+  std::map<std::string, int64_t> peak_vram_bytes;
+  ErrorKind error_kind = ErrorKind::kNone;
+  std::string error_message;
+  MSGPACK_DEFINE_MAP(job_id, ok, video_path, preview_path, timings_s, peak_vram_bytes, error_kind,
+                     error_message);
+};
+
+struct EngineCancel {
+  int64_t job_id = 0;
+  MSGPACK_DEFINE_MAP(job_id);
+};
+
+// Per-component memory and streaming figures, cumulative since engine start unless named peak.
+struct ComponentStats {
+  std::string placement;            // "resident" | "stream" | "auto:<resident>/<total>"
+  int64_t peak_vram_bytes = 0;      // peak during this component's last phase
+  int64_t resident_bytes = 0;
+  int64_t pinned_host_bytes = 0;
+  int64_t streamed_bytes_total = 0;
+  double stream_seconds_total = 0;  // time copies were in flight
+  double stall_seconds_total = 0;   // compute waiting for a copy
+  int32_t resident_blocks = 0;
+  int32_t total_blocks = 0;
+  MSGPACK_DEFINE_MAP(placement, peak_vram_bytes, resident_bytes, pinned_host_bytes,
+                     streamed_bytes_total, stream_seconds_total, stall_seconds_total,
+                     resident_blocks, total_blocks);
+};
+
+struct EngineStats {
+  int64_t gpu_used_bytes = 0;
+  int64_t gpu_total_bytes = 0;
+  int64_t vram_budget_bytes = 0;
+  int64_t ooms_avoided_total = 0;  // micro-batch shrinks that avoided an OOM
+  std::map<std::string, ComponentStats> components;
+  MSGPACK_DEFINE_MAP(gpu_used_bytes, gpu_total_bytes, vram_budget_bytes, ooms_avoided_total,
+                     components);
+};
+
+struct Shutdown {
+  std::string reason;
+  MSGPACK_DEFINE_MAP(reason);
+};
+
+// ---------------------------------------------------------------- Encoding / decoding
+
+using Message = std::variant<Register, Welcome, Credit, Heartbeat, Job, Progress, Result, Cancel,
+                             HandBack, Goodbye, EngineHello, EncodeRequest, EncodeResult,
+                             GenerateRequest, GenerateProgress, GenerateResult, EngineCancel,
+                             EngineStats, Shutdown>;
+
+struct DecodeError {
+  std::string what;  // human-readable reason, e.g. "unknown message type 77"
+};
+
+// Serialises one message into a frame. Thread-safe (pure).
+std::string encode(const Message& msg);
+
+// Parses one frame; never throws. Thread-safe (pure).
+std::variant<Message, DecodeError> decode(std::string_view frame);
+
+// The MsgType of a message value.
+MsgType type_of(const Message& msg);
+
+// Lower-case name of a type, for logs ("job", "result", ...); "unknown" for other values.
+std::string_view type_name(MsgType t);
+
+}  // namespace ff::proto
