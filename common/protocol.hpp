@@ -98,8 +98,9 @@ struct Register {
   int32_t free_slots = 0;     // initial credit
   int32_t max_encode_batch = 1;
   std::vector<std::string> components_resident;
+  std::string encoder_fingerprint;  // key of this worker's rows in framefarm.prompt_embeddings
   MSGPACK_DEFINE_MAP(worker_id, gpu_name, vram_total_bytes, vram_budget_bytes, model, free_slots,
-                     max_encode_batch, components_resident);
+                     max_encode_batch, components_resident, encoder_fingerprint);
 };
 
 struct Welcome {
