@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Enforces the layering written in CMakeLists.txt and worker/engine/CMakeLists.txt:
+# which folder may include which, and which folders stay torch-free. Exits 1 naming each violation.
+set -u
+root=$1
+fail=0
+# forbid DIR PATTERN WHY: no file directly under DIR (its subfolders are checked on their own
+# line) may #include a path matching PATTERN.
+forbid() {
+  local dir=$1 pattern=$2 why=$3 hits
+  hits=$(find "$root/$dir" -maxdepth 1 -type f \( -name '*.hpp' -o -name '*.cpp' -o -name '*.h' \) \
+           -exec grep -HnE "^[[:space:]]*#[[:space:]]*include[[:space:]]*[<\"]($pattern)" {} + 2>/dev/null)
+  if [ -n "$hits" ]; then echo "layering violation ($why):"; echo "$hits"; fail=1; fi
+}
+torch='torch/|ATen/|c10/|caffe2/'
+forbid common "dispatcher/|worker/|$torch" "common depends on nothing of ours, and not on torch"
+forbid dispatcher "worker/|$torch" "dispatcher never includes worker, and is torch-free"
+forbid worker "dispatcher/|worker/engine/|$torch" "the supervisor is torch-free and never includes dispatcher"
+forbid worker/engine/io "dispatcher/|worker/engine/(runtime|text|video|encode|app)/" "io is the lowest engine layer"
+forbid worker/engine/runtime "dispatcher/|worker/engine/(text|video|encode|app)/" "runtime sits below the models"
+forbid worker/engine/text "dispatcher/|worker/engine/(video|encode|app)/" "text models know no pipeline"
+forbid worker/engine/video "dispatcher/|worker/engine/(text|encode|app)/" "video models know no pipeline"
+forbid worker/engine/encode "dispatcher/|worker/engine/(video|app)/" "encode sits below app"
+forbid worker/engine/app "dispatcher/" "the engine never includes the dispatcher"
+exit $fail
