@@ -1,0 +1,1 @@
+target_sources(ff_common PRIVATE json.cpp)
