@@ -1,0 +1,42 @@
+// Every SQL statement of the dispatcher and its CLI, named, in one place. State transitions of
+// framefarm.jobs happen only through the statements below (see README "Job states").
+// Prepared statements are registered on a connection by prepare_all().
+#pragma once
+
+#include <pqxx/connection>
+
+namespace ff::dispatcher::sql {
+
+// ---- migrations (migrate.cpp)
+extern const char* const kMigrationsBootstrap;  // create framefarm schema + schema_migrations
+extern const char* const kMigrationsLock;       // transaction-level advisory lock
+extern const char* const kMigrationApplied;     // $1 version -> name
+extern const char* const kMigrationRecord;      // $1 version, $2 name
+
+// Registers the prepared statements below on `conn` (names = the constants' names in
+// snake_case, e.g. "claim_jobs"). Call once per (re)connection, from the owning thread.
+void prepare_all(pqxx::connection& conn);
+
+// ---- prepared statement names (dispatcher hot path and CLI)
+inline constexpr const char* kClaimJobs = "claim_jobs";
+inline constexpr const char* kRecordAssignment = "record_assignment";
+inline constexpr const char* kMarkRunning = "mark_running";
+inline constexpr const char* kCompleteJobs = "complete_jobs";
+inline constexpr const char* kRequeueJobs = "requeue_jobs";
+inline constexpr const char* kHandBackJobs = "hand_back_jobs";
+inline constexpr const char* kRenewLeases = "renew_leases";
+inline constexpr const char* kReapExpiredLeases = "reap_expired_leases";
+inline constexpr const char* kReleaseOrphanLeases = "release_orphan_leases";
+inline constexpr const char* kCancelRequestedAmong = "cancel_requested_among";
+inline constexpr const char* kUpsertWorker = "upsert_worker";
+inline constexpr const char* kUpdateWorkers = "update_workers";
+inline constexpr const char* kMarkWorker = "mark_worker";
+inline constexpr const char* kSubmitJob = "submit_job";
+inline constexpr const char* kJobByIdempotencyKey = "job_by_idempotency_key";
+inline constexpr const char* kJobStatus = "job_status";
+inline constexpr const char* kListJobs = "list_jobs";
+inline constexpr const char* kCancelJob = "cancel_job";
+inline constexpr const char* kRetryJob = "retry_job";
+inline constexpr const char* kListWorkers = "list_workers";
+
+}  // namespace ff::dispatcher::sql
