@@ -1,0 +1,55 @@
+// Placement of one component's streamable blocks: resident (all on the device), stream (all
+// through the slot ring) or auto (decided per call: resident if everything fits, else the longest
+// prefix of blocks that fits stays resident and the rest streams). Pure functions, no device.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ff::engine::rt {
+
+enum class Placement { kResident, kStream, kAuto };
+
+// "resident" | "stream" | "auto"; parse returns nullopt for anything else.
+std::string_view placement_name(Placement p);
+std::optional<Placement> parse_placement(std::string_view s);
+
+// Everything a plan depends on, in bytes.
+struct PlacementRequest {
+  Placement mode = Placement::kAuto;
+  std::vector<int64_t> block_bytes;  // the component's streamable blocks, in compute order
+  int64_t fixed_bytes = 0;           // non-block weights that are always on the device
+  int64_t working_bytes = 0;         // activations etc. of this call (micro-batch dependent)
+  int slots = 3;                     // ring size when anything streams (>= 3)
+  int64_t budget_bytes = 0;          // the worker's VRAM budget for the whole process
+  int64_t reserve_bytes = 0;         // kept free inside the budget (and on the device)
+  int64_t used_bytes = 0;            // device bytes held now by the process, this component's
+                                     // already-resident blocks and fixed weights excluded
+  int64_t device_free_bytes = 0;     // free on the device now, plus the allocator's cached
+                                     // free bytes and this component's resident bytes
+};
+
+struct PlacementPlan {
+  Placement mode = Placement::kAuto;
+  bool fits = false;            // false: not even the plan below fits the available bytes
+  int total_blocks = 0;
+  int resident_blocks = 0;      // leading blocks kept on the device
+  int slots = 0;                // ring slots (0 when nothing streams)
+  int64_t resident_bytes = 0;   // resident blocks + fixed weights
+  int64_t ring_bytes = 0;       // slots x largest streamed block
+  int64_t working_bytes = 0;
+  int64_t needed_bytes = 0;     // resident + ring + working
+  int64_t available_bytes = 0;  // min(budget - reserve - used, device free - reserve)
+  // "resident" | "stream" | "auto:<resident>/<total>" (the exported label).
+  std::string label() const;
+  // One line for the log: label, bytes needed and available.
+  std::string describe() const;
+};
+
+// Decides the plan. Never throws; fits=false says the call cannot run with this working set.
+PlacementPlan plan_placement(const PlacementRequest& req);
+
+}  // namespace ff::engine::rt
