@@ -17,12 +17,16 @@ extern const char* const kMigrationRecord;      // $1 version, $2 name
 // snake_case, e.g. "claim_jobs"). Call once per (re)connection, from the owning thread.
 void prepare_all(pqxx::connection& conn);
 
-// ---- prepared statement names (dispatcher hot path and CLI)
+// ---- prepared statement names (dispatcher hot path and CLI); the SQL text and the meaning of
+// each parameter are documented next to it in queries.cpp.
+// Transitions: claim_jobs (queued|retry_wait -> leased), mark_running (leased -> running),
+// complete_jobs (leased|running -> succeeded|retry_wait|dead|cancelled), hand_back_jobs and
+// release_orphan_leases (leased|running -> queued, attempt given back), reap_expired_leases
+// (leased|running -> retry_wait|dead|cancelled), cancel_job (queued|retry_wait -> cancelled, or
+// cancel_requested), retry_job (dead|cancelled|retry_wait -> queued).
 inline constexpr const char* kClaimJobs = "claim_jobs";
-inline constexpr const char* kRecordAssignment = "record_assignment";
 inline constexpr const char* kMarkRunning = "mark_running";
 inline constexpr const char* kCompleteJobs = "complete_jobs";
-inline constexpr const char* kRequeueJobs = "requeue_jobs";
 inline constexpr const char* kHandBackJobs = "hand_back_jobs";
 inline constexpr const char* kRenewLeases = "renew_leases";
 inline constexpr const char* kReapExpiredLeases = "reap_expired_leases";

@@ -1,0 +1,46 @@
+// Dispatcher configuration: plain structs, decoded from flags in ONE place (config.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+
+namespace ff::dispatcher {
+
+// Exponential backoff with jitter for retries and reconnects.
+struct BackoffConfig {
+  int64_t base_ms = 1000;    // delay before the 2nd attempt (before jitter)
+  int64_t max_ms = 60000;    // cap (before jitter)
+};
+
+struct ServeConfig {
+  std::string database_url;                 // "" = libpq environment (PGHOST, PGDATABASE, ...)
+  std::string bind_endpoint = "tcp://*:5555";
+  std::string dispatcher_id;                // "" = <hostname>:<pid>:<random>
+  int64_t heartbeat_interval_ms = 1000;
+  int64_t heartbeat_misses_dead = 3;        // a worker silent this many intervals is dead
+  int64_t lease_timeout_ms = 30000;         // renewed every lease_timeout_ms/3 while alive
+  int64_t poll_interval_ms = 250;           // backstop when no NOTIFY arrives
+  int64_t reap_interval_ms = 1000;          // how often expired leases (any dispatcher) are requeued
+  int64_t claim_batch_max = 512;            // jobs per claim statement
+  int64_t shutdown_grace_ms = 5000;         // SIGTERM: wait this long for running jobs' results
+  BackoffConfig retry_backoff{1000, 60000};   // failed attempts -> retry_wait.run_after
+  BackoffConfig reconnect_backoff{100, 5000}; // PostgreSQL reconnects
+};
+
+// Flags of `serve` (plus --database), for parsing and --help.
+std::vector<ff::config::FlagSpec> serve_flag_specs();
+
+// Decodes parsed `serve` flags; throws ff::config::UsageError naming the bad flag.
+ServeConfig decode_serve_config(const ff::config::ParsedFlags& flags);
+
+// Rejects a database URL/conninfo that carries a password (command lines are visible to every
+// user via ps): throws UsageError telling to use ~/.pgpass or PGPASSWORD instead.
+void check_database_url(const std::string& url);
+
+// Default dispatcher id: "<hostname>:<pid>:<4 random hex>".
+std::string default_dispatcher_id();
+
+}  // namespace ff::dispatcher

@@ -1,0 +1,717 @@
+#include "dispatcher/server.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "common/json.hpp"
+#include "common/log.hpp"
+#include "common/protocol.hpp"
+#include "dispatcher/backoff.hpp"
+#include "dispatcher/job_store.hpp"
+#include "dispatcher/registry.hpp"
+#include "dispatcher/scheduler.hpp"
+#include "dispatcher/text.hpp"
+
+namespace ff::dispatcher {
+
+namespace {
+constexpr const char* kLog = "dispatcher";
+constexpr size_t kMaxDispatcherFrameBytes = 1 << 20;  // dispatcher-link messages are small
+
+int64_t ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+std::string error_kind_name(proto::ErrorKind k) {
+  switch (k) {
+    case proto::ErrorKind::kNone: return "none";
+    case proto::ErrorKind::kBadInput: return "bad_input";
+    case proto::ErrorKind::kOutOfMemory: return "out_of_memory";
+    case proto::ErrorKind::kVramBudget: return "vram_budget";
+    case proto::ErrorKind::kEngineCrash: return "engine_crash";
+    case proto::ErrorKind::kCancelled: return "cancelled";
+    case proto::ErrorKind::kInternal: return "internal";
+  }
+  return "internal";
+}
+
+// Printable form of a ROUTER identity for logs.
+std::string show_identity(const std::string& id) {
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : id) {
+    s += hex[c >> 4];
+    s += hex[c & 15];
+  }
+  return s;
+}
+
+// Logs at most `per_second` lines per second, then one summary of what was suppressed.
+class RateLimitedWarn {
+ public:
+  explicit RateLimitedWarn(int per_second) : per_second_(per_second) {}
+  template <typename... A>
+  void operator()(const A&... a) {
+    auto now = Clock::now();
+    if (now - window_ > std::chrono::seconds(1)) {
+      if (suppressed_ > 0) log::warn(kLog, suppressed_, " more similar warnings suppressed");
+      window_ = now;
+      count_ = 0;
+      suppressed_ = 0;
+    }
+    if (count_++ < per_second_) log::warn(kLog, a...);
+    else ++suppressed_;
+  }
+
+ private:
+  int per_second_;
+  int count_ = 0;
+  int64_t suppressed_ = 0;
+  Clock::time_point window_{};
+};
+
+}  // namespace
+
+struct Dispatcher::Impl {
+  ServeConfig cfg;
+  zmq::context_t& ctx;
+  zmq::socket_t router;
+  DispatcherStats stats;
+  WorkerRegistry registry;
+  std::unique_ptr<JobStore> db;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  // Database effects waiting for the next flush (kept across a database outage).
+  std::map<int64_t, ProgressRow> pending_progress;  // job_id -> latest progress
+  std::vector<CompletionRow> pending_completions;
+  std::vector<LeaseRef> pending_handbacks;
+  std::map<std::string, WorkerInfo> pending_worker_upserts;  // worker_id -> row
+  std::vector<std::pair<std::string, std::string>> pending_worker_marks;  // id, status
+
+  bool queue_maybe_ready = true;  // a NOTIFY/poll tick since the last short claim
+  bool draining = false;
+  int64_t next_group = 0;
+  int reconnect_attempt = 0;
+  Clock::time_point next_reconnect{};
+  Clock::time_point next_heartbeat{}, next_poll{}, next_reap{}, next_renew{}, next_cancel_scan{};
+  RateLimitedWarn warn_frames{20};
+  RateLimitedWarn warn_late{20};
+
+  Impl(ServeConfig c, zmq::context_t& cx) : cfg(std::move(c)), ctx(cx), router(cx, zmq::socket_type::router) {
+    router.set(zmq::sockopt::router_mandatory, 1);
+    router.set(zmq::sockopt::linger, 0);
+    router.set(zmq::sockopt::sndhwm, 100000);
+    router.set(zmq::sockopt::rcvhwm, 100000);
+    router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxDispatcherFrameBytes));
+  }
+
+  double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+
+  // ---------------------------------------------------------------- database connection
+
+  bool db_up() const { return db != nullptr; }
+
+  void db_lost(const std::exception& e) {
+    if (db) log::warn(kLog, "database connection lost: ", e.what(), "; reconnecting with backoff");
+    try {
+      db.reset();
+    } catch (...) {
+    }
+    db.reset();
+    reconnect_attempt = std::max(reconnect_attempt, 1);
+    next_reconnect = Clock::now() + std::chrono::milliseconds(
+                                        backoff_delay_ms(reconnect_attempt, cfg.reconnect_backoff, uniform()));
+  }
+
+  // Runs `f` against the database; on connection loss drops it and returns false. Other SQL
+  // errors propagate.
+  template <typename F>
+  bool with_db(F&& f) {
+    if (!db) return false;
+    try {
+      f(*db);
+      return true;
+    } catch (const std::exception& e) {
+      if (is_connection_error(e)) {
+        db_lost(e);
+        return false;
+      }
+      throw;
+    }
+  }
+
+  void try_connect() {
+    if (db || Clock::now() < next_reconnect) return;
+    try {
+      db = std::make_unique<JobStore>(
+          cfg.database_url, [this] { queue_maybe_ready = true; },
+          [this](int64_t id) { on_cancel_notify(id); });
+      if (reconnect_attempt > 0) {
+        stats.db_reconnects_total++;
+        log::info(kLog, "database reconnected after ", reconnect_attempt, " attempt(s)");
+      } else {
+        log::info(kLog, "database connected");
+      }
+      reconnect_attempt = 0;
+      queue_maybe_ready = true;
+      // Apply what was buffered, then release leases whose claim reply was lost.
+      flush();
+      if (!db) return;
+      std::vector<int64_t> held;
+      for (auto& [id, s] : registry.sessions()) {
+        pending_worker_upserts[s.caps.worker_id] = worker_info(s);
+        for (auto& [job, l] : s.leases) held.push_back(l.epoch);
+      }
+      with_db([&](JobStore& d) {
+        auto released = d.release_orphans(cfg.dispatcher_id, held);
+        if (!released.empty())
+          log::warn(kLog, "released ", released.size(), " lease(s) whose claim reply was lost");
+      });
+      next_renew = Clock::now();
+    } catch (const std::exception& e) {
+      db.reset();
+      ++reconnect_attempt;
+      int64_t d = backoff_delay_ms(reconnect_attempt, cfg.reconnect_backoff, uniform());
+      next_reconnect = Clock::now() + std::chrono::milliseconds(d);
+      log::warn(kLog, "cannot connect to the database (attempt ", reconnect_attempt, "): ",
+                e.what(), "; retrying in ", d, " ms");
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  bool send(const std::string& identity, const proto::Message& m) {
+    std::string frame = proto::encode(m);
+    try {
+      if (!router.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+        return false;
+      if (!router.send(zmq::buffer(frame), zmq::send_flags::dontwait)) return false;
+      return true;
+    } catch (const zmq::error_t& e) {
+      log::warn(kLog, "send ", proto::type_name(proto::type_of(m)), " to ", show_identity(identity),
+                " failed: ", e.what());
+      return false;
+    }
+  }
+
+  static WorkerInfo worker_info(const WorkerSession& s) {
+    WorkerInfo w;
+    w.worker_id = s.caps.worker_id;
+    w.gpu_name = s.caps.gpu_name;
+    w.model = s.caps.model;
+    w.encoder_fingerprint = s.caps.encoder_fingerprint;
+    w.vram_total_bytes = s.caps.vram_total_bytes;
+    w.vram_budget_bytes = s.caps.vram_budget_bytes;
+    w.credit = s.credit;
+    w.max_encode_batch = s.caps.max_encode_batch;
+    w.components_resident = s.caps.components_resident;
+    return w;
+  }
+
+  // ---------------------------------------------------------------- worker messages
+
+  void receive_all() {
+    for (int n = 0; n < 100000; ++n) {
+      std::vector<zmq::message_t> parts;
+      zmq::message_t part;
+      auto r = router.recv(part, zmq::recv_flags::dontwait);
+      if (!r) return;
+      parts.push_back(std::move(part));
+      while (parts.back().more()) {
+        zmq::message_t more;
+        (void)router.recv(more, zmq::recv_flags::none);
+        parts.push_back(std::move(more));
+      }
+      std::string identity = parts[0].to_string();
+      if (parts.size() != 2) {
+        stats.frames_dropped_total++;
+        warn_frames("dropped a ", parts.size() - 1, "-frame message from ", show_identity(identity),
+                    " (expected exactly one frame)");
+        continue;
+      }
+      auto decoded = proto::decode(parts[1].to_string_view());
+      if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
+        stats.frames_dropped_total++;
+        warn_frames("dropped a malformed frame of ", parts[1].size(), " bytes from ",
+                    show_identity(identity), ": ", err->what);
+        continue;
+      }
+      handle(identity, std::get<proto::Message>(decoded));
+    }
+  }
+
+  void handle(const std::string& identity, const proto::Message& m) {
+    auto now = Clock::now();
+    if (auto* reg = std::get_if<proto::Register>(&m)) return on_register(identity, *reg, now);
+    WorkerSession* s = registry.find(identity);
+    if (!s) {
+      stats.frames_dropped_total++;
+      // Results from an unknown peer cannot be matched to a lease we hold: discard.
+      warn_frames("dropped ", proto::type_name(proto::type_of(m)), " from unregistered peer ",
+                  show_identity(identity), " (a worker must send register first)");
+      return;
+    }
+    s->last_heard = now;
+    std::visit(
+        [&](const auto& msg) {
+          using T = std::decay_t<decltype(msg)>;
+          if constexpr (std::is_same_v<T, proto::Credit>) {
+            if (msg.slots < 0 || msg.slots > 100000) {
+              stats.frames_dropped_total++;
+              warn_frames("dropped credit with slots=", msg.slots, " from ", s->caps.worker_id);
+              return;
+            }
+            s->credit = std::min<int64_t>(s->credit + msg.slots, 100000);
+          } else if constexpr (std::is_same_v<T, proto::Heartbeat>) {
+            // liveness only
+          } else if constexpr (std::is_same_v<T, proto::Progress>) {
+            on_progress(*s, msg);
+          } else if constexpr (std::is_same_v<T, proto::Result>) {
+            on_result(*s, msg);
+          } else if constexpr (std::is_same_v<T, proto::HandBack>) {
+            on_hand_back(*s, msg);
+          } else if constexpr (std::is_same_v<T, proto::Goodbye>) {
+            log::info(kLog, "worker ", s->caps.worker_id, " said goodbye: ", sanitize_text(msg.reason, 200));
+            auto gone = registry.remove(identity);
+            release_session(*gone, "worker left: " + sanitize_text(msg.reason, 200), "gone");
+          } else {
+            stats.frames_dropped_total++;
+            warn_frames("dropped unexpected ", proto::type_name(proto::type_of(m)), " from worker ",
+                        s->caps.worker_id);
+          }
+        },
+        m);
+  }
+
+  void on_register(const std::string& identity, const proto::Register& r, Clock::time_point now) {
+    std::string problem;
+    if (r.worker_id.empty() || r.worker_id.size() > 200) problem = "worker_id must be 1..200 bytes";
+    else if (sanitize_text(r.worker_id, 200) != r.worker_id) problem = "worker_id is not valid UTF-8";
+    else if (r.free_slots < 0 || r.free_slots > 100000) problem = "free_slots out of range [0, 100000]";
+    else if (r.max_encode_batch < 1 || r.max_encode_batch > 4096) problem = "max_encode_batch out of range [1, 4096]";
+    else if (r.model.size() > 200 || r.encoder_fingerprint.size() > 200) problem = "model/encoder_fingerprint longer than 200 bytes";
+    if (!problem.empty()) {
+      stats.frames_dropped_total++;
+      warn_frames("rejected register from ", show_identity(identity), ": ", problem);
+      return;
+    }
+    proto::Register caps = r;
+    caps.gpu_name = sanitize_text(r.gpu_name, 200);
+    caps.model = sanitize_text(r.model, 200);
+    caps.encoder_fingerprint = sanitize_text(r.encoder_fingerprint, 200);
+    for (auto& c : caps.components_resident) c = sanitize_text(c, 100);
+    bool known = registry.find(identity) != nullptr;
+    auto old = registry.register_worker(identity, caps, now);
+    if (old) {
+      log::warn(kLog, "worker ", caps.worker_id, " re-registered from a new connection; requeueing ",
+                old->leases.size(), " job(s) of its old session");
+      requeue_failed(*old, "worker " + caps.worker_id + " reconnected as a new session");
+    }
+    WorkerSession* s = registry.find(identity);
+    log::info(kLog, known ? "worker re-registered: " : "worker registered: ", caps.worker_id, " gpu=",
+              caps.gpu_name, " model=", caps.model, " slots=", caps.free_slots,
+              " max_encode_batch=", caps.max_encode_batch);
+    proto::Welcome w;
+    w.heartbeat_interval_ms = static_cast<int32_t>(cfg.heartbeat_interval_ms);
+    w.heartbeat_misses_dead = static_cast<int32_t>(cfg.heartbeat_misses_dead);
+    send(identity, w);
+    pending_worker_upserts[caps.worker_id] = worker_info(*s);
+  }
+
+  void on_progress(WorkerSession& s, const proto::Progress& p) {
+    auto it = s.leases.find(p.job_id);
+    if (it == s.leases.end() || it->second.epoch != p.epoch) {
+      stats.results_discarded_total++;
+      warn_late("discarded progress for job ", p.job_id, " epoch ", p.epoch, " from worker ",
+                s.caps.worker_id, ": not a lease it holds");
+      return;
+    }
+    it->second.started = true;
+    ProgressRow row{p.job_id, p.epoch, s.caps.worker_id, sanitize_text(p.phase, 64), p.step,
+                    p.total_steps};
+    pending_progress[p.job_id] = std::move(row);
+  }
+
+  void on_result(WorkerSession& s, const proto::Result& r) {
+    auto it = s.leases.find(r.job_id);
+    if (it == s.leases.end() || it->second.epoch != r.epoch) {
+      stats.results_discarded_total++;
+      warn_late("discarded late result for job ", r.job_id, " epoch ", r.epoch, " from worker ",
+                s.caps.worker_id, ": the lease is no longer held under that epoch");
+      return;
+    }
+    Lease lease = *registry.drop_lease(s.identity, r.job_id);
+    pending_progress.erase(r.job_id);
+    CompletionRow c;
+    c.job_id = r.job_id;
+    c.epoch = r.epoch;
+    c.worker_id = s.caps.worker_id;
+    if (r.ok) {
+      c.state = "succeeded";
+      json::Object res;
+      res.set("output_path", sanitize_text(r.output_path, 4096));
+      json::Object timings, peaks;
+      for (const auto& [k, v] : r.timings_s)
+        if (v == v && v < 1e300 && v > -1e300) timings.set(sanitize_text(k, 64), v);
+      for (const auto& [k, v] : r.peak_vram_bytes) peaks.set(sanitize_text(k, 64), static_cast<long long>(v));
+      res.set("timings_s", std::move(timings));
+      res.set("peak_vram_bytes", std::move(peaks));
+      c.result_json = json::dump(json::Value(std::move(res)));
+    } else {
+      auto kind = r.error_kind == proto::ErrorKind::kNone ? proto::ErrorKind::kInternal : r.error_kind;
+      c.error_kind = error_kind_name(kind);
+      c.error = sanitize_text(r.error_message.empty() ? "worker reported failure" : r.error_message, 4096);
+      if (kind == proto::ErrorKind::kCancelled) c.state = "cancelled";
+      else if (kind == proto::ErrorKind::kBadInput || kind == proto::ErrorKind::kVramBudget) c.state = "dead";
+      else fail_or_retry(lease, c);
+    }
+    pending_completions.push_back(std::move(c));
+  }
+
+  // Fills state/delay of a failed attempt: retry_wait with backoff, or dead at max_attempts.
+  void fail_or_retry(const Lease& lease, CompletionRow& c) {
+    if (lease.attempts >= lease.max_attempts) {
+      c.state = "dead";
+      c.error = c.error.value_or("") + " (attempt " + std::to_string(lease.attempts) + " of " +
+                std::to_string(lease.max_attempts) + ")";
+    } else {
+      c.state = "retry_wait";
+      c.retry_delay_ms = backoff_delay_ms(lease.attempts, cfg.retry_backoff, uniform());
+    }
+  }
+
+  void on_hand_back(WorkerSession& s, const proto::HandBack& h) {
+    auto it = s.leases.find(h.job_id);
+    if (it == s.leases.end() || it->second.epoch != h.epoch) {
+      stats.results_discarded_total++;
+      warn_late("discarded hand-back of job ", h.job_id, " epoch ", h.epoch, " from worker ",
+                s.caps.worker_id, ": not a lease it holds");
+      return;
+    }
+    registry.drop_lease(s.identity, h.job_id);
+    pending_progress.erase(h.job_id);
+    pending_handbacks.push_back({h.job_id, h.epoch});
+    queue_maybe_ready = true;
+  }
+
+  // A dead/replaced session: every job it held is a failed attempt (retry with backoff or dead).
+  void requeue_failed(const WorkerSession& s, const std::string& reason) {
+    for (const auto& [job, l] : s.leases) {
+      pending_progress.erase(job);
+      CompletionRow c;
+      c.job_id = job;
+      c.epoch = l.epoch;
+      c.worker_id = s.caps.worker_id;
+      c.error_kind = "worker_lost";
+      c.error = reason;
+      fail_or_retry(l, c);
+      pending_completions.push_back(std::move(c));
+    }
+  }
+
+  // A session that left: unstarted jobs go back without using an attempt, started ones fail.
+  void release_session(const WorkerSession& s, const std::string& reason, const std::string& status) {
+    WorkerSession started = s;
+    started.leases.clear();
+    for (const auto& [job, l] : s.leases) {
+      if (l.started) started.leases[job] = l;
+      else {
+        pending_progress.erase(job);
+        pending_handbacks.push_back({job, l.epoch});
+      }
+    }
+    requeue_failed(started, reason);
+    pending_worker_marks.push_back({s.caps.worker_id, status});
+    queue_maybe_ready = true;
+  }
+
+  void on_cancel_notify(int64_t job_id) {
+    WorkerSession* s = registry.holder(job_id);
+    if (!s) return;
+    auto it = s->leases.find(job_id);
+    if (it == s->leases.end() || it->second.cancel_sent) return;
+    if (send(s->identity, proto::Cancel{job_id, it->second.epoch})) {
+      it->second.cancel_sent = true;
+      log::info(kLog, "sent cancel for job ", job_id, " to worker ", s->caps.worker_id);
+    }
+  }
+
+  // ---------------------------------------------------------------- database effects
+
+  // Applies buffered progress/completions/hand-backs/worker rows; one statement per kind.
+  void flush() {
+    if (!db) return;
+    if (!pending_completions.empty()) {
+      auto rows = pending_completions;
+      std::vector<int64_t> applied;
+      if (!apply_rows(rows, applied, [](JobStore& d, const std::vector<CompletionRow>& r) { return d.complete(r); }))
+        return;
+      pending_completions.clear();
+      std::set<int64_t> ok(applied.begin(), applied.end());
+      stats.results_applied_total += static_cast<int64_t>(ok.size());
+      for (const auto& r : rows)
+        if (!ok.count(r.job_id)) {
+          stats.results_discarded_total++;
+          warn_late("discarded outcome ", r.state, " of job ", r.job_id, " epoch ", r.epoch,
+                    ": its lease was taken over (expired or reassigned)");
+        }
+    }
+    if (!pending_handbacks.empty()) {
+      auto rows = pending_handbacks;
+      std::vector<int64_t> applied;
+      if (!apply_rows(rows, applied, [](JobStore& d, const std::vector<LeaseRef>& r) { return d.hand_back(r); }))
+        return;
+      pending_handbacks.clear();
+    }
+    if (!pending_progress.empty()) {
+      std::vector<ProgressRow> rows;
+      for (auto& [id, p] : pending_progress) rows.push_back(p);
+      std::vector<int64_t> applied;
+      if (!apply_rows(rows, applied, [](JobStore& d, const std::vector<ProgressRow>& r) { return d.mark_running(r); }))
+        return;
+      pending_progress.clear();
+    }
+    while (!pending_worker_upserts.empty()) {
+      auto it = pending_worker_upserts.begin();
+      if (!with_db([&](JobStore& d) { d.upsert_worker(cfg.dispatcher_id, it->second); })) return;
+      pending_worker_upserts.erase(it);
+    }
+    while (!pending_worker_marks.empty()) {
+      auto m = pending_worker_marks.back();
+      if (!with_db([&](JobStore& d) { d.mark_worker(m.first, cfg.dispatcher_id, m.second); })) return;
+      pending_worker_marks.pop_back();
+    }
+  }
+
+  // Runs a batch statement; if the batch is rejected for a data reason, retries row by row and
+  // drops (logs) rows that fail alone. Returns false if the connection was lost.
+  template <typename Row, typename F>
+  bool apply_rows(const std::vector<Row>& rows, std::vector<int64_t>& applied, F&& f) {
+    try {
+      applied = f(*db, rows);
+      return true;
+    } catch (const std::exception& e) {
+      if (is_connection_error(e)) {
+        db_lost(e);
+        return false;
+      }
+      log::error(kLog, "batch statement failed (", e.what(), "); applying ", rows.size(), " rows one by one");
+    }
+    for (const auto& r : rows) {
+      try {
+        auto a = f(*db, std::vector<Row>{r});
+        applied.insert(applied.end(), a.begin(), a.end());
+      } catch (const std::exception& e) {
+        if (is_connection_error(e)) {
+          db_lost(e);
+          return false;
+        }
+        log::error(kLog, "dropped database update for job ", r.job_id, ": ", e.what());
+      }
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- claiming
+
+  void claim_and_send() {
+    if (draining || !db || !queue_maybe_ready) return;
+    for (int round = 0; round < 8; ++round) {
+      std::vector<WorkerSlot> slots;
+      std::set<std::string> models, fps;
+      int64_t credit = 0;
+      for (auto& [id, s] : registry.sessions()) {
+        if (s.credit <= 0) continue;
+        slots.push_back({id, s.caps.model, s.caps.encoder_fingerprint, s.credit, s.caps.max_encode_batch});
+        models.insert(s.caps.model);
+        if (!s.caps.encoder_fingerprint.empty()) fps.insert(s.caps.encoder_fingerprint);
+        credit += s.credit;
+      }
+      if (credit == 0) return;
+      int64_t limit = std::min<int64_t>(credit, cfg.claim_batch_max);
+      std::vector<ClaimedJob> claimed;
+      if (!with_db([&](JobStore& d) {
+            claimed = d.claim(cfg.dispatcher_id, limit, {models.begin(), models.end()},
+                              cfg.lease_timeout_ms, {fps.begin(), fps.end()});
+          }))
+        return;
+      stats.claims_total++;
+      if (static_cast<int64_t>(claimed.size()) < limit) queue_maybe_ready = false;
+      if (claimed.empty()) return;
+      auto plan = schedule(std::move(claimed), slots, next_group);
+      for (auto& a : plan.assignments) {
+        WorkerSession* s = registry.find(a.identity);
+        Lease l{a.job.job.job_id, a.job.job.epoch, a.job.job.attempt, a.job.max_attempts, false, false};
+        if (s && send(a.identity, a.job.job)) {
+          s->credit--;
+          registry.add_lease(a.identity, l);
+          stats.jobs_sent_total++;
+        } else {
+          pending_handbacks.push_back({l.job_id, l.epoch});
+          queue_maybe_ready = true;
+        }
+      }
+      for (auto& u : plan.unassigned) pending_handbacks.push_back({u.job.job_id, u.job.epoch});
+      if (!plan.unassigned.empty()) flush();
+      if (!queue_maybe_ready) return;
+    }
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  void on_timers(Clock::time_point now) {
+    auto hb = std::chrono::milliseconds(cfg.heartbeat_interval_ms);
+    if (now >= next_heartbeat) {
+      next_heartbeat = now + hb;
+      auto silence = hb * cfg.heartbeat_misses_dead;
+      for (auto& dead : registry.take_silent(now, silence)) {
+        stats.workers_dead_total++;
+        log::warn(kLog, "worker ", dead.caps.worker_id, " silent for ", ms_between(dead.last_heard, now),
+                  " ms: dead; requeueing ", dead.leases.size(), " job(s) with backoff");
+        requeue_failed(dead, "worker " + dead.caps.worker_id + " stopped heartbeating");
+        pending_worker_marks.push_back({dead.caps.worker_id, "dead"});
+      }
+      proto::Heartbeat h;
+      h.sent_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+      std::vector<JobStore::WorkerRow> rows;
+      for (auto& [id, s] : registry.sessions()) {
+        send(id, h);
+        rows.push_back({s.caps.worker_id, s.credit, static_cast<int64_t>(s.leases.size())});
+      }
+      if (!rows.empty()) with_db([&](JobStore& d) { d.update_workers(cfg.dispatcher_id, rows); });
+    }
+    if (now >= next_poll) {
+      next_poll = now + std::chrono::milliseconds(cfg.poll_interval_ms);
+      queue_maybe_ready = true;
+    }
+    if (now >= next_renew) {
+      next_renew = now + std::chrono::milliseconds(cfg.lease_timeout_ms / 3);
+      std::vector<LeaseRef> held;
+      for (auto& [id, s] : registry.sessions())
+        for (auto& [job, l] : s.leases) held.push_back({job, l.epoch});
+      if (!held.empty()) with_db([&](JobStore& d) { d.renew(cfg.dispatcher_id, cfg.lease_timeout_ms, held); });
+    }
+    if (now >= next_reap) {
+      next_reap = now + std::chrono::milliseconds(cfg.reap_interval_ms);
+      with_db([&](JobStore& d) {
+        for (const auto& r : d.reap_expired(cfg.retry_backoff.base_ms, cfg.retry_backoff.max_ms)) {
+          log::warn(kLog, "job ", r.job_id, ": lease of dispatcher ", r.old_owner, " expired -> ", r.state);
+          // If we held it ourselves (we lost the DB too long), forget it: the epoch no longer
+          // matches and the worker's result will be discarded.
+          if (WorkerSession* s = registry.holder(r.job_id)) registry.drop_lease(s->identity, r.job_id);
+        }
+      });
+      queue_maybe_ready = true;
+    }
+    if (now >= next_cancel_scan) {
+      next_cancel_scan = now + std::chrono::milliseconds(cfg.poll_interval_ms * 4);
+      std::vector<int64_t> ids;
+      for (auto& [id, s] : registry.sessions())
+        for (auto& [job, l] : s.leases)
+          if (!l.cancel_sent) ids.push_back(job);
+      if (!ids.empty())
+        with_db([&](JobStore& d) {
+          for (const auto& c : d.cancel_requested(ids)) on_cancel_notify(c.job_id);
+        });
+    }
+  }
+
+  // ---------------------------------------------------------------- main loop
+
+  void loop_once(int timeout_ms) {
+    zmq::pollitem_t items[2] = {{static_cast<void*>(router), 0, ZMQ_POLLIN, 0},
+                                {nullptr, db ? db->socket() : -1, ZMQ_POLLIN, 0}};
+    int n = db ? 2 : 1;
+    zmq::poll(items, n, std::chrono::milliseconds(timeout_ms));
+    receive_all();
+    if (db) with_db([](JobStore& d) { d.poll_notifications(); });
+    flush();
+    claim_and_send();
+    flush();
+  }
+
+  int next_timeout_ms(Clock::time_point now) const {
+    auto t = std::min({next_heartbeat, next_poll, next_reap, next_renew, next_cancel_scan});
+    if (!db) t = std::min(t, next_reconnect);
+    int64_t ms = ms_between(now, t);
+    return static_cast<int>(std::clamp<int64_t>(ms, 0, 1000));
+  }
+
+  void run(const std::atomic<bool>& stop) {
+    log::info(kLog, "dispatcher ", cfg.dispatcher_id, " serving");
+    auto now = Clock::now();
+    next_heartbeat = next_poll = next_reap = next_renew = next_cancel_scan = now;
+    while (!stop.load()) {
+      try_connect();
+      now = Clock::now();
+      on_timers(now);
+      loop_once(next_timeout_ms(Clock::now()));
+    }
+    shutdown();
+  }
+
+  void shutdown() {
+    draining = true;
+    log::info(kLog, "stopping: no more claims; handing back jobs not yet started");
+    for (auto& [id, s] : registry.sessions()) {
+      std::vector<int64_t> unstarted;
+      for (auto& [job, l] : s.leases)
+        if (!l.started) unstarted.push_back(job);
+      for (int64_t job : unstarted) {
+        auto l = *registry.drop_lease(id, job);
+        send(id, proto::Cancel{job, l.epoch});  // the worker must not start it
+        pending_progress.erase(job);
+        pending_handbacks.push_back({job, l.epoch});
+      }
+    }
+    auto deadline = Clock::now() + std::chrono::milliseconds(cfg.shutdown_grace_ms);
+    auto running = [&] {
+      size_t n = 0;
+      for (auto& [id, s] : registry.sessions()) n += s.leases.size();
+      return n;
+    };
+    while (running() > 0 && Clock::now() < deadline) {
+      try_connect();
+      on_timers(Clock::now());
+      loop_once(50);
+    }
+    for (auto& [id, s] : registry.sessions()) {
+      if (!s.leases.empty()) {
+        log::warn(kLog, "requeueing ", s.leases.size(), " running job(s) of worker ", s.caps.worker_id,
+                  " at shutdown");
+        requeue_failed(s, "dispatcher " + cfg.dispatcher_id + " shut down while the job ran");
+      }
+      pending_worker_marks.push_back({s.caps.worker_id, "gone"});
+    }
+    // Best effort: a few attempts to write everything before exiting.
+    for (int i = 0; i < 20 && (!pending_completions.empty() || !pending_handbacks.empty() ||
+                               !pending_worker_marks.empty() || !pending_progress.empty());
+         ++i) {
+      try_connect();
+      flush();
+      if (!db) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    log::info(kLog, "dispatcher ", cfg.dispatcher_id, " stopped");
+  }
+};
+
+Dispatcher::Dispatcher(ServeConfig cfg, zmq::context_t& ctx)
+    : impl_(std::make_unique<Impl>(std::move(cfg), ctx)) {}
+Dispatcher::~Dispatcher() = default;
+
+std::string Dispatcher::bind() {
+  impl_->router.bind(impl_->cfg.bind_endpoint);
+  return impl_->router.get(zmq::sockopt::last_endpoint);
+}
+
+void Dispatcher::run(const std::atomic<bool>& stop) { impl_->run(stop); }
+const DispatcherStats& Dispatcher::stats() const { return impl_->stats; }
+const ServeConfig& Dispatcher::config() const { return impl_->cfg; }
+
+}  // namespace ff::dispatcher

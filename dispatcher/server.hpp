@@ -1,0 +1,58 @@
+// `framefarm-dispatcher serve`: the event loop joining PostgreSQL and the workers' ZeroMQ link.
+//
+// One thread runs everything (run()): zmq::poll waits on the ROUTER socket and the PostgreSQL
+// socket (LISTEN framefarm_jobs / framefarm_cancel) with a polling backstop. Per turn it reads
+// all queued worker messages, applies their database effects in one statement per kind
+// (progress, completions, hand-backs; each fenced by the lease epoch), then claims as many ready
+// jobs as workers have credit for (one claim statement per batch) and sends them.
+// If PostgreSQL goes away, the loop keeps serving workers, buffers their results, reconnects with
+// backoff and then applies them; leases whose claim reply was lost are released.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "dispatcher/config.hpp"
+
+namespace ff::dispatcher {
+
+// Counters for tests and the bench (read from any thread).
+struct DispatcherStats {
+  std::atomic<int64_t> jobs_sent_total{0};
+  std::atomic<int64_t> results_applied_total{0};
+  std::atomic<int64_t> results_discarded_total{0};  // late / fenced out / unknown lease
+  std::atomic<int64_t> frames_dropped_total{0};     // malformed or unexpected frames
+  std::atomic<int64_t> workers_dead_total{0};
+  std::atomic<int64_t> db_reconnects_total{0};
+  std::atomic<int64_t> claims_total{0};
+};
+
+class Dispatcher {
+ public:
+  // Does not connect or bind yet. `ctx` must outlive the Dispatcher.
+  Dispatcher(ServeConfig cfg, zmq::context_t& ctx);
+  ~Dispatcher();
+
+  // Binds the ROUTER socket to cfg.bind_endpoint ("tcp://127.0.0.1:*" picks a free port);
+  // returns the resolved endpoint. Throws zmq::error_t on a bad endpoint. Call before run(),
+  // from the thread that will call run().
+  std::string bind();
+
+  // Serves until `stop` becomes true, then shuts down gracefully: stops claiming, hands back
+  // jobs not yet started, waits up to shutdown_grace_ms for running ones, requeues the rest.
+  // Database trouble never ends it: it reconnects with backoff until `stop`. Calling thread.
+  void run(const std::atomic<bool>& stop);
+
+  const DispatcherStats& stats() const;
+  const ServeConfig& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ff::dispatcher
