@@ -1,0 +1,80 @@
+// e2e: promtool validates ops/prometheus (config, rules, rule unit tests) and the PromQL of the
+// Grafana dashboard.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <unistd.h>
+
+#include "common/json.hpp"
+#include "tests/cache/cache_test_support.hpp"
+
+namespace {
+
+std::string promtool() { return FF_PROMTOOL; }
+std::string ops(const std::string& f) { return ff::test::source_path("ops/prometheus/" + f); }
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t i = 0; (i = s.find(from, i)) != std::string::npos; i += to.size()) s.replace(i, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("promtool check config ops/prometheus/prometheus.yml") {
+  const auto r = ff::test::run_cmd(promtool() + " check config " + ops("prometheus.yml"));
+  INFO(r.out);
+  CHECK(r.rc == 0);
+  CHECK(r.out.find("SUCCESS: 1 rule files found") != std::string::npos);
+}
+
+TEST_CASE("promtool check rules ops/prometheus/framefarm_alerts.yml") {
+  const auto r = ff::test::run_cmd(promtool() + " check rules " + ops("framefarm_alerts.yml"));
+  INFO(r.out);
+  CHECK(r.rc == 0);
+  CHECK(r.out.find("SUCCESS: 6 rules found") != std::string::npos);
+}
+
+TEST_CASE("promtool test rules ops/prometheus/framefarm_alerts_test.yml") {
+  const auto r = ff::test::run_cmd("cd " + ff::test::source_path("ops/prometheus") + " && " +
+                                   promtool() + " test rules framefarm_alerts_test.yml");
+  INFO(r.out);
+  CHECK(r.rc == 0);
+  CHECK(r.out.find("SUCCESS") != std::string::npos);
+}
+
+TEST_CASE("every dashboard expr is valid PromQL (promtool check rules on them as recording rules)") {
+  const auto dash = ff::json::parse(ff::test::read_file(ff::test::source_path("ops/grafana/framefarm.json")));
+  std::string rules = "groups:\n  - name: dashboard\n    rules:\n";
+  int n = 0;
+  std::function<void(const ff::json::Value&, const std::string&)> walk =
+      [&](const ff::json::Value& v, const std::string& key) {
+        if (v.is_string() && key == "expr") {
+          std::string e = v.as_string();
+          // Grafana's variables, as Grafana would substitute them.
+          replace_all(e, "$__rate_interval", "5m");
+          replace_all(e, "$instance", ".*");
+          rules += "      - record: framefarm_dashboard_expr_" + std::to_string(n++) + "\n";
+          rules += "        expr: " + ff::json::dump(ff::json::Value(e)) + "\n";
+        }
+        if (v.is_array())
+          for (const auto& x : v.as_array()) walk(x, key);
+        if (v.is_object())
+          for (const auto& [k, x] : v.as_object()) walk(x, k);
+      };
+  walk(dash, "");
+  REQUIRE(n >= 10);
+  char path[] = "/tmp/ff_dashboard_rules_XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, rules.data(), rules.size()) == ssize_t(rules.size()));
+  close(fd);
+  const std::string yml = std::string(path) + ".yml";
+  REQUIRE(std::rename(path, yml.c_str()) == 0);
+  const auto r = ff::test::run_cmd(promtool() + " check rules " + yml);
+  std::remove(yml.c_str());
+  INFO(rules);
+  INFO(r.out);
+  CHECK(r.rc == 0);
+  CHECK(r.out.find("SUCCESS: " + std::to_string(n) + " rules found") != std::string::npos);
+}

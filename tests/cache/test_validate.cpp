@@ -1,0 +1,84 @@
+// unit: embedding validation and the store's pure helpers.
+#include <doctest/doctest.h>
+
+#include "tests/cache/cache_test_support.hpp"
+#include "worker/embedding_cache_store.hpp"
+#include "worker/embedding_cache_validate.hpp"
+
+using ff::test::make_embedding;
+using ff::worker::validate_embedding;
+
+TEST_CASE("well-formed embeddings pass: trimmed (rows == real_tokens) and full (rows == max_length)") {
+  CHECK_FALSE(validate_embedding(make_embedding(7, 7, 16, 8, 1), 32));
+  CHECK_FALSE(validate_embedding(make_embedding(7, 32, 16, 8, 1), 32));
+  CHECK_FALSE(validate_embedding(make_embedding(32, 32, 16, 8, 1), 32));
+}
+
+TEST_CASE("each malformation is named") {
+  auto good = [] { return make_embedding(7, 7, 16, 8, 1); };
+  auto why = [](const ff::proto::PromptEmbedding& e) {
+    auto r = validate_embedding(e, 32);
+    REQUIRE(r.has_value());
+    return *r;
+  };
+  auto e = good();
+  e.video.dtype = "f32";
+  CHECK(why(e).find("video: dtype 'f32'") != std::string::npos);
+  e = good();
+  e.audio.shape = {7, 8, 1};
+  CHECK(why(e).find("audio: 3-D shape") != std::string::npos);
+  e = good();
+  e.video.data.pop_back();
+  CHECK(why(e).find("video: 223 bytes, expected 7 x 16 x 2 = 224") != std::string::npos);
+  e = good();
+  e.real_tokens = 0;
+  CHECK(why(e).find("real_tokens 0") != std::string::npos);
+  e = good();
+  e.real_tokens = 33;
+  CHECK(why(e).find("real_tokens 33") != std::string::npos);
+  e = make_embedding(7, 9, 16, 8, 1);
+  CHECK(why(e).find("9 rows, expected real_tokens (7) or max_length (32)") != std::string::npos);
+  e = good();
+  e.audio = make_embedding(8, 8, 8, 8, 2).audio;
+  CHECK(why(e).find("video has 7 rows but audio has 8") != std::string::npos);
+  e = good();
+  e.video.shape = {7, 0};
+  e.video.data.clear();
+  CHECK(why(e).find("video: dim 0") != std::string::npos);
+  e = good();
+  e.video.shape = {7, int64_t(1) << 40};  // would overflow a byte count
+  CHECK(why(e).find("out of range") != std::string::npos);
+}
+
+TEST_CASE("pg_text_array escapes quotes and backslashes") {
+  std::string a = "plain", b = "say \"hi\"", c = "back\\slash", d = "";
+  CHECK(ff::worker::pg_text_array({&a, &b, &c, &d}) ==
+        "{\"plain\",\"say \\\"hi\\\"\",\"back\\\\slash\",\"\"}");
+  CHECK(ff::worker::pg_text_array({}) == "{}");
+}
+
+TEST_CASE("parse_pg_int_array accepts only plain 1-D integer arrays") {
+  using ff::worker::parse_pg_int_array;
+  CHECK(parse_pg_int_array("{1024,4096}") == std::vector<int64_t>{1024, 4096});
+  CHECK(parse_pg_int_array("{-1}") == std::vector<int64_t>{-1});
+  CHECK(parse_pg_int_array("{}") == std::vector<int64_t>{});
+  CHECK_FALSE(parse_pg_int_array("[0:1]={1,2}"));
+  CHECK_FALSE(parse_pg_int_array("{{1,2},{3,4}}"));
+  CHECK_FALSE(parse_pg_int_array("{1,NULL}"));
+  CHECK_FALSE(parse_pg_int_array("{1,,2}"));
+  CHECK_FALSE(parse_pg_int_array("{99999999999999999999}"));
+  CHECK_FALSE(parse_pg_int_array(""));
+}
+
+TEST_CASE("is_storable_text: valid UTF-8 without NUL") {
+  using ff::worker::is_storable_text;
+  CHECK(is_storable_text("a cat on a skateboard"));
+  CHECK(is_storable_text("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x88"));
+  CHECK(is_storable_text(""));
+  CHECK_FALSE(is_storable_text(std::string("nul\0byte", 8)));
+  CHECK_FALSE(is_storable_text("\xc3"));              // truncated
+  CHECK_FALSE(is_storable_text("\xc0\xaf"));          // overlong
+  CHECK_FALSE(is_storable_text("\xed\xa0\x80"));      // surrogate
+  CHECK_FALSE(is_storable_text("\xf4\x90\x80\x80"));  // > U+10FFFF
+  CHECK_FALSE(is_storable_text("\xff"));
+}

@@ -1,0 +1,215 @@
+#include "worker/embedding_cache.hpp"
+
+#include <map>
+#include <stdexcept>
+
+#include "common/log.hpp"
+#include "worker/embedding_cache_store.hpp"
+#include "worker/embedding_cache_validate.hpp"
+
+namespace ff::worker {
+namespace {
+
+// Prompts in log lines are shortened: a prompt may be 8 KiB.
+std::string shorten(const std::string& prompt) {
+  constexpr size_t kMax = 60;
+  if (prompt.size() <= kMax) return "\"" + prompt + "\"";
+  return "\"" + prompt.substr(0, kMax) + "...\" (" + std::to_string(prompt.size()) + " bytes)";
+}
+
+}  // namespace
+
+EmbeddingCache::EmbeddingCache(EmbeddingCacheConfig config, LogFn log)
+    : config_(std::move(config)), log_(std::move(log)), lru_(config_.ram_capacity_bytes) {
+  if (config_.encoder_fingerprint.empty())
+    throw std::invalid_argument("embedding cache: encoder_fingerprint is empty");
+  if (config_.max_length < 1)
+    throw std::invalid_argument("embedding cache: max_length " + std::to_string(config_.max_length) +
+                                " < 1");
+  if (config_.retention_max_rows < 0 || config_.retention_max_age_s < 0)
+    throw std::invalid_argument("embedding cache: retention bounds must be >= 0");
+  if (!log_) log_ = [](const std::string& line) { ff::log::warn("worker", line); };
+  if (!config_.database_url.empty())
+    store_ = std::make_unique<EmbeddingStore>(config_.database_url, config_.encoder_fingerprint,
+                                              config_.max_length);
+}
+
+EmbeddingCache::~EmbeddingCache() = default;
+
+void EmbeddingCache::log_locked(const std::string& line) { log_("embedding cache: " + line); }
+
+void EmbeddingCache::connect() {
+  std::lock_guard lk(mu_);
+  if (!store_) throw std::runtime_error("embedding cache: no database_url configured");
+  store_->connect();
+}
+
+void EmbeddingCache::note_ram_hit_locked(const std::string& prompt, Clock::time_point now) {
+  ++stats_.ram_hits;
+  if (!store_) return;
+  auto last = lru_.db_touched_at(prompt);
+  if (last && now - *last >= std::chrono::milliseconds(config_.touch_interval_ms)) {
+    pending_touch_.insert(prompt);
+    lru_.set_db_touched_at(prompt, now);
+  }
+}
+
+std::vector<std::string> EmbeddingCache::take_pending_touches_locked() {
+  std::vector<std::string> out(pending_touch_.begin(), pending_touch_.end());
+  pending_touch_.clear();
+  return out;
+}
+
+std::optional<proto::PromptEmbedding> EmbeddingCache::get(const std::string& prompt) {
+  return std::move(get_many({prompt})[0]);
+}
+
+std::vector<std::optional<proto::PromptEmbedding>> EmbeddingCache::get_many(
+    const std::vector<std::string>& prompts) {
+  std::lock_guard lk(mu_);
+  const auto now = Clock::now();
+  std::vector<std::optional<proto::PromptEmbedding>> out(prompts.size());
+  // RAM tier; the misses are grouped by distinct prompt for the database.
+  std::map<std::string, std::vector<size_t>> missing;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (auto hit = lru_.get(prompts[i])) {
+      out[i] = std::move(hit);
+      note_ram_hit_locked(prompts[i], now);
+    } else {
+      ++stats_.ram_misses;
+      missing[prompts[i]].push_back(i);
+    }
+  }
+  const bool flush = pending_touch_.size() >= size_t(std::max(1, config_.touch_flush_threshold));
+  if (!store_ || (missing.empty() && !flush)) {
+    for (const auto& [p, idx] : missing) stats_.database_misses += idx.size();
+    return out;
+  }
+  // Database tier, one round trip. Prompts PostgreSQL cannot hash as text are misses.
+  std::vector<std::string> ask;
+  for (const auto& [p, idx] : missing) {
+    if (is_storable_text(p)) {
+      ask.push_back(p);
+    } else {
+      log_locked("prompt " + shorten(p) + " is not valid UTF-8 text; not looked up");
+      stats_.database_misses += idx.size();
+    }
+  }
+  std::vector<std::string> touch = take_pending_touches_locked();
+  std::vector<StoreLookup> found;
+  try {
+    found = store_->get_many(ask, touch, config_.touch_interval_ms);
+  } catch (const std::exception& e) {
+    ++stats_.database_errors;
+    log_locked(e.what());
+    for (const auto& p : ask) stats_.database_misses += missing[p].size();
+    pending_touch_.insert(touch.begin(), touch.end());  // retried with the next round trip
+    return out;
+  }
+  for (size_t k = 0; k < ask.size(); ++k) {
+    const auto& idx = missing[ask[k]];
+    StoreLookup& f = found[k];
+    if (f.invalid) {
+      ++stats_.invalid_rows;
+      log_locked("invalid row treated as a miss: " + *f.invalid);
+    }
+    if (!f.emb) {
+      stats_.database_misses += idx.size();
+      continue;
+    }
+    stats_.database_hits += idx.size();
+    for (size_t i : idx) out[i] = *f.emb;
+    if (lru_.put(ask[k], std::move(*f.emb))) lru_.set_db_touched_at(ask[k], now);
+  }
+  return out;
+}
+
+bool EmbeddingCache::put(const std::string& prompt, const proto::PromptEmbedding& emb) {
+  return put_many({prompt}, {emb}) == 1;
+}
+
+size_t EmbeddingCache::put_many(const std::vector<std::string>& prompts,
+                                const std::vector<proto::PromptEmbedding>& embs) {
+  if (prompts.size() != embs.size())
+    throw std::invalid_argument("embedding cache: put_many got " + std::to_string(prompts.size()) +
+                                " prompts and " + std::to_string(embs.size()) + " embeddings");
+  std::lock_guard lk(mu_);
+  const auto now = Clock::now();
+  std::map<std::string, const proto::PromptEmbedding*> accepted;  // distinct prompts, last wins
+  size_t valid = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (auto why = validate_embedding(embs[i], config_.max_length)) {
+      ++stats_.rejected_puts;
+      log_locked("refusing to store the embedding of prompt " + shorten(prompts[i]) + ": " + *why);
+      continue;
+    }
+    accepted[prompts[i]] = &embs[i];
+    ++valid;
+  }
+  std::vector<const std::string*> db_prompts;
+  std::vector<const proto::PromptEmbedding*> db_embs;
+  for (const auto& [p, e] : accepted) {
+    ++stats_.puts;
+    lru_.put(p, *e);
+    pending_touch_.erase(p);
+    if (!store_) continue;
+    if (!is_storable_text(p)) {
+      log_locked("prompt " + shorten(p) + " is not valid UTF-8 text; kept in RAM only");
+      continue;
+    }
+    db_prompts.push_back(&p);
+    db_embs.push_back(e);
+  }
+  if (!db_prompts.empty()) {
+    try {
+      store_->put_many(db_prompts, db_embs);
+      for (const auto* p : db_prompts) lru_.set_db_touched_at(*p, now);
+    } catch (const std::exception& e) {
+      ++stats_.database_errors;
+      log_locked(e.what());
+    }
+  }
+  return valid;
+}
+
+void EmbeddingCache::flush_touches() {
+  std::lock_guard lk(mu_);
+  if (!store_ || pending_touch_.empty()) return;
+  std::vector<std::string> touch = take_pending_touches_locked();
+  try {
+    store_->get_many({}, touch, config_.touch_interval_ms);
+  } catch (const std::exception& e) {
+    ++stats_.database_errors;
+    log_locked(e.what());
+    pending_touch_.insert(touch.begin(), touch.end());
+  }
+}
+
+int64_t EmbeddingCache::prune() {
+  std::lock_guard lk(mu_);
+  if (!store_ || (config_.retention_max_rows == 0 && config_.retention_max_age_s == 0)) return 0;
+  // Refresh what RAM hits used first, so that retention sees the true recency.
+  std::vector<std::string> touch = take_pending_touches_locked();
+  try {
+    if (!touch.empty()) store_->get_many({}, touch, config_.touch_interval_ms);
+    const int64_t n = store_->prune(config_.retention_max_rows, config_.retention_max_age_s);
+    stats_.pruned_rows += uint64_t(n);
+    return n;
+  } catch (const std::exception& e) {
+    ++stats_.database_errors;
+    log_locked(e.what());
+    pending_touch_.insert(touch.begin(), touch.end());
+    return -1;
+  }
+}
+
+EmbeddingCacheStats EmbeddingCache::stats() const {
+  std::lock_guard lk(mu_);
+  EmbeddingCacheStats s = stats_;
+  s.ram_bytes = lru_.bytes();
+  s.ram_entries = lru_.size();
+  s.ram_evictions = lru_.evictions();
+  return s;
+}
+
+}  // namespace ff::worker

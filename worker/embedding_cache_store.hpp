@@ -1,0 +1,66 @@
+// Database tier of the embedding cache: framefarm.prompt_embeddings over one libpqxx connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/protocol.hpp"
+
+#include <pqxx/connection>
+
+namespace ff::worker {
+
+// Outcome of one lookup position: a row (validated), nothing, or a row that failed validation.
+struct StoreLookup {
+  std::optional<proto::PromptEmbedding> emb;
+  std::optional<std::string> invalid;  // set when a row exists but is bad: key and reason
+};
+
+// Not thread-safe: the owner (EmbeddingCache) serialises calls. Every method throws
+// std::runtime_error (naming the statement and the database's message) on a database failure;
+// the connection is re-opened on the next call after it broke.
+class EmbeddingStore {
+ public:
+  EmbeddingStore(std::string database_url, std::string encoder_fingerprint, int32_t max_length);
+  ~EmbeddingStore();
+
+  // Opens the connection (and prepares the statements) now rather than on first use.
+  void connect();
+
+  // One round trip: the rows of `prompts` (result[i] for prompts[i]; duplicates allowed), and a
+  // last_used_at refresh of found rows and of `touch_only` rows not refreshed within
+  // touch_interval_ms. Bad rows come back with `invalid` set, never as an exception.
+  std::vector<StoreLookup> get_many(const std::vector<std::string>& prompts,
+                                    const std::vector<std::string>& touch_only,
+                                    int64_t touch_interval_ms);
+
+  // Upserts (prompt, embedding) pairs: one round trip per ~256 MiB of payload. Prompts must be
+  // distinct and embeddings already validated. Retries a deadlock/serialization failure twice.
+  void put_many(const std::vector<const std::string*>& prompts,
+                const std::vector<const proto::PromptEmbedding*>& embs);
+
+  // Deletes rows beyond the retention bounds (0 = no bound); returns rows deleted.
+  int64_t prune(int64_t max_rows, int64_t max_age_s);
+
+ private:
+  pqxx::connection& conn();
+
+  std::string url_;
+  std::string fingerprint_;
+  int32_t max_length_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+// True when `s` is valid UTF-8 without NUL bytes (a prompt PostgreSQL can hash as text).
+bool is_storable_text(const std::string& s);
+
+// PostgreSQL array literal of text elements: {"a","b\"c"}. Pure.
+std::string pg_text_array(const std::vector<const std::string*>& items);
+
+// Parses an int8[] as PostgreSQL prints it ("{1024,4096}"); nullopt for anything else. Pure.
+std::optional<std::vector<int64_t>> parse_pg_int_array(const std::string& text);
+
+}  // namespace ff::worker
