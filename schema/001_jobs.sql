@@ -87,7 +87,10 @@ DECLARE
   lim framefarm.job_param_limits;
   allowed text;
 BEGIN
-  IF NEW.prompt IS NULL OR length(NEW.prompt) = 0 THEN
+  IF NEW.prompt IS NULL THEN
+    RAISE EXCEPTION 'framefarm.jobs: prompt is required' USING ERRCODE = 'not_null_violation';
+  END IF;
+  IF length(NEW.prompt) = 0 THEN
     RAISE EXCEPTION 'framefarm.jobs: prompt must not be empty' USING ERRCODE = 'check_violation';
   END IF;
   IF octet_length(NEW.prompt) > 8192 THEN
@@ -111,7 +114,7 @@ BEGIN
     END IF;
     IF jsonb_typeof(v) <> 'number'
        OR (lim.kind = 'integer' AND (v::text)::numeric <> trunc((v::text)::numeric)) THEN
-      RAISE EXCEPTION 'framefarm.jobs: params.% must be a JSON % , got %', k, lim.kind, v
+      RAISE EXCEPTION 'framefarm.jobs: params.% must be a JSON %, got %', k, lim.kind, v
         USING ERRCODE = 'check_violation';
     END IF;
     IF (v::text)::numeric < lim.min_value OR (v::text)::numeric > lim.max_value THEN
