@@ -1,0 +1,100 @@
+// Unit tests of the worker config decoder: defaults, every key, errors naming the key.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "worker/worker_config.hpp"
+
+using ff::worker::decode_worker_config;
+
+namespace {
+const std::string kMinimal =
+    R"({"dispatcher_endpoint": "tcp://127.0.0.1:5555", "worker_id": "w1", "model_dir": "/m"})";
+}
+
+TEST_CASE("a minimal config gets the documented defaults") {
+  const auto c = decode_worker_config(kMinimal);
+  CHECK(c.dispatcher_endpoint == "tcp://127.0.0.1:5555");
+  CHECK(c.worker_id == "w1");
+  CHECK(c.model_dir == "/m");
+  CHECK(c.model == "ltx-2.3");
+  CHECK(c.slots == 1);
+  CHECK(c.max_encode_batch == 8);
+  CHECK(c.max_length == 1024);
+  CHECK(c.heartbeat_interval_ms == 1000);
+  CHECK(c.engine_command.empty());
+  CHECK(c.engine.is_object());
+  CHECK(c.output_root == "output");
+  CHECK(c.database_url.empty());
+  CHECK(c.metrics_port == 0);
+}
+
+TEST_CASE("every key is decoded") {
+  const auto c = decode_worker_config(R"({
+    "dispatcher_endpoint": "tcp://d:1", "worker_id": "node/cuda:0", "model": "m2",
+    "model_dir": "/models/x", "run_dir": "/run/w0", "slots": 4, "max_encode_batch": 16,
+    "max_length": 512, "heartbeat_interval_ms": 250, "engine_command": "/bin/engine",
+    "engine_start_timeout_ms": 5000, "engine_request_timeout_ms": 7000,
+    "engine_restart_backoff_ms": 10, "shutdown_grace_ms": 3000,
+    "engine": {"device": "cuda:0", "vram_budget_bytes": 90000000000, "output_root": "/srv/out",
+               "placements": {"text_encoder": "stream"}},
+    "database_url": "postgresql:///ff", "cache_ram_bytes": 1048576, "metrics_port": 9464})");
+  CHECK(c.model == "m2");
+  CHECK(c.run_dir == "/run/w0");
+  CHECK(c.slots == 4);
+  CHECK(c.max_encode_batch == 16);
+  CHECK(c.max_length == 512);
+  CHECK(c.heartbeat_interval_ms == 250);
+  CHECK(c.engine_command == "/bin/engine");
+  CHECK(c.engine_start_timeout_ms == 5000);
+  CHECK(c.engine_request_timeout_ms == 7000);
+  CHECK(c.engine_restart_backoff_ms == 10);
+  CHECK(c.shutdown_grace_ms == 3000);
+  CHECK(c.output_root == "/srv/out");
+  CHECK(c.engine["vram_budget_bytes"].as_int() == 90000000000);
+  CHECK(c.database_url == "postgresql:///ff");
+  CHECK(c.cache_ram_bytes == 1048576);
+  CHECK(c.metrics_port == 9464);
+}
+
+TEST_CASE("the engine config passes through, with max_encode_batch added") {
+  auto c = decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
+      "model_dir": "/m", "max_encode_batch": 5, "engine": {"device": "cpu"}})");
+  auto v = ff::json::parse(ff::worker::engine_config_json(c));
+  CHECK(v["device"].as_string() == "cpu");
+  CHECK(v["max_encode_batch"].as_int() == 5);
+  c = decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
+      "model_dir": "/m", "engine": {"max_encode_batch": 3}})");
+  CHECK(ff::json::parse(ff::worker::engine_config_json(c))["max_encode_batch"].as_int() == 3);
+}
+
+TEST_CASE("an unknown key is rejected, naming it") {
+  CHECK_THROWS_WITH_AS(
+      decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
+                               "model_dir": "/m", "slot": 2})"),
+      doctest::Contains("'slot': unknown key"), std::runtime_error);
+}
+
+TEST_CASE("wrong types, ranges and missing keys name the key") {
+  auto err = [](const std::string& json) -> std::string {
+    try {
+      decode_worker_config(json);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK(err(R"({"worker_id": "w", "model_dir": "/m"})").find("'dispatcher_endpoint': required") != std::string::npos);
+  CHECK(err(R"({"dispatcher_endpoint": "x", "model_dir": "/m"})").find("'worker_id': required") != std::string::npos);
+  CHECK(err(R"({"dispatcher_endpoint": "x", "worker_id": "w"})").find("'model_dir': required") != std::string::npos);
+  const std::string base = R"("dispatcher_endpoint": "x", "worker_id": "w", "model_dir": "/m")";
+  CHECK(err("{" + base + R"(, "slots": "2"})").find("'slots': expected an integer, got string") != std::string::npos);
+  CHECK(err("{" + base + R"(, "slots": 0})").find("'slots': value 0 out of range") != std::string::npos);
+  CHECK(err("{" + base + R"(, "slots": 1.5})").find("'slots'") != std::string::npos);
+  CHECK(err("{" + base + R"(, "metrics_port": 70000})").find("'metrics_port'") != std::string::npos);
+  CHECK(err("{" + base + R"(, "engine": []})").find("'engine': expected an object") != std::string::npos);
+  CHECK(err("{" + base + R"(, "engine": {"output_root": 3}})").find("engine.output_root") != std::string::npos);
+  CHECK(err("[1, 2]").find("expected a JSON object") != std::string::npos);
+  CHECK(err("{").find("worker config: json:") != std::string::npos);
+  CHECK(err("{" + base + R"(, "worker_id": "again"})").find("duplicate") != std::string::npos);
+}

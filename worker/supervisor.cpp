@@ -1,0 +1,493 @@
+#include "worker/supervisor.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <zmq.hpp>
+
+#include "worker/dispatcher_session.hpp"
+#include "worker/embedding_cache.hpp"
+#include "worker/engine_link.hpp"
+#include "worker/job_book.hpp"
+#include "worker/log.hpp"
+#include "worker/tokenizer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ff::worker {
+
+using Clock = std::chrono::steady_clock;
+using proto::ErrorKind;
+
+void block_supervisor_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+namespace {
+
+// The engine executable: the configured one, else framefarm-engine next to this binary (installed
+// layout) or in the build tree (worker/engine/app/).
+std::string resolve_engine_command(const WorkerConfig& cfg) {
+  if (!cfg.engine_command.empty()) {
+    if (::access(cfg.engine_command.c_str(), X_OK) != 0)
+      throw std::runtime_error("worker config: engine_command '" + cfg.engine_command +
+                               "' is not an executable file");
+    return cfg.engine_command;
+  }
+  const std::string dir = self_exe_dir();
+  for (const std::string& c : {dir + "/framefarm-engine", dir + "/engine/app/framefarm-engine"})
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  throw std::runtime_error("worker config: engine_command not set and no framefarm-engine next to " +
+                           dir);
+}
+
+}  // namespace
+
+class SupervisorImpl {
+ public:
+  explicit SupervisorImpl(WorkerConfig cfg);
+  ~SupervisorImpl();
+  int run();
+
+ private:
+  // ---- dispatcher side
+  void on_dispatcher_message(proto::Message& m);
+  void on_job(const proto::Job& job);
+  void on_cancel(const proto::Cancel& c);
+  void register_with_dispatcher();
+  void dispatcher_lost();
+  void send_result(const proto::Job& job, proto::Result r, bool credit);
+  void fail_job(int64_t job_id, ErrorKind kind, const std::string& why);
+  // ---- engine side
+  void on_engine_message(proto::Message& m);
+  void on_encode_result(const proto::EncodeResult& r);
+  void on_generate_result(const proto::GenerateResult& r);
+  void engine_lost(const std::string& why);
+  void schedule();
+  // ---- embedding cache (the one place lookups and stores go through)
+  void lookup_embeddings(const proto::Job& job);
+  void store_embeddings(const std::vector<std::string>& prompts,
+                        const std::vector<proto::PromptEmbedding>& embs);
+  // ---- shutdown
+  void begin_shutdown(const std::string& why);
+  bool read_signals();
+
+  WorkerConfig cfg_;
+  std::string run_dir_;
+  bool own_run_dir_ = false;
+  std::string output_dir_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  zmq::context_t ctx_;
+  std::unique_ptr<EngineLink> engine_;
+  DispatcherSession session_;
+  JobBook book_;
+  std::unique_ptr<EmbeddingCache> cache_;
+  std::string fingerprint_;
+  int sigfd_ = -1;
+
+  struct EncodeInFlight {
+    int64_t request_id = 0;
+    std::vector<std::string> prompts;
+    Clock::time_point started{};
+  };
+  std::optional<EncodeInFlight> encoding_;
+  std::optional<int64_t> generating_;  // job id of the GenerateRequest in flight
+  std::map<int64_t, double> encode_seconds_;  // job id -> seconds its prompts took to encode
+  int64_t next_request_id_ = 1;
+  Clock::time_point restart_at_{};
+
+  bool shutting_down_ = false;
+  Clock::time_point shutdown_deadline_{};
+};
+
+SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
+    : cfg_(std::move(cfg)),
+      ctx_(1),
+      session_(ctx_, cfg_.dispatcher_endpoint, cfg_.heartbeat_interval_ms) {
+  if (!fs::is_directory(cfg_.model_dir))
+    throw std::runtime_error("worker config: model_dir '" + cfg_.model_dir + "' is not a directory");
+  tokenizer_ = std::make_unique<Tokenizer>(cfg_.model_dir + "/text_encoder/tokenizer.model",
+                                           cfg_.max_length);
+  const std::string engine_cmd = resolve_engine_command(cfg_);
+
+  if (cfg_.run_dir.empty()) {
+    char tmpl[] = "/tmp/framefarm-worker-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("cannot create run dir: ") + strerror(errno));
+    run_dir_ = tmpl;
+    own_run_dir_ = true;
+  } else {
+    run_dir_ = fs::absolute(cfg_.run_dir).string();
+    fs::create_directories(run_dir_);
+  }
+  output_dir_ = fs::absolute(cfg_.output_root).lexically_normal().string();
+  fs::create_directories(output_dir_);
+
+  const std::string engine_cfg_path = run_dir_ + "/engine.json";
+  {
+    std::ofstream out(engine_cfg_path, std::ios::trunc);
+    out << engine_config_json(cfg_) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + engine_cfg_path);
+  }
+  const std::string sock = run_dir_ + "/engine.sock";
+  engine_ = std::make_unique<EngineLink>(
+      ctx_, sock,
+      std::vector<std::string>{engine_cmd, "serve", "--ipc", "ipc://" + sock, "--model-dir",
+                               fs::absolute(cfg_.model_dir).string(), "--config", engine_cfg_path},
+      cfg_.engine_start_timeout_ms, cfg_.engine_request_timeout_ms);
+}
+
+SupervisorImpl::~SupervisorImpl() {
+  engine_.reset();
+  if (sigfd_ >= 0) ::close(sigfd_);
+  if (own_run_dir_) {
+    std::error_code ec;
+    fs::remove_all(run_dir_, ec);
+  }
+}
+
+// ------------------------------------------------------------------ dispatcher side
+
+void SupervisorImpl::register_with_dispatcher() {
+  const auto& h = *engine_->hello();
+  proto::Register reg;
+  reg.worker_id = cfg_.worker_id;
+  reg.gpu_name = h.gpu_name.empty() ? h.device : h.gpu_name;
+  reg.vram_total_bytes = h.vram_total_bytes;
+  reg.vram_budget_bytes = h.vram_budget_bytes;
+  reg.model = cfg_.model;
+  reg.free_slots = std::max<int32_t>(0, cfg_.slots - static_cast<int32_t>(book_.size()));
+  reg.max_encode_batch = cfg_.max_encode_batch;
+  reg.components_resident = h.components_resident;
+  reg.encoder_fingerprint = fingerprint_;
+  session_.connect(reg);
+}
+
+void SupervisorImpl::dispatcher_lost() {
+  log_warn("session: dispatcher silent too long; handing back unstarted jobs and registering again");
+  // The dispatcher requeues our leases when it declares us dead; the HandBacks cover the case it
+  // did not (a partition shorter than its timeout). Fencing epochs make either order safe.
+  std::vector<proto::HandBack> backs;
+  for (int64_t id : book_.unstarted()) {
+    backs.push_back({id, book_.find(id)->job.epoch});
+    book_.remove(id);
+    encode_seconds_.erase(id);
+  }
+  register_with_dispatcher();
+  for (const auto& b : backs) session_.send(b);
+}
+
+void SupervisorImpl::send_result(const proto::Job& job, proto::Result r, bool credit) {
+  r.job_id = job.job_id;
+  r.epoch = job.epoch;
+  session_.send(r);
+  if (credit && !shutting_down_) session_.send(proto::Credit{1});
+}
+
+void SupervisorImpl::fail_job(int64_t job_id, ErrorKind kind, const std::string& why) {
+  HeldJob* h = book_.find(job_id);
+  if (!h) return;
+  proto::Result r;
+  r.ok = false;
+  r.error_kind = kind;
+  r.error_message = why;
+  const proto::Job job = h->job;
+  book_.remove(job_id);
+  encode_seconds_.erase(job_id);
+  log_warn("job " + std::to_string(job_id) + " failed: " + why);
+  send_result(job, std::move(r), true);
+}
+
+void SupervisorImpl::on_dispatcher_message(proto::Message& m) {
+  if (auto* j = std::get_if<proto::Job>(&m)) return on_job(*j);
+  if (auto* c = std::get_if<proto::Cancel>(&m)) return on_cancel(*c);
+  log_warn(std::string("session: ignored unexpected '") +
+           std::string(proto::type_name(proto::type_of(m))) + "' from dispatcher");
+}
+
+void SupervisorImpl::on_job(const proto::Job& job) {
+  if (shutting_down_) {
+    session_.send(proto::HandBack{job.job_id, job.epoch});
+    return;
+  }
+  if (HeldJob* h = book_.find(job.job_id)) {
+    // Re-leased to us (e.g. after a re-registration): keep the newest epoch.
+    if (!h->started) h->job = job;
+    return;
+  }
+  std::vector<int32_t> pos, neg;
+  try {
+    pos = tokenizer_->encode(job.prompt);
+    neg = tokenizer_->encode(job.negative_prompt);
+  } catch (const std::exception& e) {
+    proto::Result r;
+    r.error_kind = ErrorKind::kBadInput;
+    r.error_message = e.what();
+    send_result(job, std::move(r), true);
+    return;
+  }
+  book_.add(job, pos, neg);
+  lookup_embeddings(job);
+}
+
+void SupervisorImpl::on_cancel(const proto::Cancel& c) {
+  HeldJob* h = book_.find(c.job_id);
+  if (!h || h->job.epoch != c.epoch) return;
+  if (!h->started) {
+    fail_job(c.job_id, ErrorKind::kCancelled, "cancelled before it started");
+    return;
+  }
+  h->cancel_requested = true;
+  engine_->send_control(proto::EngineCancel{c.job_id});
+}
+
+// ------------------------------------------------------------------ embedding cache
+
+void SupervisorImpl::lookup_embeddings(const proto::Job& job) {
+  std::vector<std::string> prompts;
+  for (const std::string* p : {&job.prompt, &job.negative_prompt})
+    if (!book_.has_embedding(*p)) prompts.push_back(*p);
+  if (prompts.empty() || !cache_) return;
+  auto found = cache_->get_many(prompts);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (found[i]) book_.set_embedding(prompts[i], std::move(*found[i]));
+}
+
+void SupervisorImpl::store_embeddings(const std::vector<std::string>& prompts,
+                                      const std::vector<proto::PromptEmbedding>& embs) {
+  if (cache_) cache_->put_many(prompts, embs);
+}
+
+// ------------------------------------------------------------------ engine side
+
+void SupervisorImpl::on_engine_message(proto::Message& m) {
+  if (std::holds_alternative<proto::EngineHello>(m)) {
+    const auto& h = *engine_->hello();
+    if (h.encoder_fingerprint.empty()) {
+      engine_lost("engine sent EngineHello without encoder_fingerprint; restarting it");
+      return;
+    }
+    if (h.encoder_fingerprint != fingerprint_) {
+      const bool changed = !fingerprint_.empty();
+      fingerprint_ = h.encoder_fingerprint;
+      EmbeddingCacheConfig cc;
+      cc.encoder_fingerprint = fingerprint_;
+      cc.max_length = cfg_.max_length;
+      cc.ram_capacity_bytes = static_cast<uint64_t>(cfg_.cache_ram_bytes);
+      cc.database_url = cfg_.database_url;
+      cache_ = std::make_unique<EmbeddingCache>(cc, [](const std::string& l) { log_info("cache: " + l); });
+      if (changed || !session_.connected()) {
+        if (changed) log_warn("engine: encoder fingerprint changed; registering again");
+        register_with_dispatcher();
+      }
+    } else if (!session_.connected()) {
+      register_with_dispatcher();
+    }
+    return;
+  }
+  if (auto* r = std::get_if<proto::EncodeResult>(&m)) return on_encode_result(*r);
+  if (auto* r = std::get_if<proto::GenerateResult>(&m)) return on_generate_result(*r);
+  if (auto* p = std::get_if<proto::GenerateProgress>(&m)) {
+    HeldJob* h = book_.find(p->job_id);
+    if (!h) return;
+    session_.send(proto::Progress{p->job_id, h->job.epoch, p->phase, p->step, p->total_steps});
+    return;
+  }
+  if (std::holds_alternative<proto::EngineStats>(m)) return;  // metrics: see metrics integration
+  log_warn(std::string("engine: ignored unexpected '") +
+           std::string(proto::type_name(proto::type_of(m))) + "'");
+}
+
+void SupervisorImpl::on_encode_result(const proto::EncodeResult& r) {
+  if (!encoding_ || r.request_id != encoding_->request_id) {
+    log_warn("engine: EncodeResult for unknown request " + std::to_string(r.request_id));
+    return;
+  }
+  EncodeInFlight done = std::move(*encoding_);
+  encoding_.reset();
+  const double secs = std::chrono::duration<double>(Clock::now() - done.started).count();
+  const auto users = book_.jobs_using(done.prompts);
+  if (!r.ok || r.embeddings.size() != done.prompts.size()) {
+    book_.encode_aborted(done.prompts);
+    const std::string why =
+        !r.ok ? "encoding failed: " + r.error_message
+              : "engine returned " + std::to_string(r.embeddings.size()) + " embeddings for " +
+                    std::to_string(done.prompts.size()) + " prompts";
+    const ErrorKind kind = r.ok ? ErrorKind::kInternal
+                                : (r.error_kind == ErrorKind::kNone ? ErrorKind::kInternal : r.error_kind);
+    for (int64_t id : users) fail_job(id, kind, why);
+    return;
+  }
+  store_embeddings(done.prompts, r.embeddings);
+  for (size_t i = 0; i < done.prompts.size(); ++i) book_.set_embedding(done.prompts[i], r.embeddings[i]);
+  for (int64_t id : users) encode_seconds_[id] = secs;
+}
+
+void SupervisorImpl::on_generate_result(const proto::GenerateResult& g) {
+  if (!generating_ || *generating_ != g.job_id) {
+    log_warn("engine: GenerateResult for job " + std::to_string(g.job_id) + " not running here");
+    return;
+  }
+  generating_.reset();
+  HeldJob* h = book_.find(g.job_id);
+  if (!h) return;
+  const proto::Job job = h->job;
+  proto::Result r;
+  r.ok = g.ok;
+  r.output_path = g.video_path;
+  r.timings_s = g.timings_s;
+  if (auto it = encode_seconds_.find(g.job_id); it != encode_seconds_.end()) r.timings_s["encode"] = it->second;
+  r.peak_vram_bytes = g.peak_vram_bytes;
+  r.error_kind = g.ok ? ErrorKind::kNone : (g.error_kind == ErrorKind::kNone ? ErrorKind::kInternal : g.error_kind);
+  r.error_message = g.error_message;
+  book_.remove(g.job_id);
+  encode_seconds_.erase(g.job_id);
+  if (g.ok) log_info("job " + std::to_string(g.job_id) + " succeeded: " + g.video_path);
+  else log_warn("job " + std::to_string(g.job_id) + " failed in engine: " + g.error_message);
+  send_result(job, std::move(r), true);
+}
+
+void SupervisorImpl::engine_lost(const std::string& why) {
+  if (engine_->state() != EngineLink::State::kDown) engine_->kill_engine(why);
+  if (generating_) {
+    const int64_t id = *generating_;
+    generating_.reset();
+    fail_job(id, ErrorKind::kEngineCrash, "engine failed while running this job: " + why);
+  }
+  if (encoding_) {
+    EncodeInFlight lost = std::move(*encoding_);
+    encoding_.reset();
+    book_.encode_aborted(lost.prompts);
+    for (int64_t id : book_.jobs_using(lost.prompts))
+      fail_job(id, ErrorKind::kEngineCrash, "engine failed while encoding this job's prompts: " + why);
+  }
+  restart_at_ = Clock::now() + std::chrono::milliseconds(cfg_.engine_restart_backoff_ms);
+}
+
+void SupervisorImpl::schedule() {
+  if (engine_->state() != EngineLink::State::kIdle) return;
+  if (!shutting_down_) {
+    auto batch = book_.take_encode_batch(cfg_.max_encode_batch);
+    if (!batch.empty()) {
+      proto::EncodeRequest req;
+      req.request_id = next_request_id_++;
+      req.max_length = cfg_.max_length;
+      EncodeInFlight inflight{req.request_id, {}, Clock::now()};
+      for (auto& p : batch) {
+        req.prompts.push_back(proto::PromptTokens{std::move(p.ids)});
+        inflight.prompts.push_back(std::move(p.prompt));
+      }
+      if (engine_->send_request(req)) {
+        encoding_ = std::move(inflight);
+      } else {
+        book_.encode_aborted(inflight.prompts);
+      }
+      return;
+    }
+    if (auto id = book_.next_runnable()) {
+      proto::GenerateRequest req = book_.start(*id, output_dir_);
+      if (engine_->send_request(req)) {
+        generating_ = *id;
+      } else {
+        fail_job(*id, ErrorKind::kInternal, "could not send the job to the engine");
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ shutdown and loop
+
+void SupervisorImpl::begin_shutdown(const std::string& why) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_deadline_ = Clock::now() + std::chrono::milliseconds(cfg_.shutdown_grace_ms);
+  log_info("shutting down (" + why + "): handing back " + std::to_string(book_.unstarted().size()) +
+           " unstarted jobs");
+  for (int64_t id : book_.unstarted()) {
+    const HeldJob* h = book_.find(id);
+    session_.send(proto::HandBack{id, h->job.epoch});
+    book_.remove(id);
+  }
+  if (encoding_) {
+    book_.encode_aborted(encoding_->prompts);
+  }
+}
+
+bool SupervisorImpl::read_signals() {
+  signalfd_siginfo si;
+  bool stop = false;
+  while (::read(sigfd_, &si, sizeof si) == sizeof si)
+    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) stop = true;
+  return stop;
+}
+
+int SupervisorImpl::run() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  sigfd_ = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sigfd_ < 0) throw std::runtime_error(std::string("signalfd: ") + strerror(errno));
+
+  engine_->spawn();
+  for (;;) {
+    std::vector<zmq::pollitem_t> items;
+    items.push_back({static_cast<void*>(engine_->socket()), 0, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, sigfd_, ZMQ_POLLIN, 0});
+    if (session_.connected()) items.push_back({static_cast<void*>(session_.socket()), 0, ZMQ_POLLIN, 0});
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
+
+    if (read_signals()) begin_shutdown("signal");
+
+    for (auto& m : engine_->receive()) on_engine_message(m);
+    if (session_.connected())
+      for (auto& m : session_.receive()) on_dispatcher_message(m);
+
+    if (auto why = engine_->check()) engine_lost(*why);
+    if (engine_->state() == EngineLink::State::kDown && !shutting_down_ && Clock::now() >= restart_at_) {
+      try {
+        engine_->spawn();
+      } catch (const std::exception& e) {
+        log_error(std::string("engine: cannot start: ") + e.what());
+        restart_at_ = Clock::now() + std::chrono::milliseconds(std::max(cfg_.engine_restart_backoff_ms, 1000));
+      }
+    }
+    if (session_.connected() && session_.tick() && !shutting_down_) dispatcher_lost();
+    schedule();
+
+    if (shutting_down_) {
+      if (generating_ && Clock::now() > shutdown_deadline_) {
+        engine_->stop(0);
+        const int64_t id = *generating_;
+        generating_.reset();
+        fail_job(id, ErrorKind::kInternal, "worker stopped before the job finished");
+      }
+      if (!generating_) {
+        session_.close("worker stopping", 2000);
+        engine_->stop(5000);
+        log_info("stopped");
+        return 0;
+      }
+    }
+  }
+}
+
+Supervisor::Supervisor(WorkerConfig cfg) : impl_(std::make_unique<SupervisorImpl>(std::move(cfg))) {}
+Supervisor::~Supervisor() = default;
+int Supervisor::run() { return impl_->run(); }
+
+}  // namespace ff::worker

@@ -1,0 +1,67 @@
+// Configuration of `framefarm-worker serve`: a JSON file decoded in one place (decode_worker_config)
+// into this plain struct. Unknown keys are rejected with an error naming them.
+//
+// Example (only dispatcher_endpoint, worker_id and model_dir are required):
+//   {
+//     "dispatcher_endpoint": "tcp://10.0.0.5:5555",
+//     "worker_id": "gpu-node-3/cuda:0",
+//     "model": "ltx-2.3",
+//     "model_dir": "/var/lib/framefarm/model",
+//     "run_dir": "/run/framefarm/worker-0",
+//     "slots": 2,
+//     "max_encode_batch": 8,
+//     "max_length": 1024,
+//     "heartbeat_interval_ms": 1000,
+//     "engine_command": "/usr/local/bin/framefarm-engine",
+//     "engine_start_timeout_ms": 600000,
+//     "engine_request_timeout_ms": 900000,
+//     "shutdown_grace_ms": 60000,
+//     "engine": {"device": "cuda:0", "vram_budget_bytes": 90000000000, "output_root": "/srv/out",
+//                "placements": {"text_encoder": "stream", "stage1_transformer": "resident"}},
+//     "database_url": "postgresql:///framefarm",
+//     "cache_ram_bytes": 2147483648,
+//     "metrics_port": 9464
+//   }
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/json.hpp"
+
+namespace ff::worker {
+
+struct WorkerConfig {
+  std::string dispatcher_endpoint;  // ZeroMQ endpoint of the dispatcher's ROUTER (tcp://host:port)
+  std::string worker_id;            // stable name reported in Register, e.g. "node-3/cuda:0"
+  std::string model = "ltx-2.3";    // model name matched against jobs.model
+  std::string model_dir;            // the model directory (text_encoder/tokenizer.model, ...)
+  std::string run_dir;              // private folder for engine.sock + engine.json; "" = a temp dir
+  int32_t slots = 1;                // jobs held at once (credit); the engine runs one at a time
+  int32_t max_encode_batch = 8;     // most prompts encoded in one engine pass
+  int32_t max_length = 1024;        // tokenizer truncation / padded row length
+  int32_t heartbeat_interval_ms = 1000;     // how often the worker sends Heartbeat
+  std::string engine_command;               // engine executable; "" = framefarm-engine next to us
+  int32_t engine_start_timeout_ms = 600000; // spawn -> EngineHello, else killed and restarted
+  int32_t engine_request_timeout_ms = 900000;  // silence while a request is in flight = hang
+  int32_t engine_restart_backoff_ms = 1000;    // wait before respawning a dead engine
+  int32_t shutdown_grace_ms = 60000;  // on SIGTERM, how long the running job may take to finish
+  json::Value engine;               // engine config object, passed through to the engine's file
+  std::string output_root;          // engine.output_root (where videos go); default "output"
+  std::string database_url;         // embedding cache database (libpq URL); "" = RAM tier only
+  int64_t cache_ram_bytes = 1ll << 30;  // in-process embedding LRU size
+  int32_t metrics_port = 0;         // Prometheus /metrics port; 0 = no endpoint
+};
+
+// Decodes the JSON text of a worker config. Throws std::runtime_error with a message naming the
+// key and the problem (unknown key, wrong type, out of range, missing required key). Pure.
+WorkerConfig decode_worker_config(std::string_view json_text);
+
+// Reads and decodes the file at `path`; errors name the file. Pure apart from the read.
+WorkerConfig load_worker_config(const std::string& path);
+
+// The engine's config file content: `engine` plus max_encode_batch (unless set there). Pure.
+std::string engine_config_json(const WorkerConfig& cfg);
+
+}  // namespace ff::worker
