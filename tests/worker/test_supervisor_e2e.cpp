@@ -1,0 +1,353 @@
+// e2e: the real framefarm-worker with the test engine, against a scripted dispatcher (a ZeroMQ
+// ROUTER in this process). Covers the session (Register/Welcome/Credit/Heartbeat, re-registration
+// after a silent dispatcher), batched deduplicated encoding, progress/result relay, engine
+// crash/hang/OOM handling, cancel, and SIGTERM (hand back, finish, Goodbye, exit 0).
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "common/protocol.hpp"
+#include "tests/worker/process_harness.hpp"
+
+namespace proto = ff::proto;
+using namespace std::chrono_literals;
+using ff::test::Child;
+using ff::test::eventually;
+
+namespace {
+
+struct Received {
+  std::string from;
+  proto::Message msg;
+};
+
+// A scripted dispatcher: records every non-heartbeat message, heartbeats the worker.
+class FakeDispatcher {
+ public:
+  FakeDispatcher() : ctx_(1), sock_(ctx_, zmq::socket_type::router) {
+    sock_.set(zmq::sockopt::linger, 0);
+    sock_.bind("tcp://127.0.0.1:*");
+    endpoint_ = sock_.get(zmq::sockopt::last_endpoint);
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+  void send(const proto::Message& m) { send_to(peer_, m); }
+  void send_raw(const std::string& frame) {
+    sock_.send(zmq::buffer(peer_), zmq::send_flags::sndmore);
+    sock_.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+  void send_to(const std::string& id, const proto::Message& m) {
+    const std::string f = proto::encode(m);
+    sock_.send(zmq::buffer(id), zmq::send_flags::sndmore);
+    sock_.send(zmq::buffer(f), zmq::send_flags::none);
+  }
+
+  // Receives for up to `ms`, heartbeating the current peer every 100 ms unless silenced.
+  void pump(int ms) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    do {
+      zmq::pollitem_t it{static_cast<void*>(sock_), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&it, 1, 20ms);
+      zmq::message_t id, body;
+      while (sock_.recv(id, zmq::recv_flags::dontwait)) {
+        (void)sock_.recv(body, zmq::recv_flags::dontwait);
+        auto d = proto::decode(body.to_string_view());
+        REQUIRE(std::holds_alternative<proto::Message>(d));
+        auto& m = std::get<proto::Message>(d);
+        if (std::holds_alternative<proto::Register>(m)) peer_ = id.to_string();
+        if (std::holds_alternative<proto::Heartbeat>(m)) continue;
+        log_.push_back({id.to_string(), std::move(m)});
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (heartbeats && !peer_.empty() && now - last_hb_ > 100ms) {
+        send(proto::Heartbeat{});
+        last_hb_ = now;
+      }
+    } while (std::chrono::steady_clock::now() < end);
+  }
+
+  template <class Pred>
+  bool wait(Pred pred, std::chrono::milliseconds timeout = 15000ms) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      pump(20);
+    }
+    return true;
+  }
+
+  template <class T>
+  std::vector<T> all() const {
+    std::vector<T> out;
+    for (const auto& r : log_)
+      if (auto* t = std::get_if<T>(&r.msg)) out.push_back(*t);
+    return out;
+  }
+  template <class T>
+  std::optional<T> result_of(int64_t job_id) const {
+    for (const auto& r : log_)
+      if (auto* t = std::get_if<T>(&r.msg); t && t->job_id == job_id) return *t;
+    return std::nullopt;
+  }
+  // Index in the log of the first message of type T (or -1).
+  template <class T>
+  int index_of() const {
+    for (size_t i = 0; i < log_.size(); ++i)
+      if (std::holds_alternative<T>(log_[i].msg)) return static_cast<int>(i);
+    return -1;
+  }
+  const std::vector<Received>& log() const { return log_; }
+  const std::string& peer() const { return peer_; }
+
+  bool heartbeats = true;
+
+ private:
+  zmq::context_t ctx_;
+  zmq::socket_t sock_;
+  std::string endpoint_;
+  std::string peer_;
+  std::vector<Received> log_;
+  std::chrono::steady_clock::time_point last_hb_{};
+};
+
+// One model dir for the whole test process (tokenizer only: the test engine needs no weights).
+const std::string& model_dir() {
+  static ff::test::TempDir dir("ff-worker-model");
+  static const bool made = (ff::test::make_tokenizer_model(dir.path()), true);
+  (void)made;
+  return dir.path();
+}
+
+// A worker process wired to `fake`, with the test engine configured by `env`.
+struct WorkerRun {
+  ff::test::TempDir dir{"ff-worker-run"};
+  std::string engine_log = dir.path() + "/engine.log";
+  std::unique_ptr<Child> child;
+
+  WorkerRun(FakeDispatcher& fake, std::map<std::string, std::string> env,
+            ff::test::WorkerSpec spec = {}) {
+    spec.endpoint = fake.endpoint();
+    spec.worker_id = "test-worker";
+    spec.model_dir = model_dir();
+    spec.run_dir = dir.path() + "/run";
+    spec.output_root = dir.path() + "/out";
+    const std::string cfg = dir.path() + "/worker.json";
+    ff::test::write_worker_config(cfg, spec);
+    env["FF_TEST_ENGINE_LOG"] = engine_log;
+    child = std::make_unique<Child>(std::vector<std::string>{FF_WORKER_BIN, "serve", "--config", cfg},
+                                    env, dir.path() + "/worker.log");
+  }
+  std::string log() const { return ff::test::read_file(dir.path() + "/worker.log"); }
+};
+
+proto::Job job(int64_t id, std::string prompt, std::string negative = "") {
+  proto::Job j;
+  j.job_id = id;
+  j.epoch = 1000 + id;
+  j.prompt = std::move(prompt);
+  j.negative_prompt = std::move(negative);
+  j.params.num_inference_steps = 30;
+  return j;
+}
+
+proto::Register registered(FakeDispatcher& fake, WorkerRun& w) {
+  const bool ok = fake.wait([&] { return !fake.all<proto::Register>().empty(); });
+  INFO(w.log());
+  REQUIRE(ok);
+  fake.send(proto::Welcome{200, 3});
+  return fake.all<proto::Register>().front();
+}
+
+int encoded_prompts(const std::string& engine_log) {
+  std::istringstream in(ff::test::read_file(engine_log));
+  std::string l;
+  int n = 0;
+  while (std::getline(in, l))
+    if (l.rfind("encode ", 0) == 0) n += std::stoi(l.substr(7));
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("register, run jobs with one deduplicated encode of the misses, relay progress, return credit") {
+  FakeDispatcher fake;
+  ff::test::WorkerSpec spec;
+  spec.slots = 4;
+  WorkerRun w(fake, {}, spec);
+  const auto reg = registered(fake, w);
+  CHECK(reg.worker_id == "test-worker");
+  CHECK(reg.encoder_fingerprint == "test-engine-v1");
+  CHECK(reg.free_slots == 4);
+  CHECK(reg.max_encode_batch == 8);
+  CHECK(reg.model == "ltx-2.3");
+  CHECK(reg.gpu_name == "test-engine");
+
+  fake.send(job(1, "a cat on a sofa"));
+  fake.send(job(2, "a dog in the rain"));
+  fake.send(job(3, "a cat on a sofa", "blurry"));
+  fake.send(job(4, "  a bird over the sea  "));
+  const bool done = fake.wait([&] { return fake.all<proto::Result>().size() == 4; });
+  INFO(w.log());
+  REQUIRE(done);
+  for (int64_t id = 1; id <= 4; ++id) {
+    auto r = fake.result_of<proto::Result>(id);
+    REQUIRE(r);
+    CHECK(r->ok);
+    CHECK(r->epoch == 1000 + id);
+    CHECK(r->error_kind == proto::ErrorKind::kNone);
+    CHECK(ff::test::read_file(r->output_path).rfind("YUV4MPEG2", 0) == 0);
+    auto p = fake.result_of<proto::Progress>(id);
+    REQUIRE(p);
+    CHECK(p->epoch == 1000 + id);
+    CHECK(p->total_steps == 3);
+  }
+  // Distinct prompts: 3 positives + "" + "blurry" = 5, each encoded exactly once.
+  CHECK(encoded_prompts(w.engine_log) == 5);
+  int credit = 0;
+  for (const auto& c : fake.all<proto::Credit>()) credit += c.slots;
+  CHECK(credit == 4);
+  CHECK(ff::test::count_lines(w.engine_log, "result 1") == 1);
+}
+
+TEST_CASE("an engine crash fails the running job with engine_crash; the engine restarts, the session stays") {
+  FakeDispatcher fake;
+  WorkerRun w(fake, {{"FF_TEST_ENGINE_CRASH_PROMPT", "boom"}});
+  registered(fake, w);
+  fake.send(job(1, "boom"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(1).has_value(); }));
+  auto r = *fake.result_of<proto::Result>(1);
+  CHECK_FALSE(r.ok);
+  CHECK(r.error_kind == proto::ErrorKind::kEngineCrash);
+  CHECK(r.error_message.find("signal 6") != std::string::npos);
+  fake.send(job(2, "fine"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(2).has_value(); }));
+  CHECK(fake.result_of<proto::Result>(2)->ok);
+  CHECK(ff::test::count_lines(w.engine_log, "result 2") == 1);
+  CHECK(fake.all<proto::Register>().size() == 1);  // never re-registered
+  CHECK(w.child->running());
+}
+
+TEST_CASE("a hung engine is killed after the request timeout; its job fails, the next one runs") {
+  FakeDispatcher fake;
+  ff::test::WorkerSpec spec;
+  spec.engine_request_timeout_ms = 800;
+  WorkerRun w(fake, {{"FF_TEST_ENGINE_HANG_PROMPT", "stuck"}}, spec);
+  registered(fake, w);
+  fake.send(job(1, "stuck"));
+  fake.send(job(2, "fine afterwards"));
+  REQUIRE(fake.wait([&] { return fake.all<proto::Result>().size() == 2; }));
+  auto r1 = *fake.result_of<proto::Result>(1);
+  CHECK_FALSE(r1.ok);
+  CHECK(r1.error_kind == proto::ErrorKind::kEngineCrash);
+  CHECK(r1.error_message.find("hung") != std::string::npos);
+  CHECK(fake.result_of<proto::Result>(2)->ok);
+  CHECK(fake.all<proto::Register>().size() == 1);
+}
+
+TEST_CASE("an OOM in the engine fails the job with out_of_memory and the engine keeps serving") {
+  FakeDispatcher fake;
+  WorkerRun w(fake, {{"FF_TEST_ENGINE_OOM_PROMPT", "huge"}});
+  registered(fake, w);
+  fake.send(job(1, "huge"));
+  fake.send(job(2, "small"));
+  REQUIRE(fake.wait([&] { return fake.all<proto::Result>().size() == 2; }));
+  auto r1 = *fake.result_of<proto::Result>(1);
+  CHECK_FALSE(r1.ok);
+  CHECK(r1.error_kind == proto::ErrorKind::kOutOfMemory);
+  CHECK(r1.error_message.find("out of memory") != std::string::npos);
+  CHECK(fake.result_of<proto::Result>(2)->ok);
+  std::istringstream in(ff::test::read_file(w.engine_log));
+  int hellos = 0;
+  for (std::string l; std::getline(in, l);) hellos += l.rfind("hello ", 0) == 0;
+  CHECK(hellos == 1);  // no restart
+}
+
+TEST_CASE("a crash while encoding fails the jobs of that batch; later jobs still run") {
+  FakeDispatcher fake;
+  WorkerRun w(fake, {{"FF_TEST_ENGINE_ENCODE_CRASH_PROMPT", "poison"}});
+  registered(fake, w);
+  fake.send(job(1, "poison"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(1).has_value(); }));
+  CHECK(fake.result_of<proto::Result>(1)->error_kind == proto::ErrorKind::kEngineCrash);
+  fake.send(job(2, "antidote"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(2).has_value(); }));
+  CHECK(fake.result_of<proto::Result>(2)->ok);
+}
+
+TEST_CASE("cancel stops a running job at a step boundary and an unstarted one at once") {
+  FakeDispatcher fake;
+  WorkerRun w(fake, {{"FF_TEST_ENGINE_STEPS", "30"}, {"FF_TEST_ENGINE_STEP_MS", "100"}});
+  registered(fake, w);
+  fake.send(job(1, "long running"));
+  fake.send(job(2, "waiting its turn"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Progress>(1).has_value(); }));
+  fake.send(proto::Cancel{2, 1002});
+  fake.send(proto::Cancel{1, 1001});
+  REQUIRE(fake.wait([&] { return fake.all<proto::Result>().size() == 2; }));
+  CHECK(fake.result_of<proto::Result>(1)->error_kind == proto::ErrorKind::kCancelled);
+  CHECK(fake.result_of<proto::Result>(2)->error_kind == proto::ErrorKind::kCancelled);
+  CHECK(ff::test::count_lines(w.engine_log, "cancelled 1") == 1);
+  CHECK(ff::test::count_lines(w.engine_log, "result 1") == 0);
+}
+
+TEST_CASE("SIGTERM hands back unstarted jobs, finishes the running one, says goodbye, exits 0") {
+  FakeDispatcher fake;
+  ff::test::WorkerSpec spec;
+  spec.slots = 3;
+  WorkerRun w(fake, {{"FF_TEST_ENGINE_STEPS", "5"}, {"FF_TEST_ENGINE_STEP_MS", "100"}}, spec);
+  registered(fake, w);
+  fake.send(job(1, "first"));
+  fake.send(job(2, "second"));
+  fake.send(job(3, "third"));
+  REQUIRE(fake.wait([&] { return !fake.all<proto::Progress>().empty(); }));
+  const int64_t running = fake.all<proto::Progress>().front().job_id;
+  w.child->signal(SIGTERM);
+  REQUIRE(fake.wait([&] { return fake.index_of<proto::Goodbye>() >= 0; }));
+  CHECK(w.child->wait(10000ms) == 0);
+  std::set<int64_t> handed;
+  for (const auto& h : fake.all<proto::HandBack>()) {
+    handed.insert(h.job_id);
+    CHECK(h.epoch == 1000 + h.job_id);
+  }
+  CHECK(handed.size() == 2);
+  CHECK_FALSE(handed.count(running));
+  auto r = fake.result_of<proto::Result>(running);
+  REQUIRE(r);
+  CHECK(r->ok);
+  CHECK(fake.all<proto::Result>().size() == 1);
+  CHECK(fake.index_of<proto::Result>() < fake.index_of<proto::Goodbye>());
+}
+
+TEST_CASE("a silent dispatcher is presumed dead: the worker registers again from a new connection") {
+  FakeDispatcher fake;
+  WorkerRun w(fake, {});
+  registered(fake, w);
+  const std::string first_peer = fake.peer();
+  fake.heartbeats = false;
+  REQUIRE(fake.wait([&] { return fake.all<proto::Register>().size() >= 2; }, 10000ms));
+  CHECK(fake.peer() != first_peer);
+  fake.heartbeats = true;
+  fake.send(proto::Welcome{200, 3});
+  fake.send(job(7, "after reconnect"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(7).has_value(); }));
+  CHECK(fake.result_of<proto::Result>(7)->ok);
+}
+
+TEST_CASE("a malformed frame from the dispatcher is dropped and the worker keeps serving") {
+  FakeDispatcher fake;
+  WorkerRun w(fake, {});
+  registered(fake, w);
+  fake.send_raw("this is not msgpack");
+  fake.send_raw(std::string("\x93\x01\x05\xc0", 4));  // [1, job, nil]: bad body
+  fake.send(job(1, "still fine"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(1).has_value(); }));
+  CHECK(fake.result_of<proto::Result>(1)->ok);
+  CHECK(w.log().find("dropped malformed frame") != std::string::npos);
+}
