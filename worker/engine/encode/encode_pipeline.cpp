@@ -1,0 +1,332 @@
+#include "worker/engine/encode/encode_pipeline.hpp"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
+#include "worker/engine/runtime/block_pass.hpp"
+#include "worker/engine/runtime/component_stats.hpp"
+
+namespace ff::engine::encode {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int64_t bytes_of(const rt::BlockTensors& t) {
+  int64_t n = 0;
+  for (const auto& [name, x] : t.items()) n += x.numel() * x.element_size();
+  return n;
+}
+
+rt::BlockTensors to_device(const rt::BlockTensors& host, at::Device dev) {
+  rt::BlockTensors out;
+  for (const auto& [name, x] : host.items()) out.add(name, x.to(dev).contiguous());
+  return out;
+}
+
+// Thrown out of a phase on any device out-of-memory (CUDA allocator or byte accounting).
+struct PhaseOom {
+  std::string what;
+};
+
+template <class F>
+auto catching_oom(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const c10::OutOfMemoryError& e) {
+    throw PhaseOom{e.what_without_backtrace()};
+  } catch (const rt::OutOfMemory& e) {
+    throw PhaseOom{e.what()};
+  }
+}
+
+}  // namespace
+
+// Device state of one micro-batch through the text pass.
+struct EncodePipeline::Batch {
+  at::Tensor hidden;               // [B, W, hidden]
+  at::Tensor acc_video, acc_audio; // [B, W, dim] fp32
+  at::Tensor real_full;            // [B, max_length] bool
+  std::unique_ptr<WindowContext> ctx;
+};
+
+EncodePipeline::EncodePipeline(std::unique_ptr<TextModelOps> ops, EncoderWeights weights,
+                               rt::DeviceBackend& backend, PipelineOptions options)
+    : ops_(std::move(ops)), w_(std::move(weights)), be_(backend), opts_(options) {
+  if (!w_.text || !w_.connectors) throw std::invalid_argument("encode pipeline: missing block stores");
+  if (w_.text->size() != ops_->num_layers())
+    throw std::invalid_argument("encode pipeline: " + std::to_string(w_.text->size()) +
+                                " text blocks for " + std::to_string(ops_->num_layers()) + " layers");
+  text_fixed_bytes_ = bytes_of(w_.text_fixed);
+  connector_fixed_bytes_ = bytes_of(w_.connector_fixed);
+  be_.meter().charge(text_fixed_bytes_ + connector_fixed_bytes_);
+  text_fixed_dev_ = to_device(w_.text_fixed, be_.device());
+  connector_fixed_dev_ = to_device(w_.connector_fixed, be_.device());
+  for (const char* c : {"text_encoder", "embeddings_processor"}) stats_[c].placement = "none";
+  stats_["text_encoder"].total_blocks = w_.text->size();
+  stats_["text_encoder"].pinned_host_bytes = w_.text->pinned_bytes();
+  stats_["text_encoder"].resident_bytes = text_fixed_bytes_;
+  stats_["embeddings_processor"].total_blocks = w_.connectors->size();
+  stats_["embeddings_processor"].pinned_host_bytes = w_.connectors->pinned_bytes();
+  stats_["embeddings_processor"].resident_bytes = connector_fixed_bytes_;
+}
+
+EncodePipeline::~EncodePipeline() { be_.meter().release(text_fixed_bytes_ + connector_fixed_bytes_); }
+
+void EncodePipeline::log_plan(const std::string& component, const rt::PlacementPlan& plan) const {
+  if (opts_.log_plans) std::fprintf(stderr, "framefarm-engine: placement %s: %s\n", component.c_str(), plan.describe().c_str());
+}
+
+rt::PlacementPlan EncodePipeline::plan_for(rt::BlockStore& store, int64_t fixed_bytes, rt::Placement mode,
+                                           int64_t working) {
+  const rt::MemorySnapshot m = be_.meter().snapshot();
+  rt::PlacementRequest req;
+  req.mode = mode;
+  req.block_bytes = store.all_block_bytes();
+  req.fixed_bytes = fixed_bytes;
+  req.working_bytes = working;
+  req.slots = opts_.slots;
+  req.budget_bytes = opts_.budget_bytes > 0 ? opts_.budget_bytes : m.cap_bytes;
+  req.reserve_bytes = opts_.reserve_bytes;
+  const int64_t mine = store.resident_bytes() + fixed_bytes;
+  req.used_bytes = std::max<int64_t>(0, m.allocated_bytes - mine);
+  req.device_free_bytes = m.free_bytes + std::max<int64_t>(0, m.reserved_bytes - m.allocated_bytes) + mine;
+  return rt::plan_placement(req);
+}
+
+std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_text(
+    const std::vector<std::vector<int32_t>>& prompts, std::vector<MicroBatch>& mbs, int max_length) {
+  const at::Device dev = be_.device();
+  rt::ScopedCharge working(be_.meter(), text_pass_bytes(ops_->dims(), mbs));
+  std::vector<Batch> batches;
+  for (const MicroBatch& mb : mbs) {
+    const int64_t b = static_cast<int64_t>(mb.prompts.size());
+    at::Tensor ids = at::full({b, mb.window}, ops_->pad_token_id(), at::kLong);
+    at::Tensor real_w = at::zeros({b, mb.window}, at::kBool);
+    at::Tensor real_f = at::zeros({b, max_length}, at::kBool);
+    for (int64_t r = 0; r < b; ++r) {
+      const auto& p = prompts[mb.prompts[r]];
+      const int64_t n = static_cast<int64_t>(p.size());
+      auto row = ids[r];
+      auto acc = row.accessor<int64_t, 1>();
+      for (int64_t t = 0; t < n; ++t) acc[mb.window - n + t] = p[t];
+      real_w[r].narrow(0, mb.window - n, n).fill_(true);
+      real_f[r].narrow(0, max_length - n, n).fill_(true);
+    }
+    Batch bt;
+    bt.hidden = ops_->embed(w_.embed_table, ids, dev);
+    bt.real_full = real_f.to(dev);
+    bt.ctx = ops_->window_context(real_w.to(dev), mb.first_position(), dev);
+    const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
+    bt.acc_video = at::zeros({b, mb.window, ops_->dims().video_dim}, f32);
+    bt.acc_audio = at::zeros({b, mb.window, ops_->dims().audio_dim}, f32);
+    ops_->fold(text_fixed_dev_, 0, bt.hidden, *bt.ctx, bt.acc_video, bt.acc_audio);
+    batches.push_back(std::move(bt));
+  }
+  const int n = ops_->num_layers();
+  rt::BlockPass pass(*w_.text, opts_.slots);
+  for (int i = 0; i < n; ++i) {
+    const rt::BlockTensors& w = pass.acquire(i);
+    for (Batch& bt : batches) {
+      bt.hidden = ops_->layer(w, i, bt.hidden, *bt.ctx);
+      at::Tensor state = i == n - 1 ? ops_->final_norm(text_fixed_dev_, bt.hidden) : bt.hidden;
+      ops_->fold(w, i + 1, state, *bt.ctx, bt.acc_video, bt.acc_audio);
+    }
+    pass.release(i);
+  }
+  std::vector<std::pair<at::Tensor, at::Tensor>> feats;
+  for (Batch& bt : batches) {
+    bt.hidden.reset();
+    feats.push_back(ops_->features(text_fixed_dev_, bt.acc_video, bt.acc_audio, bt.real_full));
+    bt.acc_video.reset();
+    bt.acc_audio.reset();
+  }
+  last_.text_pass = pass.finish();
+  return feats;
+}
+
+std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_connectors(
+    std::vector<std::pair<at::Tensor, at::Tensor>>& feats, const std::vector<MicroBatch>& mbs) {
+  rt::ScopedCharge working(be_.meter(), connector_pass_bytes(ops_->dims(), mbs));
+  const at::Device dev = be_.device();
+  const int nv = ops_->num_connector_blocks(0), na = ops_->num_connector_blocks(1);
+  const size_t nb = feats.size();
+  std::vector<at::Tensor> real(nb);
+  for (size_t b = 0; b < nb; ++b) {
+    const MicroBatch& mb = mbs[b];
+    at::Tensor rf = at::zeros({static_cast<int64_t>(mb.prompts.size()), mb.max_length}, at::kBool);
+    for (size_t r = 0; r < mb.prompts.size(); ++r)
+      rf[r].narrow(0, mb.max_length - mb.real_tokens[r], mb.real_tokens[r]).fill_(true);
+    real[b] = rf.to(dev);
+  }
+  std::vector<std::pair<at::Tensor, at::Tensor>> out(nb);
+  auto begin = [&](int m, size_t b) {
+    at::Tensor& f = m == 0 ? feats[b].first : feats[b].second;
+    at::Tensor x = ops_->connector_begin(connector_fixed_dev_, m, f, real[b]);
+    f.reset();
+    return x;
+  };
+  auto end = [&](int m, size_t b, const at::Tensor& x) {
+    (m == 0 ? out[b].first : out[b].second) = ops_->connector_end(connector_fixed_dev_, m, x);
+  };
+  std::vector<at::Tensor> x(nb);
+  rt::BlockPass pass(*w_.connectors, opts_.slots);
+  for (int j = 0; j < nv + na; ++j) {
+    const int m = j < nv ? 0 : 1;
+    const int jj = m == 0 ? j : j - nv;
+    const int last = (m == 0 ? nv : na) - 1;
+    const rt::BlockTensors& w = pass.acquire(j);
+    for (size_t b = 0; b < nb; ++b) {
+      if (jj == 0) x[b] = begin(m, b);
+      x[b] = ops_->connector_block(w, m, jj, x[b]);
+      if (jj == last) {
+        end(m, b, x[b]);
+        x[b].reset();
+      }
+    }
+    pass.release(j);
+  }
+  for (int m = 0; m < 2; ++m)
+    if ((m == 0 ? nv : na) == 0)
+      for (size_t b = 0; b < nb; ++b) end(m, b, begin(m, b));
+  last_.processor_pass = pass.finish();
+  return out;
+}
+
+std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<int32_t>>& prompts, int max_length) {
+  const auto t_call = Clock::now();
+  if (max_length < 1) throw std::invalid_argument("max_length must be >= 1");
+  std::vector<int> lens;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto& p = prompts[i];
+    if (p.empty()) throw std::invalid_argument("prompt " + std::to_string(i) + " has no tokens");
+    if (static_cast<int64_t>(p.size()) > max_length)
+      throw std::invalid_argument("prompt " + std::to_string(i) + " has " + std::to_string(p.size()) +
+                                  " tokens, more than max_length " + std::to_string(max_length));
+    for (int32_t id : p)
+      if (id < 0 || id >= ops_->vocab_size())
+        throw std::invalid_argument("prompt " + std::to_string(i) + ": token id " + std::to_string(id) +
+                                    " outside the vocabulary (" + std::to_string(ops_->vocab_size()) + ")");
+    lens.push_back(static_cast<int>(p.size()));
+  }
+  last_ = CallReport{};
+  last_.prompts = static_cast<int>(prompts.size());
+  if (prompts.empty()) return {};
+  auto& ts = stats_["text_encoder"];
+  auto& ps = stats_["embeddings_processor"];
+
+  // ---- text encoder: plan, shrink on misfit / OOM, one pass over all micro-batches.
+  int mb_size = std::max(1, opts_.max_micro_batch);
+  std::vector<MicroBatch> mbs;
+  std::vector<std::pair<at::Tensor, at::Tensor>> feats;
+  bool force_stream = false;
+  for (;;) {
+    mbs = plan_micro_batches(lens, max_length, mb_size, opts_.trim_windows);
+    const rt::Placement mode = force_stream ? rt::Placement::kStream : opts_.text_placement;
+    rt::PlacementPlan plan = plan_for(*w_.text, text_fixed_bytes_, mode, text_pass_bytes(ops_->dims(), mbs));
+    log_plan("text_encoder", plan);
+    std::string failure;
+    if (plan.fits) {
+      try {
+        catching_oom([&] {
+          w_.text->set_resident_prefix(plan.resident_blocks);
+          be_.meter().reset_peak();
+          const auto t0 = Clock::now();
+          feats = run_text(prompts, mbs, max_length);
+          be_.synchronize();
+          last_.text_seconds = since(t0);
+          return 0;
+        });
+        last_.text_plan = plan;
+        break;
+      } catch (const PhaseOom& e) {
+        failure = "out of memory: " + e.what;
+        feats.clear();
+      }
+    } else {
+      failure = plan.describe();
+    }
+    if (mb_size > 1) {
+      mb_size = (mb_size + 1) / 2;
+    } else if (!force_stream && w_.text->resident_prefix() > 0) {
+      force_stream = true;  // an estimate was low: give back the resident prefix and stream
+      w_.text->set_resident_prefix(0);
+    } else {
+      ts.peak_vram_bytes = be_.meter().peak_bytes();
+      throw VramBudgetError("text_encoder does not fit the VRAM budget even streamed with one prompt per micro-batch: " + failure);
+    }
+    ++ooms_avoided_;
+    ++last_.ooms_avoided;
+  }
+  last_.micro_batch = mb_size;
+  last_.micro_batches = static_cast<int>(mbs.size());
+  for (const auto& mb : mbs) last_.window_tokens += mb.tokens();
+  last_.text_peak_bytes = be_.meter().peak_bytes();
+  rt::record_plan(ts, last_.text_plan, w_.text->pinned_bytes());
+  ts.resident_bytes = last_.text_plan.resident_bytes;
+  ts.peak_vram_bytes = last_.text_peak_bytes;
+  rt::record_pass(ts, last_.text_pass);
+
+  // ---- embeddings processor (connectors): its own plan; on OOM with a resident prefix, stream.
+  std::vector<std::pair<at::Tensor, at::Tensor>> outs;
+  bool processor_stream = false;
+  for (;;) {
+    const rt::Placement mode = processor_stream ? rt::Placement::kStream : opts_.processor_placement;
+    rt::PlacementPlan plan =
+        plan_for(*w_.connectors, connector_fixed_bytes_, mode, connector_pass_bytes(ops_->dims(), mbs));
+    log_plan("embeddings_processor", plan);
+    if (!plan.fits) {
+      ps.peak_vram_bytes = be_.meter().peak_bytes();
+      throw VramBudgetError("embeddings_processor does not fit the VRAM budget: " + plan.describe());
+    }
+    try {
+      catching_oom([&] {
+        w_.connectors->set_resident_prefix(plan.resident_blocks);
+        be_.meter().reset_peak();
+        const auto t0 = Clock::now();
+        outs = run_connectors(feats, mbs);
+        be_.synchronize();
+        last_.processor_seconds = since(t0);
+        return 0;
+      });
+      last_.processor_plan = plan;
+      break;
+    } catch (const PhaseOom& e) {
+      // feats are consumed by run_connectors: a retry is only possible if they are intact.
+      const bool intact = !feats.empty() && feats[0].first.defined();
+      if (!processor_stream && intact && w_.connectors->resident_prefix() > 0) {
+        processor_stream = true;
+        w_.connectors->set_resident_prefix(0);
+        ++ooms_avoided_;
+        ++last_.ooms_avoided;
+        continue;
+      }
+      ps.peak_vram_bytes = be_.meter().peak_bytes();
+      throw VramBudgetError("embeddings_processor ran out of memory: " + e.what);
+    }
+  }
+  last_.processor_peak_bytes = be_.meter().peak_bytes();
+  rt::record_plan(ps, last_.processor_plan, w_.connectors->pinned_bytes());
+  ps.peak_vram_bytes = last_.processor_peak_bytes;
+  rt::record_pass(ps, last_.processor_pass);
+
+  // ---- results to the host, in request order.
+  std::vector<EncodedPrompt> result(prompts.size());
+  for (size_t b = 0; b < mbs.size(); ++b) {
+    at::Tensor v = outs[b].first.to(at::kCPU), a = outs[b].second.to(at::kCPU);
+    for (size_t r = 0; r < mbs[b].prompts.size(); ++r) {
+      EncodedPrompt& e = result[mbs[b].prompts[r]];
+      e.real_tokens = mbs[b].real_tokens[r];
+      e.video = v[r].clone();
+      e.audio = a[r].clone();
+    }
+  }
+  last_.total_seconds = since(t_call);
+  return result;
+}
+
+}  // namespace ff::engine::encode
