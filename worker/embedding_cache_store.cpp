@@ -115,6 +115,10 @@ pqxx::connection& EmbeddingStore::conn() {
       c->prepare(sql::kUpsertName, sql::kUpsert);
       c->prepare(sql::kPruneAgeName, sql::kPruneAge);
       c->prepare(sql::kPruneRowsName, sql::kPruneRows);
+      // Prepare now, so that a missing table or column is reported at connect time.
+      for (const char* name : {sql::kLookupName, sql::kUpsertName, sql::kPruneAgeName,
+                               sql::kPruneRowsName})
+        c->prepare_now(name);
       conn_ = std::move(c);
     } catch (const std::exception& e) {
       rethrow_db("connecting to the database", e);

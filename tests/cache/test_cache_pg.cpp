@@ -163,7 +163,7 @@ TEST_CASE("corrupt rows (size, shape, dtype, real_tokens) are misses, logged wit
   const std::vector<std::pair<std::string, std::string>> corruptions = {
       {"video = substring(video FROM 1 FOR 10)", "video: 10 bytes, expected 6 x 64 x 2 = 768"},
       {"audio = audio || '\\x00'::bytea", "audio: 385 bytes"},
-      {"video_shape = '{6,32}'", "video: 384 bytes, expected 6 x 32 x 2"},
+      {"video_shape = '{6,32}'", "video: 768 bytes, expected 6 x 32 x 2 = 384"},
       {"video_shape = '{1,6,64}'", "video: 3-D shape"},
       {"audio_shape = '{7,32}'", "video has 6 rows but audio has 7"},
       {"dtype = 'f32'", "dtype 'f32'"},
@@ -327,20 +327,23 @@ TEST_CASE("database down: lookups miss, puts stay in RAM, errors logged; recover
   CHECK_FALSE(r.get("during"));  // written while the database was down: RAM only
 }
 
-TEST_CASE("connect() to a database without the table names the problem") {
+TEST_CASE("a database without the table: connect() names it; lookups log it and miss") {
   ff::test::PgCluster pg;
   EmbeddingCacheConfig c;
   c.encoder_fingerprint = "fp";
   c.database_url = pg.url();
-  EmbeddingCache cache(c, [](const std::string&) {});
+  Logs logs;
+  EmbeddingCache cache(c, logs.fn());
   try {
     cache.connect();
-    // libpqxx prepares lazily: the first statement reports the missing table.
-    Logs logs;
-    EmbeddingCache c2(c, logs.fn());
-    CHECK_FALSE(c2.get("p"));
-    CHECK(logs.contains("prompt_embeddings"));
+    FAIL("connect() succeeded without framefarm.prompt_embeddings");
   } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("embedding cache: connecting to the database failed") != std::string::npos);
     CHECK(std::string(e.what()).find("prompt_embeddings") != std::string::npos);
   }
+  CHECK_FALSE(cache.get("p"));
+  CHECK(cache.put("p", make_embedding(2, 2, 64, 32, 1)));
+  CHECK(cache.get("p"));  // RAM tier
+  CHECK(logs.contains("prompt_embeddings\" does not exist"));
+  CHECK(cache.stats().database_errors == 2);
 }

@@ -159,14 +159,20 @@ TEST_CASE("placement plan change replaces the info series") {
   m.update(st);
   const auto fams = m.registry()->Collect();
   int n = 0;
-  for (const auto& f : fams)
-    if (f.name == kComponentPlacement)
-      for (const auto& s : f.metric)
-        for (const auto& l : s.label)
-          if (l.name == "plan") {
-            ++n;
-            CHECK(l.value == "resident");
-          }
+  for (const auto& f : fams) {
+    if (f.name != kComponentPlacement) continue;
+    for (const auto& s : f.metric) {
+      std::map<std::string, std::string> l;
+      for (const auto& x : s.label) l[x.name] = x.value;
+      if (l["component"] != "text_encoder") {
+        CHECK(l["plan"] == "unknown");  // not reported yet
+        continue;
+      }
+      ++n;
+      CHECK(l["plan"] == "resident");
+      CHECK(s.gauge.value == 1);
+    }
+  }
   CHECK(n == 1);
 }
 
