@@ -19,6 +19,7 @@
 #include "worker/engine_link.hpp"
 #include "worker/job_book.hpp"
 #include "worker/log.hpp"
+#include "worker/metrics.hpp"
 #include "worker/tokenizer.hpp"
 
 namespace fs = std::filesystem;
@@ -96,6 +97,8 @@ class SupervisorImpl {
   DispatcherSession session_;
   JobBook book_;
   std::unique_ptr<EmbeddingCache> cache_;
+  std::unique_ptr<WorkerMetrics> metrics_;  // null when metrics_port is 0
+  Clock::time_point next_cache_flush_{};
   std::string fingerprint_;
   int sigfd_ = -1;
 
@@ -136,6 +139,12 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
   output_dir_ = fs::absolute(cfg_.output_root).lexically_normal().string();
   fs::create_directories(output_dir_);
 
+  if (cfg_.metrics_port > 0) {
+    MetricsConfig mc;
+    mc.bind_address = "0.0.0.0:" + std::to_string(cfg_.metrics_port);
+    metrics_ = std::make_unique<WorkerMetrics>(mc);
+    log_info("metrics: serving /metrics on port " + std::to_string(metrics_->port()));
+  }
   const std::string engine_cfg_path = run_dir_ + "/engine.json";
   {
     std::ofstream out(engine_cfg_path, std::ios::trunc);
@@ -193,6 +202,10 @@ void SupervisorImpl::dispatcher_lost() {
 void SupervisorImpl::send_result(const proto::Job& job, proto::Result r, bool credit) {
   r.job_id = job.job_id;
   r.epoch = job.epoch;
+  if (metrics_) {
+    metrics_->count_job(r.ok, r.error_kind);
+    if (r.ok) metrics_->observe_timings(r.timings_s);
+  }
   session_.send(r);
   if (credit && !shutting_down_) session_.send(proto::Credit{1});
 }
@@ -306,7 +319,10 @@ void SupervisorImpl::on_engine_message(proto::Message& m) {
     session_.send(proto::Progress{p->job_id, h->job.epoch, p->phase, p->step, p->total_steps});
     return;
   }
-  if (std::holds_alternative<proto::EngineStats>(m)) return;  // metrics: see metrics integration
+  if (auto* st = std::get_if<proto::EngineStats>(&m)) {
+    if (metrics_) metrics_->update(*st);
+    return;
+  }
   log_warn(std::string("engine: ignored unexpected '") +
            std::string(proto::type_name(proto::type_of(m))) + "'");
 }
@@ -391,6 +407,7 @@ void SupervisorImpl::schedule() {
         inflight.prompts.push_back(std::move(p.prompt));
       }
       if (engine_->send_request(req)) {
+        if (metrics_) metrics_->observe_encode_batch(static_cast<int64_t>(inflight.prompts.size()));
         encoding_ = std::move(inflight);
       } else {
         book_.encode_aborted(inflight.prompts);
@@ -461,6 +478,7 @@ int SupervisorImpl::run() {
     if (engine_->state() == EngineLink::State::kDown && !shutting_down_ && Clock::now() >= restart_at_) {
       try {
         engine_->spawn();
+        if (metrics_) metrics_->note_engine_restart();
       } catch (const std::exception& e) {
         log_error(std::string("engine: cannot start: ") + e.what());
         restart_at_ = Clock::now() + std::chrono::milliseconds(std::max(cfg_.engine_restart_backoff_ms, 1000));
@@ -468,6 +486,11 @@ int SupervisorImpl::run() {
     }
     if (session_.connected() && session_.tick() && !shutting_down_) dispatcher_lost();
     schedule();
+    if (cache_ && Clock::now() >= next_cache_flush_) {
+      next_cache_flush_ = Clock::now() + std::chrono::seconds(10);
+      cache_->flush_touches();
+      if (metrics_) metrics_->update_cache(cache_->stats());
+    }
 
     if (shutting_down_) {
       if (generating_ && Clock::now() > shutdown_deadline_) {
