@@ -207,6 +207,11 @@ void WorkerMetrics::update_cache(const EmbeddingCacheStats& st) {
   cache_ram_bytes_->Set(double(st.ram_bytes));
 }
 
+void WorkerMetrics::note_cache_replaced() {
+  std::lock_guard lk(mu_);
+  cache_baseline_ = EmbeddingCacheStats{};
+}
+
 void WorkerMetrics::observe_encode_batch(int64_t prompts) {
   if (prompts > 0) encode_batch_->Observe(double(prompts));
 }

@@ -56,6 +56,8 @@ class WorkerMetrics {
 
   // Converts the cache's cumulative counters (EmbeddingCache::stats()) into counter increments.
   void update_cache(const EmbeddingCacheStats& stats);
+  // Call when the EmbeddingCache was replaced by a new one (its counters start at 0 again).
+  void note_cache_replaced();
 
   // One engine encode pass of `prompts` distinct prompts.
   void observe_encode_batch(int64_t prompts);

@@ -207,6 +207,13 @@ TEST_CASE("cache stats, encode batches, phases and outcomes") {
   CHECK(counter(m, kCacheMisses, {{"tier", "database"}}) == 2);
   CHECK(counter(m, kCacheInvalidRows) == 1);
   CHECK(gauge(m, kCacheRamBytes) == 1234);
+  // A new cache object (counters from 0): its counts add on top.
+  m.note_cache_replaced();
+  ff::worker::EmbeddingCacheStats fresh;
+  fresh.ram_hits = 9;
+  m.update_cache(fresh);
+  CHECK(counter(m, kCacheHits, {{"tier", "ram"}}) == 16);
+  CHECK(counter(m, kCacheMisses, {{"tier", "ram"}}) == 3);
 
   m.observe_encode_batch(5);
   m.observe_encode_batch(32);
