@@ -104,8 +104,11 @@ TEST_CASE("the ring is sized by the largest streamed block, never fewer than 3 s
   auto plan = plan_placement(r);
   CHECK(plan.slots == 3);
   CHECK(plan.ring_bytes == 90 * MiB);
+  r.block_bytes = {10 * MiB, 30 * MiB};  // fewer blocks than slots: one slot each
+  CHECK(plan_placement(r).slots == 2);
+  CHECK(plan_placement(r).ring_bytes == 60 * MiB);
   // Needed bytes are not monotone in the prefix: blocks {30, 5 x 6} MiB need 90 (r=0), 45, 50,
-  // 55, 60, 65, 70 (r=6) and 60 (r=7) MiB; with 58 MiB available auto picks r=3.
+  // 55, 60 (r=4..7: the ring shrinks to the blocks left) MiB; with 58 MiB available auto picks r=3.
   r.mode = Placement::kAuto;
   r.block_bytes = {30 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB};
   r.slots = 3;

@@ -88,7 +88,7 @@ class ToyTextModel final : public ff::engine::encode::TextModelOps {
   at::Tensor connector_begin(const BlockTensors& fx, int m, const at::Tensor& f, const at::Tensor& real) const override {
     return at::where(real.unsqueeze(-1), f, fx.get(m == 0 ? "reg_v" : "reg_a").expand_as(f));
   }
-  at::Tensor connector_block(const BlockTensors& w, int, int, const at::Tensor& x) const override {
+  at::Tensor connector_block(const BlockTensors& w, int, int, const at::Tensor& x, const at::Tensor&) const override {
     return x + at::tanh(at::matmul(x, w.get("w").t())) + 0.1 * x.mean(1, true);
   }
   at::Tensor connector_end(const BlockTensors&, int, const at::Tensor& x) const override {

@@ -77,11 +77,26 @@ PgCluster::PgCluster() {
     auto r = run_shell("chown postgres: " + shell_quote(root_) + " && chmod 755 " + shell_quote(root_));
     if (r.rc != 0) throw std::runtime_error("PgCluster: chown to postgres failed: " + r.out);
   }
-  auto r = run_shell(as_pg_user(bin_ + "/initdb -D " + shell_quote(data_dir()) +
-                                " -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync"));
+  // initdb costs seconds on a loaded machine: do it once per machine into a shared template
+  // (created atomically by rename) and copy that for every cluster.
+  std::string tmpl_dir = std::string("/tmp/ff-pg-template-15-") + (root_user_ ? "postgres" : std::to_string(::geteuid()));
+  if (!std::filesystem::exists(tmpl_dir + "/data/PG_VERSION")) {
+    std::string staging = root_ + "/template";
+    auto r = run_shell(as_pg_user("mkdir -p " + shell_quote(staging) + " && " + bin_ + "/initdb -D " +
+                                  shell_quote(staging + "/data") +
+                                  " -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync"));
+    if (r.rc != 0) {
+      std::filesystem::remove_all(root_);
+      throw std::runtime_error("PgCluster: initdb failed: " + r.out);
+    }
+    std::error_code ec;
+    std::filesystem::rename(staging, tmpl_dir, ec);  // loses the race harmlessly if one exists
+    if (ec) std::filesystem::remove_all(staging, ec);
+  }
+  auto r = run_shell(as_pg_user("cp -a " + shell_quote(tmpl_dir + "/data") + " " + shell_quote(data_dir())));
   if (r.rc != 0) {
     std::filesystem::remove_all(root_);
-    throw std::runtime_error("PgCluster: initdb failed: " + r.out);
+    throw std::runtime_error("PgCluster: copying the initdb template failed: " + r.out);
   }
   // A port found free may be taken before the server binds it: retry a few times.
   std::string last_error;

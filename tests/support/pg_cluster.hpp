@@ -1,6 +1,7 @@
 // Throwaway PostgreSQL 15 cluster for pg/e2e tests and benchmarks.
 //
-// The constructor runs initdb + pg_ctl start (binaries from /usr/lib/postgresql/15/bin, or
+// The constructor copies a data directory made once per machine by initdb (kept in
+// /tmp/ff-pg-template-15-<user>; initdb takes seconds on a busy machine) and runs pg_ctl start (binaries from /usr/lib/postgresql/15/bin, or
 // $FF_PG_BIN) in a fresh mktemp directory, on a free loopback port, with fsync off and the unix
 // socket in that directory. When the process runs as root, both run as user `postgres` via
 // runuser (initdb refuses root). The destructor stops the server (immediate mode) and removes the
