@@ -1,6 +1,7 @@
 #include "dispatcher/server.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <random>
@@ -193,8 +194,12 @@ struct Dispatcher::Impl {
       if (!router.send(zmq::buffer(frame), zmq::send_flags::dontwait)) return false;
       return true;
     } catch (const zmq::error_t& e) {
-      log::warn(kLog, "send ", proto::type_name(proto::type_of(m)), " to ", show_identity(identity),
-                " failed: ", e.what());
+      // EHOSTUNREACH: the peer disconnected; its session dies after the heartbeat timeout.
+      if (std::holds_alternative<proto::Heartbeat>(m))
+        log::debug(kLog, "heartbeat to ", show_identity(identity), " failed: ", e.what());
+      else
+        warn_frames("send ", proto::type_name(proto::type_of(m)), " to ", show_identity(identity),
+                    " failed: ", e.what());
       return false;
     }
   }
@@ -628,7 +633,12 @@ struct Dispatcher::Impl {
     zmq::pollitem_t items[2] = {{static_cast<void*>(router), 0, ZMQ_POLLIN, 0},
                                 {nullptr, db ? db->socket() : -1, ZMQ_POLLIN, 0}};
     int n = db ? 2 : 1;
-    zmq::poll(items, n, std::chrono::milliseconds(timeout_ms));
+    try {
+      zmq::poll(items, n, std::chrono::milliseconds(timeout_ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+      return;  // a signal (SIGTERM): the caller checks the stop flag
+    }
     receive_all();
     if (db) with_db([](JobStore& d) { d.poll_notifications(); });
     flush();
@@ -648,10 +658,16 @@ struct Dispatcher::Impl {
     auto now = Clock::now();
     next_heartbeat = next_poll = next_reap = next_renew = next_cancel_scan = now;
     while (!stop.load()) {
-      try_connect();
-      now = Clock::now();
-      on_timers(now);
-      loop_once(next_timeout_ms(Clock::now()));
+      try {
+        try_connect();
+        now = Clock::now();
+        on_timers(now);
+        loop_once(next_timeout_ms(Clock::now()));
+      } catch (const std::exception& e) {
+        // Never let one bad turn end the server: log, back off briefly, continue.
+        log::error(kLog, "unexpected error in the dispatcher loop: ", e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
     shutdown();
   }
@@ -677,9 +693,14 @@ struct Dispatcher::Impl {
       return n;
     };
     while (running() > 0 && Clock::now() < deadline) {
-      try_connect();
-      on_timers(Clock::now());
-      loop_once(50);
+      try {
+        try_connect();
+        on_timers(Clock::now());
+        loop_once(50);
+      } catch (const std::exception& e) {
+        log::error(kLog, "unexpected error while draining: ", e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
     for (auto& [id, s] : registry.sessions()) {
       if (!s.leases.empty()) {
@@ -693,8 +714,12 @@ struct Dispatcher::Impl {
     for (int i = 0; i < 20 && (!pending_completions.empty() || !pending_handbacks.empty() ||
                                !pending_worker_marks.empty() || !pending_progress.empty());
          ++i) {
-      try_connect();
-      flush();
+      try {
+        try_connect();
+        flush();
+      } catch (const std::exception& e) {
+        log::error(kLog, "final flush failed: ", e.what());
+      }
       if (!db) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     log::info(kLog, "dispatcher ", cfg.dispatcher_id, " stopped");

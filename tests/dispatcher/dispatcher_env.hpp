@@ -57,7 +57,7 @@ struct DispatcherEnv {
     c.reap_interval_ms = 100;
     c.retry_backoff = {50, 200};
     c.reconnect_backoff = {50, 500};
-    c.shutdown_grace_ms = 2000;
+    c.shutdown_grace_ms = 200;
     return c;
   }
 

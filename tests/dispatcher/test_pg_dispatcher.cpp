@@ -271,7 +271,9 @@ TEST_CASE("stop (SIGTERM path): unstarted jobs handed back unused, running ones 
   DispatcherEnv env;
   int64_t a = insert(env, "(prompt, priority) VALUES ('a', 2)");
   int64_t b = insert(env, "(prompt, priority) VALUES ('b', 1)");
-  auto d = std::make_unique<RunningDispatcher>(env.ctx, env.config("d1"));
+  auto cfg = env.config("d1");
+  cfg.shutdown_grace_ms = 5000;
+  auto d = std::make_unique<RunningDispatcher>(env.ctx, cfg);
   SimWorker w(env.ctx, d->endpoint());
   REQUIRE(w.register_as("w1", 2));
   auto j1 = w.recv_until<proto::Job>(5s);
