@@ -42,24 +42,25 @@ TEST_CASE("Gemma-3 hidden states match HF transformers in fp32 and bf16") {
   GemmaFixture f;
   REQUIRE(f.cfg.num_hidden_layers == 6);
   REQUIRE(f.cfg.sliding_window < f.ids.size(1));  // the window matters
-  REQUIRE(f.bf16.embed_tokens.scalar_type() == at::kBFloat16);
+  REQUIRE((f.bf16.embed_tokens.scalar_type() == at::kBFloat16));
   const struct {
     at::ScalarType dtype;
     const char* tag;
     double tol;
   } runs[] = {{at::kFloat, "f32", 1e-4}, {at::kBFloat16, "bf16", 2e-2}};
   for (const auto& r : runs) {
-    CAPTURE(r.tag);
+    const std::string tag = r.tag;
+    CAPTURE(tag);
     GemmaWeights w = to(f.bf16, at::kCPU, r.dtype);
     std::vector<at::Tensor> hs = gemma_hidden_states(w, f.ids, f.mask, f.cfg);
     REQUIRE(hs.size() == 7);
     for (size_t i = 0; i < hs.size(); ++i) {
       CAPTURE(i);
       at::Tensor want = f.ck.view("expected_" + std::string(r.tag) + ".hidden." + std::to_string(i));
-      CHECK(hs[i].scalar_type() == r.dtype);
-      CHECK(hs[i].sizes() == want.sizes());
+      CHECK((hs[i].scalar_type() == r.dtype));
+      CHECK((hs[i].sizes() == want.sizes()));
       double e = rel_err(valid_rows(hs[i], f.mask), valid_rows(want, f.mask));
-      MESSAGE(r.tag << " hidden " << i << " rel err " << e);
+      MESSAGE(tag << " hidden " << i << " rel err " << e);
       CHECK(e <= r.tol);
       CHECK(at::isfinite(hs[i]).all().item<bool>());  // pad rows stay finite
     }
@@ -117,9 +118,9 @@ struct LtxFixture {
 TEST_CASE("LTX-2.3 feature extractor + connectors match ltx-core") {
   LtxFixture f;
   REQUIRE(f.cfg_a.video.gated_attention);
-  REQUIRE(f.cfg_a.video.rope_type == LtxRopeType::Split);
+  REQUIRE((f.cfg_a.video.rope_type == LtxRopeType::Split));
   REQUIRE(f.cfg_a.video.float64_frequencies);
-  REQUIRE(f.cfg_b.video.rope_type == LtxRopeType::Interleaved);
+  REQUIRE((f.cfg_b.video.rope_type == LtxRopeType::Interleaved));
   const struct {
     const EmbeddingsProcessorConfig* cfg;
     at::ScalarType dtype;
@@ -128,15 +129,16 @@ TEST_CASE("LTX-2.3 feature extractor + connectors match ltx-core") {
   } runs[] = {{&f.cfg_a, at::kFloat, "f32", 1e-4}, {&f.cfg_a, at::kBFloat16, "bf16", 2e-2},
               {&f.cfg_b, at::kFloat, "b_f32", 1e-4}};
   for (const auto& r : runs) {
-    CAPTURE(r.tag);
+    const std::string tag = r.tag;
+    CAPTURE(tag);
     EmbeddingsProcessorWeights w = to(load_embeddings_processor(f.ck, *r.cfg), at::kCPU, r.dtype);
     PromptContexts out = embeddings_processor_forward(w, f.hidden(r.dtype), f.mask, *r.cfg);
     at::Tensor want_v = f.ck.view("expected_" + std::string(r.tag) + ".video");
     at::Tensor want_a = f.ck.view("expected_" + std::string(r.tag) + ".audio");
-    REQUIRE(out.video.sizes() == want_v.sizes());
-    REQUIRE(out.audio.sizes() == want_a.sizes());
+    REQUIRE((out.video.sizes() == want_v.sizes()));
+    REQUIRE((out.audio.sizes() == want_a.sizes()));
     double ev = rel_err(out.video, want_v), ea = rel_err(out.audio, want_a);
-    MESSAGE(r.tag << " video rel err " << ev << ", audio rel err " << ea);
+    MESSAGE(tag << " video rel err " << ev << ", audio rel err " << ea);
     CHECK(ev <= r.tol);
     CHECK(ea <= r.tol);
   }

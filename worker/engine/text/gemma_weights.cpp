@@ -54,6 +54,14 @@ int64_t GemmaLayerWeights::nbytes() const {
   return n;
 }
 
+GemmaWeights to(const GemmaWeights& w, at::Device device, at::ScalarType dtype) {
+  GemmaWeights o;
+  o.embed_tokens = w.embed_tokens.to(device, dtype);
+  for (const auto& l : w.layers) o.layers.push_back(l.to(device, dtype));
+  o.norm = w.norm.to(device, dtype);
+  return o;
+}
+
 std::vector<std::pair<std::string, std::vector<int64_t>>> gemma_layer_shapes(const GemmaConfig& c) {
   const int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim,
                 i = c.intermediate_size, d = c.head_dim;

@@ -52,6 +52,9 @@ struct GemmaWeights {
   at::Tensor norm;          // [hidden] final norm
 };
 
+// A copy of all weights moved/cast to device and dtype.
+GemmaWeights to(const GemmaWeights& w, at::Device device, at::ScalarType dtype);
+
 // The prefix under which ck stores the text model: one of "model.language_model.",
 // "language_model.model.", "model.", "" (found by looking for "<prefix>embed_tokens.weight").
 // Throws CheckpointError when none matches.
