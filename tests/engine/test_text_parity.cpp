@@ -9,6 +9,8 @@
 #include <string>
 
 #include "common/json.hpp"
+#include "tests/engine/temp_dir.hpp"
+#include "worker/engine/io/safetensors_writer.hpp"
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/text/embeddings_processor.hpp"
 #include "worker/engine/text/gemma_model.hpp"
@@ -198,4 +200,78 @@ TEST_CASE("bad input: LTX config without the V2 feature extractor, or with misma
   cfg = json::parse(f.ck.metadata().at("config"));
   cfg.as_object().find("transformer")->as_object().set("rope_type", "spiral");
   CHECK(err(json::dump(cfg)).find("unknown rope type 'spiral'") != std::string::npos);
+}
+
+namespace {
+
+// Writes the fixture's Gemma weights under `prefix` (plus decoy vision/lm_head tensors) into one
+// file in dir, optionally dropping or altering one tensor; returns the path.
+std::string rewrite_gemma(const ff::test::TempDir& dir, const GemmaFixture& f, const std::string& prefix,
+                          const std::string& drop = "", const std::string& as_f32 = "",
+                          const std::string& reshape = "") {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  const std::string src = "language_model.model.";
+  for (const auto& name : f.ck.names()) {
+    if (name.rfind(src, 0) != 0) continue;
+    std::string n = prefix + name.substr(src.size());
+    if (n == drop) continue;
+    at::Tensor t = f.ck.view(name);
+    if (n == as_f32) t = t.to(at::kFloat);
+    if (n == reshape) t = t.reshape({-1});
+    out.emplace_back(n, t);
+  }
+  out.emplace_back("vision_tower.vision_model.embeddings.patch_embedding.weight", at::zeros({2, 3}));
+  out.emplace_back("lm_head.weight", at::zeros({4}));
+  std::string path = dir.file("gemma.safetensors");
+  io::write_safetensors(path, out);
+  return path;
+}
+
+std::string load_error(const std::string& path, const GemmaConfig& cfg) {
+  try {
+    load_gemma_weights(io::Checkpoint::open(path), cfg);
+  } catch (const io::CheckpointError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("Gemma weights load under every HF prefix; vision tower and lm_head are ignored") {
+  GemmaFixture f;
+  for (const std::string prefix : {"model.language_model.", "language_model.model.", "model.", ""}) {
+    CAPTURE(prefix);
+    ff::test::TempDir d;
+    auto ck = io::Checkpoint::open(rewrite_gemma(d, f, prefix));
+    CHECK(gemma_weight_prefix(ck) == prefix);
+    GemmaWeights w = load_gemma_weights(ck, f.cfg);
+    CHECK(w.layers.size() == 6);
+    CHECK(at::equal(w.layers[3].down_proj, f.bf16.layers[3].down_proj));
+  }
+}
+
+TEST_CASE("bad input: Gemma checkpoint with a missing tensor names file and tensor") {
+  GemmaFixture f;
+  ff::test::TempDir d;
+  std::string p = rewrite_gemma(d, f, "model.", "model.layers.3.mlp.up_proj.weight");
+  std::string e = load_error(p, f.cfg);
+  CHECK(e.find("gemma.safetensors: missing tensor 'model.layers.3.mlp.up_proj.weight'") != std::string::npos);
+  ff::test::TempDir d2;
+  p = rewrite_gemma(d2, f, "model.", "model.embed_tokens.weight");
+  CHECK(load_error(p, f.cfg).find("missing tensor 'embed_tokens.weight' (looked under prefixes") != std::string::npos);
+}
+
+TEST_CASE("bad input: Gemma checkpoint with a wrong dtype or shape names file and tensor") {
+  GemmaFixture f;
+  ff::test::TempDir d;
+  std::string p = rewrite_gemma(d, f, "model.", "", "model.layers.1.self_attn.k_norm.weight");
+  CHECK(load_error(p, f.cfg).find(
+            "gemma.safetensors: tensor 'model.layers.1.self_attn.k_norm.weight' has dtype F32, expected BF16") !=
+        std::string::npos);
+  ff::test::TempDir d2;
+  p = rewrite_gemma(d2, f, "model.", "", "", "model.layers.2.self_attn.q_proj.weight");
+  CHECK(load_error(p, f.cfg).find(
+            "gemma.safetensors: tensor 'model.layers.2.self_attn.q_proj.weight' has shape [1024], expected [32, 32]") !=
+        std::string::npos);
 }
