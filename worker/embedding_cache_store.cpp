@@ -2,8 +2,7 @@
 
 #include <stdexcept>
 
-#include <pqxx/pqxx>
-
+#include "worker/embedding_cache_pg.hpp"
 #include "worker/embedding_cache_sql.hpp"
 #include "worker/embedding_cache_validate.hpp"
 
@@ -105,27 +104,43 @@ EmbeddingStore::~EmbeddingStore() = default;
 
 void EmbeddingStore::connect() { conn(); }
 
-pqxx::connection& EmbeddingStore::conn() {
-  if (conn_ && !conn_->is_open()) conn_.reset();
+PgConnection& EmbeddingStore::conn() {
+  if (conn_ && !conn_->ok()) conn_.reset();
   if (!conn_) {
     try {
-      auto c = std::make_unique<pqxx::connection>(url_);
-      c->set_client_encoding("UTF8");
-      c->prepare(sql::kLookupName, sql::kLookup);
-      c->prepare(sql::kUpsertName, sql::kUpsert);
-      c->prepare(sql::kPruneAgeName, sql::kPruneAge);
-      c->prepare(sql::kPruneRowsName, sql::kPruneRows);
-      // Prepare now, so that a missing table or column is reported at connect time.
-      for (const char* name : {sql::kLookupName, sql::kUpsertName, sql::kPruneAgeName,
-                               sql::kPruneRowsName})
-        c->prepare_now(name);
-      conn_ = std::move(c);
+      conn_ = std::make_unique<PgConnection>(
+          url_, std::vector<std::pair<std::string, std::string>>{
+                    {sql::kLookupName, sql::kLookup},
+                    {sql::kUpsertName, sql::kUpsert},
+                    {sql::kPruneAgeName, sql::kPruneAge},
+                    {sql::kPruneRowsName, sql::kPruneRows}});
     } catch (const std::exception& e) {
       rethrow_db("connecting to the database", e);
     }
   }
   return *conn_;
 }
+
+PgResult EmbeddingStore::exec(const char* what, const std::string& name,
+                              const std::vector<PgParam>& params, bool binary_result,
+                              int attempts) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return conn().exec_prepared(name, params, binary_result);
+    } catch (const PgError& e) {
+      if (conn_ && !conn_->ok()) conn_.reset();
+      if (e.retryable() && attempt < attempts) continue;
+      rethrow_db(what, e);
+    } catch (const std::runtime_error&) {
+      throw;  // from conn(): already names the failure
+    }
+  }
+}
+
+namespace {
+PgParam text(const std::string& s) { return PgParam{std::string_view(s), false}; }
+PgParam bytes(const std::string& s) { return PgParam{std::string_view(s), true}; }
+}  // namespace
 
 std::vector<StoreLookup> EmbeddingStore::get_many(const std::vector<std::string>& prompts,
                                                   const std::vector<std::string>& touch_only,
@@ -135,43 +150,36 @@ std::vector<StoreLookup> EmbeddingStore::get_many(const std::vector<std::string>
   std::vector<const std::string*> want, touch;
   for (const auto& p : prompts) want.push_back(&p);
   for (const auto& p : touch_only) touch.push_back(&p);
-  pqxx::result r;
-  try {
-    pqxx::work tx(conn(), "ff_cache_lookup");
-    r = tx.exec_prepared(sql::kLookupName, fingerprint_, max_length_, pg_text_array(want),
-                         pg_text_array(touch), touch_interval_ms);
-    tx.commit();
-  } catch (const pqxx::broken_connection& e) {
-    conn_.reset();
-    rethrow_db("lookup", e);
-  } catch (const std::exception& e) {
-    rethrow_db("lookup", e);
-  }
-  for (const auto& row : r) {
-    const int64_t ord = row[0].as<int64_t>();
+  const std::string max_len = std::to_string(max_length_), want_arr = pg_text_array(want),
+                    touch_arr = pg_text_array(touch), interval = std::to_string(touch_interval_ms);
+  // Binary result: bytea arrives as raw bytes; int8/int4 big-endian; text columns as is.
+  const PgResult r = exec("lookup", sql::kLookupName,
+                          {text(fingerprint_), text(max_len), text(want_arr), text(touch_arr),
+                           text(interval)},
+                          /*binary_result=*/true, /*attempts=*/3);
+  for (int row = 0; row < r.rows(); ++row) {
+    if (r.is_null(row, 0) || r.is_null(row, 7)) continue;
+    const int64_t ord = pg_binary_int(r.cell(row, 0));
     if (ord < 1 || ord > int64_t(out.size())) continue;
     StoreLookup& slot = out[size_t(ord - 1)];
-    const std::string key = key_text(fingerprint_, row[7].as<std::string>(), max_length_);
+    const std::string key = key_text(fingerprint_, std::string(r.cell(row, 7)), max_length_);
     auto bad = [&](const std::string& why) { slot.invalid = key + ": " + why; };
-    for (int c = 1; c <= 6; ++c) {
-      if (row[c].is_null()) {
-        bad(std::string("column ") + row[c].name() + " is NULL");
-        break;
-      }
-    }
+    for (int c = 1; c <= 6 && !slot.invalid; ++c)
+      if (r.is_null(row, c)) bad("column " + r.column_name(c) + " is NULL");
     if (slot.invalid) continue;
     proto::PromptEmbedding emb;
-    emb.real_tokens = row[1].as<int32_t>();
-    emb.video.dtype = row[2].as<std::string>();
+    emb.real_tokens = int32_t(pg_binary_int(r.cell(row, 1)));
+    emb.video.dtype = std::string(r.cell(row, 2));
     emb.audio.dtype = emb.video.dtype;
-    auto vshape = parse_pg_int_array(row[3].as<std::string>());
-    auto ashape = parse_pg_int_array(row[4].as<std::string>());
-    if (!vshape) { bad("video_shape " + row[3].as<std::string>() + " is not a 1-D int8 array"); continue; }
-    if (!ashape) { bad("audio_shape " + row[4].as<std::string>() + " is not a 1-D int8 array"); continue; }
+    const std::string vtext(r.cell(row, 3)), atext(r.cell(row, 4));
+    auto vshape = parse_pg_int_array(vtext);
+    auto ashape = parse_pg_int_array(atext);
+    if (!vshape) { bad("video_shape " + vtext + " is not a 1-D int8 array"); continue; }
+    if (!ashape) { bad("audio_shape " + atext + " is not a 1-D int8 array"); continue; }
     emb.video.shape = *vshape;
     emb.audio.shape = *ashape;
-    emb.video.data = pqxx::binarystring(row[5]).str();
-    emb.audio.data = pqxx::binarystring(row[6]).str();
+    emb.video.data = std::string(r.cell(row, 5));
+    emb.audio.data = std::string(r.cell(row, 6));
     if (auto why = validate_embedding(emb, max_length_)) { bad(*why); continue; }
     slot.emb = std::move(emb);
   }
@@ -184,11 +192,11 @@ void EmbeddingStore::put_many(const std::vector<const std::string*>& prompts,
   while (begin < prompts.size()) {
     // One statement per chunk of at most kMaxUpsertPayloadBytes (always at least one row).
     size_t end = begin;
-    uint64_t bytes = 0;
+    uint64_t bytes_in_chunk = 0;
     while (end < prompts.size()) {
       const uint64_t b = embs[end]->video.data.size() + embs[end]->audio.data.size();
-      if (end > begin && bytes + b > kMaxUpsertPayloadBytes) break;
-      bytes += b;
+      if (end > begin && bytes_in_chunk + b > kMaxUpsertPayloadBytes) break;
+      bytes_in_chunk += b;
       ++end;
     }
     std::vector<const std::string*> ps(prompts.begin() + long(begin), prompts.begin() + long(end));
@@ -206,42 +214,28 @@ void EmbeddingStore::put_many(const std::vector<const std::string*>& prompts,
       vblob += e.video.data;
       ablob += e.audio.data;
     }
-    const pqxx::binarystring vbin(vblob), abin(ablob);
-    vblob.clear(); vblob.shrink_to_fit();
-    ablob.clear(); ablob.shrink_to_fit();
-    for (int attempt = 1;; ++attempt) {
-      try {
-        pqxx::work tx(conn(), "ff_cache_upsert");
-        tx.exec_prepared(sql::kUpsertName, fingerprint_, max_length_, pg_text_array(ps),
-                         int_array(real), int_array(vr), int_array(vd), int_array(ar),
-                         int_array(ad), vbin, int_array(voff), abin, int_array(aoff));
-        tx.commit();
-        break;
-      } catch (const pqxx::transaction_rollback& e) {
-        if (attempt >= 3) rethrow_db("upsert", e);
-      } catch (const pqxx::broken_connection& e) {
-        conn_.reset();
-        rethrow_db("upsert", e);
-      } catch (const std::exception& e) {
-        rethrow_db("upsert", e);
-      }
-    }
+    const std::string max_len = std::to_string(max_length_), parr = pg_text_array(ps),
+                      a_real = int_array(real), a_vr = int_array(vr), a_vd = int_array(vd),
+                      a_ar = int_array(ar), a_ad = int_array(ad), a_voff = int_array(voff),
+                      a_aoff = int_array(aoff);
+    // Deadlocks are prevented by key-ordered inserts; a retry covers serialization failures.
+    exec("upsert", sql::kUpsertName,
+         {text(fingerprint_), text(max_len), text(parr), text(a_real), text(a_vr), text(a_vd),
+          text(a_ar), text(a_ad), bytes(vblob), text(a_voff), bytes(ablob), text(a_aoff)},
+         /*binary_result=*/false, /*attempts=*/3);
     begin = end;
   }
 }
 
 int64_t EmbeddingStore::prune(int64_t max_rows, int64_t max_age_s) {
   int64_t deleted = 0;
-  try {
-    pqxx::work tx(conn(), "ff_cache_prune");
-    if (max_age_s > 0) deleted += tx.exec_prepared(sql::kPruneAgeName, max_age_s).affected_rows();
-    if (max_rows > 0) deleted += tx.exec_prepared(sql::kPruneRowsName, max_rows).affected_rows();
-    tx.commit();
-  } catch (const pqxx::broken_connection& e) {
-    conn_.reset();
-    rethrow_db("prune", e);
-  } catch (const std::exception& e) {
-    rethrow_db("prune", e);
+  if (max_age_s > 0) {
+    const std::string age = std::to_string(max_age_s);
+    deleted += exec("prune by age", sql::kPruneAgeName, {text(age)}, false, 3).affected_rows();
+  }
+  if (max_rows > 0) {
+    const std::string rows = std::to_string(max_rows);
+    deleted += exec("prune by rows", sql::kPruneRowsName, {text(rows)}, false, 3).affected_rows();
   }
   return deleted;
 }

@@ -1,4 +1,4 @@
-// Database tier of the embedding cache: framefarm.prompt_embeddings over one libpqxx connection.
+// Database tier of the embedding cache: framefarm.prompt_embeddings over one libpq connection.
 #pragma once
 
 #include <cstdint>
@@ -9,9 +9,12 @@
 
 #include "common/protocol.hpp"
 
-#include <pqxx/connection>
 
 namespace ff::worker {
+
+class PgConnection;
+class PgResult;
+struct PgParam;
 
 // Outcome of one lookup position: a row (validated), nothing, or a row that failed validation.
 struct StoreLookup {
@@ -20,8 +23,9 @@ struct StoreLookup {
 };
 
 // Not thread-safe: the owner (EmbeddingCache) serialises calls. Every method throws
-// std::runtime_error (naming the statement and the database's message) on a database failure;
-// the connection is re-opened on the next call after it broke.
+// std::runtime_error (naming the operation and the database's message) on a database failure;
+// the connection is re-opened on the next call after it broke. Every operation is a single
+// autocommit statement: one round trip, no BEGIN/COMMIT.
 class EmbeddingStore {
  public:
   EmbeddingStore(std::string database_url, std::string encoder_fingerprint, int32_t max_length);
@@ -46,12 +50,16 @@ class EmbeddingStore {
   int64_t prune(int64_t max_rows, int64_t max_age_s);
 
  private:
-  pqxx::connection& conn();
+  PgConnection& conn();
+  // Runs a prepared statement, retrying deadlock/serialization failures up to `attempts` times;
+  // throws std::runtime_error "embedding cache: <what> failed: <database message>".
+  PgResult exec(const char* what, const std::string& name, const std::vector<PgParam>& params,
+                bool binary_result, int attempts);
 
   std::string url_;
   std::string fingerprint_;
   int32_t max_length_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<PgConnection> conn_;  // libpq: binary bytea results (embedding_cache_pg.hpp)
 };
 
 // True when `s` is valid UTF-8 without NUL bytes (a prompt PostgreSQL can hash as text).
