@@ -30,6 +30,13 @@ struct JobStore::Listener : pqxx::notification_receiver {
 JobStore::JobStore(const std::string& url, std::function<void()> on_jobs,
                    std::function<void(int64_t)> on_cancel) {
   conn_ = std::make_unique<pqxx::connection>(url);
+  // The queue's statements touch few rows by key. With stale statistics on a fast-changing
+  // table the planner may pick a bitmap scan + sort over the whole ready set for the claim;
+  // the ordered partial index scan is always the right plan here.
+  {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec("SET enable_bitmapscan = off");
+  }
   sql::prepare_all(*conn_);
   jobs_listener_ = std::make_unique<Listener>(*conn_, "framefarm_jobs",
                                               [cb = std::move(on_jobs)](const std::string&) { cb(); });

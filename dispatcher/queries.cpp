@@ -25,21 +25,22 @@ namespace {
 // queued/retry_wait -> leased. $1 owner (dispatcher id), $2 limit, $3 worker models text[]
 // (jobs with model '' match any), $4 lease ms, $5 encoder fingerprints text[] to test the cache.
 // Every claim takes a fresh fencing epoch and uses one attempt. Rows come back unordered;
+// `id = ANY(ARRAY(...))` keeps the plan on jobs_ready_idx + jobs_pkey (a join would hash the
+// whole table once it is large);
 // params are returned as columns with common/protocol.hpp JobParams defaults.
 const char* const kClaimJobsSql = R"SQL(
-WITH c AS (
-  SELECT id FROM framefarm.jobs
-   WHERE state IN ('queued', 'retry_wait') AND run_after <= now()
-     AND (model = '' OR model = ANY($3::text[]))
-   ORDER BY priority DESC, run_after, id
-   LIMIT $2
-   FOR UPDATE SKIP LOCKED)
 UPDATE framefarm.jobs j
    SET state = 'leased', attempts = j.attempts + 1, lease_owner = $1, lease_worker = NULL,
        lease_epoch = nextval('framefarm.lease_epoch_seq'),
        lease_expires_at = now() + $4 * interval '1 millisecond', leased_at = now(),
        started_at = NULL, phase = NULL, step = NULL, total_steps = NULL
-  FROM c WHERE j.id = c.id
+ WHERE j.id = ANY (ARRAY(
+   SELECT id FROM framefarm.jobs
+    WHERE state IN ('queued', 'retry_wait') AND run_after <= now()
+      AND (model = '' OR model = ANY($3::text[]))
+    ORDER BY priority DESC, run_after, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED))
 RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.priority, j.prompt,
           j.negative_prompt, j.model,
           coalesce((j.params->>'width')::int, 768), coalesce((j.params->>'height')::int, 512),
@@ -65,7 +66,8 @@ UPDATE framefarm.jobs j
        phase = p.phase, step = p.step, total_steps = p.total
   FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::int[])
        AS p(id, epoch, worker, phase, step, total)
- WHERE j.id = p.id AND j.lease_epoch = p.epoch AND j.state IN ('leased', 'running')
+ WHERE j.id = ANY ($1::bigint[]) AND j.id = p.id AND j.lease_epoch = p.epoch
+   AND j.state IN ('leased', 'running')
 RETURNING j.id
 )SQL";
 
@@ -85,7 +87,8 @@ UPDATE framefarm.jobs j
   FROM unnest($1::bigint[], $2::bigint[], $3::framefarm.job_state[], $4::text[], $5::text[],
               $6::text[], $7::text[], $8::bigint[])
        AS c(id, epoch, state, worker, result, ekind, err, delay_ms)
- WHERE j.id = c.id AND j.lease_epoch = c.epoch AND j.state IN ('leased', 'running')
+ WHERE j.id = ANY ($1::bigint[]) AND j.id = c.id AND j.lease_epoch = c.epoch
+   AND j.state IN ('leased', 'running')
 RETURNING j.id, j.state::text
 )SQL";
 
@@ -102,7 +105,8 @@ WITH h AS (
          finished_at = CASE WHEN j.cancel_requested THEN now() END,
          error_kind = CASE WHEN j.cancel_requested THEN 'cancelled' END
     FROM unnest($1::bigint[], $2::bigint[]) AS h(id, epoch)
-   WHERE j.id = h.id AND j.lease_epoch = h.epoch AND j.state IN ('leased', 'running')
+   WHERE j.id = ANY ($1::bigint[]) AND j.id = h.id AND j.lease_epoch = h.epoch
+     AND j.state IN ('leased', 'running')
   RETURNING j.id)
 SELECT h.id, pg_notify('framefarm_jobs', '') FROM h
 )SQL";
@@ -112,7 +116,7 @@ SELECT h.id, pg_notify('framefarm_jobs', '') FROM h
 const char* const kRenewLeasesSql = R"SQL(
 UPDATE framefarm.jobs j SET lease_expires_at = now() + $2 * interval '1 millisecond'
   FROM unnest($3::bigint[], $4::bigint[]) AS r(id, epoch)
- WHERE j.id = r.id AND j.lease_epoch = r.epoch AND j.lease_owner = $1
+ WHERE j.id = ANY ($3::bigint[]) AND j.id = r.id AND j.lease_epoch = r.epoch AND j.lease_owner = $1
    AND j.state IN ('leased', 'running')
 RETURNING j.id
 )SQL";

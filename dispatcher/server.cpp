@@ -457,6 +457,7 @@ struct Dispatcher::Impl {
       if (!apply_rows(rows, applied, [](JobStore& d, const std::vector<CompletionRow>& r) { return d.complete(r); }))
         return;
       pending_completions.clear();
+      log::debug(kLog, "completed ", rows.size(), " jobs");
       std::set<int64_t> ok(applied.begin(), applied.end());
       stats.results_applied_total += static_cast<int64_t>(ok.size());
       for (const auto& r : rows)
@@ -540,12 +541,15 @@ struct Dispatcher::Impl {
       if (credit == 0) return;
       int64_t limit = std::min<int64_t>(credit, cfg.claim_batch_max);
       std::vector<ClaimedJob> claimed;
+      auto claim_start = Clock::now();
       if (!with_db([&](JobStore& d) {
             claimed = d.claim(cfg.dispatcher_id, limit, {models.begin(), models.end()},
                               cfg.lease_timeout_ms, {fps.begin(), fps.end()});
           }))
         return;
       stats.claims_total++;
+      log::debug(kLog, "claimed ", claimed.size(), " of ", limit, " in ",
+                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - claim_start).count(), " us");
       if (static_cast<int64_t>(claimed.size()) < limit) queue_maybe_ready = false;
       if (claimed.empty()) return;
       auto plan = schedule(std::move(claimed), slots, next_group);

@@ -166,6 +166,7 @@ void SimFleet::serve() {
       }
     }
     now = SimClock::now();
+    std::vector<int32_t> credit(opt_.workers, 0);  // one Credit per worker per turn
     while (!due.empty() && due.front().at <= now) {
       Due d = due.front();
       due.pop_front();
@@ -177,9 +178,11 @@ void SimFleet::serve() {
       r.output_path = "/out/" + std::to_string(d.job.job_id) + ".y4m";
       r.timings_s["stage1"] = 0.001;
       send(d.worker, r);
-      send(d.worker, proto::Credit{1});
+      credit[d.worker]++;
       results_sent_++;
     }
+    for (int i = 0; i < opt_.workers; ++i)
+      if (credit[i] > 0) send(i, proto::Credit{credit[i]});
     if (now >= next_hb) {
       next_hb = now + std::chrono::milliseconds(opt_.heartbeat_interval_ms);
       for (int i = 0; i < opt_.workers; ++i)
