@@ -17,6 +17,7 @@ bool JobBook::add(const proto::Job& job, const std::vector<int32_t>& prompt_ids,
 
 void JobBook::set_embedding(const std::string& prompt, proto::PromptEmbedding emb) {
   encoding_.erase(prompt);
+  suspect_.erase(prompt);
   for (const auto& [id, se] : jobs_) {
     const auto& j = se.second.held;
     if (!j.started && (j.job.prompt == prompt || j.job.negative_prompt == prompt)) {
@@ -26,9 +27,25 @@ void JobBook::set_embedding(const std::string& prompt, proto::PromptEmbedding em
   }
 }
 
+void JobBook::mark_suspect(const std::vector<std::string>& prompts) {
+  for (const auto& p : prompts) suspect_[p] = true;
+}
+
 std::vector<PromptToEncode> JobBook::take_encode_batch(int32_t max_batch) {
   std::vector<PromptToEncode> out;
   std::unordered_set<std::string> seen;
+  if (!suspect_.empty()) {  // a suspect alone first
+    for (const auto& [s, id] : order_) {
+      const Entry& e = jobs_.at(id).second;
+      if (e.held.started) continue;
+      for (const auto& [p, ids] : {std::pair{&e.held.job.prompt, &e.prompt_ids},
+                                   std::pair{&e.held.job.negative_prompt, &e.negative_ids}}) {
+        if (!suspect_.count(*p) || embeddings_.count(*p) || encoding_.count(*p)) continue;
+        encoding_[*p] = true;
+        return {{*p, *ids}};
+      }
+    }
+  }
   for (const auto& [s, id] : order_) {
     const Entry& e = jobs_.at(id).second;
     if (e.held.started) continue;
@@ -36,7 +53,7 @@ std::vector<PromptToEncode> JobBook::take_encode_batch(int32_t max_batch) {
         {&e.held.job.prompt, &e.prompt_ids}, {&e.held.job.negative_prompt, &e.negative_ids}};
     for (const auto& [p, ids] : parts) {
       if (static_cast<int32_t>(out.size()) >= max_batch) break;
-      if (embeddings_.count(*p) || encoding_.count(*p) || seen.count(*p)) continue;
+      if (embeddings_.count(*p) || encoding_.count(*p) || seen.count(*p) || suspect_.count(*p)) continue;
       seen.insert(*p);
       out.push_back({*p, *ids});
     }
@@ -106,6 +123,8 @@ void JobBook::release_unused() {
   }
   for (auto it = embeddings_.begin(); it != embeddings_.end();)
     it = needed.count(it->first) ? std::next(it) : embeddings_.erase(it);
+  for (auto it = suspect_.begin(); it != suspect_.end();)
+    it = needed.count(it->first) ? std::next(it) : suspect_.erase(it);
 }
 
 std::vector<int64_t> JobBook::unstarted() const {

@@ -44,11 +44,16 @@ class JobBook {
   bool has_embedding(const std::string& prompt) const { return embeddings_.count(prompt) != 0; }
 
   // Distinct prompts of held, unstarted jobs that have no embedding and are not being encoded,
-  // in job arrival order, at most `max_batch`. Marks them as being encoded.
+  // in job arrival order, at most `max_batch`. Marks them as being encoded. A suspect prompt
+  // (see mark_suspect) is always encoded alone, before the others.
   std::vector<PromptToEncode> take_encode_batch(int32_t max_batch);
   // The encode of these prompts ended without embeddings (engine error or crash): they may be
   // taken again.
   void encode_aborted(const std::vector<std::string>& prompts);
+  // These prompts were in an encode pass that killed the engine: each is encoded alone from now
+  // on, so the one that crashes it again can be told apart from the innocent ones.
+  void mark_suspect(const std::vector<std::string>& prompts);
+  bool is_suspect(const std::string& prompt) const { return suspect_.count(prompt) != 0; }
   // Held unstarted job ids whose prompt or negative prompt is in `prompts`.
   std::vector<int64_t> jobs_using(const std::vector<std::string>& prompts) const;
 
@@ -77,6 +82,7 @@ class JobBook {
   std::unordered_map<int64_t, std::pair<uint64_t, Entry>> jobs_;
   std::unordered_map<std::string, proto::PromptEmbedding> embeddings_;
   std::unordered_map<std::string, bool> encoding_;  // prompts in an encode request now
+  std::unordered_map<std::string, bool> suspect_;   // prompts to encode one at a time
   uint64_t seq_ = 0;
 };
 

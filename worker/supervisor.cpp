@@ -387,8 +387,15 @@ void SupervisorImpl::engine_lost(const std::string& why) {
     EncodeInFlight lost = std::move(*encoding_);
     encoding_.reset();
     book_.encode_aborted(lost.prompts);
-    for (int64_t id : book_.jobs_using(lost.prompts))
-      fail_job(id, ErrorKind::kEngineCrash, "engine failed while encoding this job's prompts: " + why);
+    if (lost.prompts.size() > 1) {
+      // Which prompt killed it is unknown: encode each alone; only the culprit's jobs fail.
+      log_warn("engine failed while encoding " + std::to_string(lost.prompts.size()) +
+               " prompts; encoding them one at a time");
+      book_.mark_suspect(lost.prompts);
+    } else {
+      for (int64_t id : book_.jobs_using(lost.prompts))
+        fail_job(id, ErrorKind::kEngineCrash, "engine failed while encoding this job's prompt: " + why);
+    }
   }
   restart_at_ = Clock::now() + std::chrono::milliseconds(cfg_.engine_restart_backoff_ms);
 }

@@ -88,3 +88,20 @@ TEST_CASE("embeddings nobody holds a job for are not kept") {
   b.remove(1);
   CHECK(b.embeddings_held() == 0);
 }
+
+TEST_CASE("suspect prompts are encoded alone, first, until they get an embedding") {
+  JobBook b;
+  b.add(job(1, "a"), {2, 5}, {2});
+  b.add(job(2, "b"), {2, 6}, {2});
+  auto first = prompts(b.take_encode_batch(8));
+  CHECK(first == std::vector<std::string>{"a", "", "b"});
+  b.encode_aborted(first);
+  b.mark_suspect(first);
+  CHECK(prompts(b.take_encode_batch(8)) == std::vector<std::string>{"a"});
+  CHECK(prompts(b.take_encode_batch(8)) == std::vector<std::string>{""});
+  b.set_embedding("a", emb(2));
+  b.set_embedding("", emb(1));
+  CHECK_FALSE(b.is_suspect("a"));
+  CHECK(prompts(b.take_encode_batch(8)) == std::vector<std::string>{"b"});
+  CHECK(b.take_encode_batch(8).empty());
+}

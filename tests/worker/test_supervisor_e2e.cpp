@@ -269,16 +269,21 @@ TEST_CASE("an OOM in the engine fails the job with out_of_memory and the engine 
   CHECK(hellos == 1);  // no restart
 }
 
-TEST_CASE("a crash while encoding fails the jobs of that batch; later jobs still run") {
+TEST_CASE("a crash while encoding a batch: prompts are retried one by one, only the culprit's job fails") {
   FakeDispatcher fake;
   WorkerRun w(fake, {{"FF_TEST_ENGINE_ENCODE_CRASH_PROMPT", "poison"}});
   registered(fake, w);
-  fake.send(job(1, "poison"));
-  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(1).has_value(); }));
-  CHECK(fake.result_of<proto::Result>(1)->error_kind == proto::ErrorKind::kEngineCrash);
-  fake.send(job(2, "antidote"));
-  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(2).has_value(); }));
-  CHECK(fake.result_of<proto::Result>(2)->ok);
+  fake.send(job(1, "antidote"));
+  fake.send(job(2, "poison"));
+  fake.send(job(3, "placebo"));
+  REQUIRE(fake.wait([&] { return fake.all<proto::Result>().size() == 3; }));
+  CHECK(fake.result_of<proto::Result>(1)->ok);
+  CHECK(fake.result_of<proto::Result>(2)->error_kind == proto::ErrorKind::kEngineCrash);
+  CHECK(fake.result_of<proto::Result>(2)->error_message.find("encoding") != std::string::npos);
+  CHECK(fake.result_of<proto::Result>(3)->ok);
+  fake.send(job(4, "later"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(4).has_value(); }));
+  CHECK(fake.result_of<proto::Result>(4)->ok);
 }
 
 TEST_CASE("cancel stops a running job at a step boundary and an unstarted one at once") {
