@@ -1,6 +1,7 @@
 #include "worker/embedding_cache.hpp"
 
 #include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -29,12 +30,62 @@ EmbeddingCache::EmbeddingCache(EmbeddingCacheConfig config, LogFn log)
   if (config_.retention_max_rows < 0 || config_.retention_max_age_s < 0)
     throw std::invalid_argument("embedding cache: retention bounds must be >= 0");
   if (!log_) log_ = [](const std::string& line) { ff::log::warn("worker", line); };
-  if (!config_.database_url.empty())
+  if (!config_.database_url.empty()) {
     store_ = std::make_unique<EmbeddingStore>(config_.database_url, config_.encoder_fingerprint,
                                               config_.max_length);
+    write_store_ = std::make_unique<EmbeddingStore>(config_.database_url,
+                                                    config_.encoder_fingerprint, config_.max_length);
+    writer_ = std::thread([this] { writer_loop(); });
+  }
 }
 
-EmbeddingCache::~EmbeddingCache() = default;
+EmbeddingCache::~EmbeddingCache() {
+  if (!writer_.joinable()) return;
+  {
+    std::lock_guard lk(wmu_);
+    stopping_ = true;
+  }
+  wcv_.notify_all();
+  writer_.join();
+}
+
+void EmbeddingCache::writer_loop() {
+  std::unique_lock lk(wmu_);
+  for (;;) {
+    wcv_.wait(lk, [&] { return stopping_ || !wqueue_.empty(); });
+    if (wqueue_.empty()) return;  // stopping, and drained
+    std::deque<PendingWrite> batch;
+    batch.swap(wqueue_);
+    wqueue_bytes_ = 0;
+    writing_ = true;
+    lk.unlock();
+    wcv_.notify_all();  // room for blocked producers
+    std::map<std::string, const proto::PromptEmbedding*> distinct;  // last put of a prompt wins
+    for (const auto& w : batch) distinct[w.prompt] = &w.emb;
+    std::vector<const std::string*> prompts;
+    std::vector<const proto::PromptEmbedding*> embs;
+    for (const auto& [p, e] : distinct) {
+      prompts.push_back(&p);
+      embs.push_back(e);
+    }
+    try {
+      write_store_->put_many(prompts, embs);
+    } catch (const std::exception& e) {
+      std::lock_guard g(mu_);
+      ++stats_.database_errors;
+      log_locked(std::string(e.what()) + " (" + std::to_string(prompts.size()) +
+                 " embeddings kept in RAM only)");
+    }
+    lk.lock();
+    writing_ = false;
+    wcv_.notify_all();
+  }
+}
+
+void EmbeddingCache::flush() {
+  std::unique_lock lk(wmu_);
+  wcv_.wait(lk, [&] { return wqueue_.empty() && !writing_; });
+}
 
 void EmbeddingCache::log_locked(const std::string& line) { log_("embedding cache: " + line); }
 
@@ -133,41 +184,40 @@ size_t EmbeddingCache::put_many(const std::vector<std::string>& prompts,
   if (prompts.size() != embs.size())
     throw std::invalid_argument("embedding cache: put_many got " + std::to_string(prompts.size()) +
                                 " prompts and " + std::to_string(embs.size()) + " embeddings");
-  std::lock_guard lk(mu_);
-  const auto now = Clock::now();
-  std::map<std::string, const proto::PromptEmbedding*> accepted;  // distinct prompts, last wins
+  std::vector<PendingWrite> writes;
   size_t valid = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    if (auto why = validate_embedding(embs[i], config_.max_length)) {
-      ++stats_.rejected_puts;
-      log_locked("refusing to store the embedding of prompt " + shorten(prompts[i]) + ": " + *why);
-      continue;
+  {
+    std::lock_guard lk(mu_);
+    const auto now = Clock::now();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (auto why = validate_embedding(embs[i], config_.max_length)) {
+        ++stats_.rejected_puts;
+        log_locked("refusing to store the embedding of prompt " + shorten(prompts[i]) + ": " + *why);
+        continue;
+      }
+      ++valid;
+      ++stats_.puts;
+      lru_.put(prompts[i], embs[i]);
+      pending_touch_.erase(prompts[i]);
+      if (!store_) continue;
+      if (!is_storable_text(prompts[i])) {
+        log_locked("prompt " + shorten(prompts[i]) + " is not valid UTF-8 text; kept in RAM only");
+        continue;
+      }
+      lru_.set_db_touched_at(prompts[i], now);  // the upsert sets last_used_at
+      writes.push_back(PendingWrite{prompts[i], embs[i]});
     }
-    accepted[prompts[i]] = &embs[i];
-    ++valid;
   }
-  std::vector<const std::string*> db_prompts;
-  std::vector<const proto::PromptEmbedding*> db_embs;
-  for (const auto& [p, e] : accepted) {
-    ++stats_.puts;
-    lru_.put(p, *e);
-    pending_touch_.erase(p);
-    if (!store_) continue;
-    if (!is_storable_text(p)) {
-      log_locked("prompt " + shorten(p) + " is not valid UTF-8 text; kept in RAM only");
-      continue;
+  if (!writes.empty()) {
+    std::unique_lock lk(wmu_);
+    // Backpressure: wait while the writer is behind by more than the bound.
+    wcv_.wait(lk, [&] { return wqueue_bytes_ <= config_.write_queue_max_bytes; });
+    for (auto& w : writes) {
+      wqueue_bytes_ += payload_bytes(w.emb);
+      wqueue_.push_back(std::move(w));
     }
-    db_prompts.push_back(&p);
-    db_embs.push_back(e);
-  }
-  if (!db_prompts.empty()) {
-    try {
-      store_->put_many(db_prompts, db_embs);
-      for (const auto* p : db_prompts) lru_.set_db_touched_at(*p, now);
-    } catch (const std::exception& e) {
-      ++stats_.database_errors;
-      log_locked(e.what());
-    }
+    lk.unlock();
+    wcv_.notify_all();
   }
   return valid;
 }

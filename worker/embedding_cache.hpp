@@ -7,6 +7,9 @@
 // fails validation (dtype, shapes, byte sizes, real_tokens) is a miss, logged with its key, and
 // is replaced by the next put of that prompt. A database failure is logged and counted; its
 // lookups are misses and its puts stay in RAM: the cache never throws from get/put.
+// Writes are write-behind: put() stores in RAM and queues the database upsert for the cache's
+// writer thread (its own connection), so a 12 MiB-per-prompt write never stalls the caller's
+// event loop; flush() waits for the queue, the destructor drains it.
 // Stores what the engine returns: contexts trimmed to the real tokens (rows == real_tokens)
 // when the engine found trimming lossless, else all max_length rows; bf16 with shapes.
 //
@@ -15,12 +18,15 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/protocol.hpp"
@@ -34,12 +40,15 @@ class EmbeddingStore;
 
 class EmbeddingCache {
  public:
-  // Receives one log line (no trailing newline). Called with the cache's mutex held.
+  // Receives one log line (no trailing newline). Called from the caller's thread or the cache's
+  // writer thread, never concurrently.
   using LogFn = std::function<void(const std::string& line)>;
 
-  // Does not connect: the database is opened on first use (or by connect()). Throws
-  // std::invalid_argument when encoder_fingerprint is empty or max_length < 1. Default log: ff::log::warn.
+  // Does not connect: the database is opened on first use (or by connect()). Starts the writer
+  // thread when database_url is set. Throws std::invalid_argument when encoder_fingerprint is
+  // empty, max_length < 1 or a bound is negative. Default log: ff::log::warn.
   explicit EmbeddingCache(EmbeddingCacheConfig config, LogFn log = {});
+  // Drains the write queue (database permitting), then stops the writer thread.
   ~EmbeddingCache();
   EmbeddingCache(const EmbeddingCache&) = delete;
   EmbeddingCache& operator=(const EmbeddingCache&) = delete;
@@ -55,16 +64,20 @@ class EmbeddingCache {
   // to the database in ONE round trip (which also carries pending last_used_at refreshes).
   std::vector<std::optional<proto::PromptEmbedding>> get_many(const std::vector<std::string>& prompts);
 
-  // Stores one embedding in RAM and the database. Returns false (and logs why) when the
-  // embedding is not well formed for this cache's max_length; true otherwise, also when only the
-  // database write failed (logged, counted in database_errors). Any thread.
+  // Stores one embedding in RAM and queues its database upsert. Returns false (and logs why) when
+  // the embedding is not well formed for this cache's max_length; true otherwise (a failed
+  // database write is logged and counted in database_errors by the writer thread). Blocks only
+  // while more than write_queue_max_bytes are queued. Any thread.
   bool put(const std::string& prompt, const proto::PromptEmbedding& emb);
 
   // Stores many: prompts[i] -> embs[i] (sizes must match, else std::invalid_argument). Invalid
-  // ones are skipped and logged; the rest go to the database in one round trip (per 256 MiB).
-  // Returns how many were accepted.
+  // ones are skipped and logged; the rest are written to the database together, in one round
+  // trip per 256 MiB. Returns how many were accepted.
   size_t put_many(const std::vector<std::string>& prompts,
                   const std::vector<proto::PromptEmbedding>& embs);
+
+  // Waits until every queued database write has been attempted. Any thread.
+  void flush();
 
   // Sends the pending last_used_at refreshes of RAM hits (at most one per row per
   // touch_interval_ms). Call from a periodic timer (e.g. once a minute). Any thread.
@@ -86,14 +99,30 @@ class EmbeddingCache {
   void note_ram_hit_locked(const std::string& prompt, Clock::time_point now);
   std::vector<std::string> take_pending_touches_locked();
   void log_locked(const std::string& line);
+  void writer_loop();
+
+  struct PendingWrite {
+    std::string prompt;
+    proto::PromptEmbedding emb;
+  };
 
   const EmbeddingCacheConfig config_;
   LogFn log_;
   mutable std::mutex mu_;
   EmbeddingLru lru_;
-  std::unique_ptr<EmbeddingStore> store_;  // null without database_url
+  std::unique_ptr<EmbeddingStore> store_;  // lookups, touches, prune; null without database_url
   std::set<std::string> pending_touch_;    // RAM-hit prompts whose row needs a refresh
-  EmbeddingCacheStats stats_;
+  EmbeddingCacheStats stats_;              // guarded by mu_
+
+  // Write-behind queue (guarded by wmu_), drained by writer_ over write_store_.
+  std::mutex wmu_;
+  std::condition_variable wcv_;
+  std::deque<PendingWrite> wqueue_;
+  uint64_t wqueue_bytes_ = 0;
+  bool writing_ = false;
+  bool stopping_ = false;
+  std::unique_ptr<EmbeddingStore> write_store_;
+  std::thread writer_;
 };
 
 }  // namespace ff::worker

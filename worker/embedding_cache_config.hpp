@@ -15,6 +15,7 @@ struct EmbeddingCacheConfig {
   int64_t retention_max_age_s = 0;             // prune() deletes rows unused this long; 0 = no bound
   int64_t touch_interval_ms = 60000;           // last_used_at is refreshed at most this often per row
   int32_t touch_flush_threshold = 256;         // pending RAM-hit touches that force a round trip
+  uint64_t write_queue_max_bytes = 1ull << 30; // put() blocks while more payload awaits the writer
 };
 
 }  // namespace ff::worker

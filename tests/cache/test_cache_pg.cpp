@@ -98,6 +98,7 @@ TEST_CASE("database round trip is bit-exact; the key is PostgreSQL's sha256 of t
     writer.connect();
     CHECK(writer.put("abc", trimmed));
     CHECK(writer.put_many({tricky, "full"}, {trimmed, full}) == 2);
+    writer.flush();
     CHECK(writer.stats().database_errors == 0);
   }
   CHECK(db.sql1("SELECT count(*) FROM framefarm.prompt_embeddings") == "3");
@@ -147,6 +148,7 @@ TEST_CASE("a full-size embedding (1024 x 4096 + 1024 x 2048 bf16, 12 MiB) round-
   {
     EmbeddingCache w(c);
     CHECK(w.put("a long prompt", big));
+    w.flush();
     CHECK(w.stats().database_errors == 0);
   }
   EmbeddingCache r(c);
@@ -194,6 +196,7 @@ TEST_CASE("corrupt rows (size, shape, dtype, real_tokens) are misses, logged wit
     CHECK(logs.contains(expect));
     // The re-encoded embedding replaces the bad row.
     CHECK(r.put(prompt, good));
+    r.flush();
     EmbeddingCache fresh(cfg(db), logs.fn());
     auto got = fresh.get(prompt);
     REQUIRE(got);
@@ -222,6 +225,7 @@ TEST_CASE("concurrent writers of the same keys: no error, no deadlock, one valid
     for (int round = 0; round < 4; ++round) {
       c.put_many(p, e);
       for (int i = 0; i < kPrompts; ++i) c.put(p[size_t(i)], e[size_t(i)]);
+      c.flush();
     }
     return c.stats();
   };
@@ -248,7 +252,10 @@ TEST_CASE("a later writer does not overwrite a valid row (first insert wins)") {
   const auto second = make_embedding(3, 3, 64, 32, 2);
   EmbeddingCache a(cfg(db)), b(cfg(db));
   CHECK(a.put("p", first));
+  a.flush();
   CHECK(b.put("p", second));
+  b.flush();
+  CHECK(b.stats().database_errors == 0);
   EmbeddingCache r(cfg(db));
   auto got = r.get("p");
   REQUIRE(got);
@@ -263,6 +270,7 @@ TEST_CASE("retention: prune keeps the most recently used rows; max age; RAM hits
   c.touch_interval_ms = 0;  // every RAM hit is a pending refresh
   EmbeddingCache cache(c, logs.fn());
   for (int i = 0; i < 5; ++i) cache.put("p" + std::to_string(i), make_embedding(2, 2, 64, 32, i));
+  cache.flush();
   // Ages: p0 oldest ... p4 newest.
   for (int i = 0; i < 5; ++i)
     db.sql1("UPDATE framefarm.prompt_embeddings SET last_used_at = now() - interval '" +
@@ -297,6 +305,7 @@ TEST_CASE("rows are refreshed at most once per touch interval") {
   c.touch_interval_ms = 3600 * 1000;
   EmbeddingCache cache(c);
   cache.put("p", make_embedding(2, 2, 64, 32, 1));
+  cache.flush();
   db.sql1("UPDATE framefarm.prompt_embeddings SET last_used_at = now() - interval '10 minutes'");
   REQUIRE(cache.get("p"));   // RAM hit: touched at put, not due
   cache.flush_touches();
@@ -312,15 +321,21 @@ TEST_CASE("database down: lookups miss, puts stay in RAM, errors logged; recover
   EmbeddingCache cache(cfg(db), logs.fn());
   cache.connect();
   REQUIRE(cache.put("before", make_embedding(2, 2, 64, 32, 1)));
+  cache.flush();
   db.pg.stop();
   CHECK_FALSE(cache.get("unknown"));
   CHECK(cache.put("during", make_embedding(2, 2, 64, 32, 2)));
+  cache.flush();
   CHECK(cache.get("during"));  // RAM tier still serves
   CHECK(cache.stats().database_errors >= 2);
   CHECK(logs.contains("embedding cache: lookup failed"));
   db.pg.start();
   // A fresh connection is opened on the next call.
   CHECK(cache.put("after", make_embedding(2, 2, 64, 32, 3)));
+  cache.flush();
+  CHECK(cache.stats().database_errors == 2);
+  CHECK(logs.contains("embedding cache: upsert failed"));
+  CHECK(logs.contains("(1 embeddings kept in RAM only)"));
   EmbeddingCache r(cfg(db), logs.fn());
   CHECK(r.get("after"));
   CHECK(r.get("before"));
@@ -343,7 +358,30 @@ TEST_CASE("a database without the table: connect() names it; lookups log it and 
   }
   CHECK_FALSE(cache.get("p"));
   CHECK(cache.put("p", make_embedding(2, 2, 64, 32, 1)));
+  cache.flush();
   CHECK(cache.get("p"));  // RAM tier
   CHECK(logs.contains("prompt_embeddings\" does not exist"));
   CHECK(cache.stats().database_errors == 2);
+}
+
+TEST_CASE("puts are write-behind: a blocked database write does not block put() or RAM hits") {
+  Db db;
+  EmbeddingCache cache(cfg(db));
+  cache.connect();
+  pqxx::connection locker(db.pg.url());
+  pqxx::work tx(locker);
+  tx.exec("LOCK TABLE framefarm.prompt_embeddings IN SHARE MODE");  // blocks every INSERT
+  const auto e = make_embedding(3, 3, 64, 32, 1);
+  CHECK(cache.put("queued", e));  // returns although its upsert waits for the lock
+  auto hit = cache.get("queued");
+  REQUIRE(hit);
+  CHECK(same(*hit, e));
+  CHECK(db.sql1("SELECT count(*) FROM framefarm.prompt_embeddings") == "0");
+  tx.commit();  // releases the lock: the writer finishes
+  cache.flush();
+  CHECK(cache.stats().database_errors == 0);
+  EmbeddingCache reader(cfg(db));
+  auto got = reader.get("queued");
+  REQUIRE(got);
+  CHECK(same(*got, e));
 }
