@@ -7,7 +7,7 @@ namespace ff::engine::rt {
 BlockPass::BlockPass(BlockStore& store, int slots) : store_(store), resident_(store.resident_prefix()) {
   const int n = store_.size();
   if (resident_ >= n) return;
-  const int k = std::max(kMinSlots, slots);
+  const int k = std::min(std::max(kMinSlots, slots), n - resident_);
   int64_t largest = 0;
   std::vector<HostRange> ranges;
   for (int i = resident_; i < n; ++i) {

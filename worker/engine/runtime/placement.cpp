@@ -50,7 +50,7 @@ void fill(PlacementPlan& plan, const PlacementRequest& req, int r) {
   for (int i = r; i < n; ++i) largest = std::max(largest, req.block_bytes[i]);
   const int streamed = n - r;
   plan.resident_blocks = r;
-  plan.slots = streamed > 0 ? std::max(3, req.slots) : 0;
+  plan.slots = streamed > 0 ? std::min(std::max(3, req.slots), streamed) : 0;
   plan.resident_bytes = resident;
   plan.ring_bytes = streamed > 0 ? plan.slots * largest : 0;
   plan.working_bytes = req.working_bytes;

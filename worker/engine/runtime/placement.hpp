@@ -23,7 +23,8 @@ struct PlacementRequest {
   std::vector<int64_t> block_bytes;  // the component's streamable blocks, in compute order
   int64_t fixed_bytes = 0;           // non-block weights that are always on the device
   int64_t working_bytes = 0;         // activations etc. of this call (micro-batch dependent)
-  int slots = 3;                     // ring size when anything streams (>= 3)
+  int slots = 3;                     // ring size when anything streams (>= 3; fewer only when
+                                     // fewer blocks stream)
   int64_t budget_bytes = 0;          // the worker's VRAM budget for the whole process
   int64_t reserve_bytes = 0;         // kept free inside the budget (and on the device)
   int64_t used_bytes = 0;            // device bytes held now by the process, this component's

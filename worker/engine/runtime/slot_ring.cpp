@@ -9,8 +9,10 @@ namespace ff::engine::rt {
 SlotRing::SlotRing(StreamOps& ops, std::vector<HostRange> blocks, std::vector<void*> slots,
                    size_t slot_bytes)
     : ops_(ops), blocks_(std::move(blocks)), slots_(std::move(slots)) {
-  if (static_cast<int>(slots_.size()) < kMinSlots)
-    throw std::invalid_argument("slot ring needs at least 3 slots, got " +
+  // At least 3 slots (copies 2 ahead), unless there are fewer blocks: then each has its own.
+  if (static_cast<int>(slots_.size()) < std::min<int>(kMinSlots, static_cast<int>(blocks_.size())) ||
+      slots_.empty())
+    throw std::invalid_argument("slot ring needs at least min(3, blocks) slots, got " +
                                 std::to_string(slots_.size()));
   for (size_t j = 0; j < blocks_.size(); ++j)
     if (blocks_[j].bytes > slot_bytes)

@@ -1,4 +1,4 @@
-// A ring of K >= 3 device slots through which a component's streamed blocks pass in order.
+// A ring of K >= 3 device slots (or one per block when there are fewer blocks) through which a component's streamed blocks pass in order.
 // Block j goes to slot j % K. Copies run K-1 (>= 2) blocks ahead of compute: acquiring block j
 // issues the copies of blocks up to j+K-1; the copy into a slot that held block j-K waits for
 // the compute stream's release event of j-K (device-side), so a slot is never overwritten
