@@ -61,7 +61,7 @@ void EmbeddingCache::writer_loop() {
     lk.unlock();
     wcv_.notify_all();  // room for blocked producers
     std::map<std::string, const proto::PromptEmbedding*> distinct;  // last put of a prompt wins
-    for (const auto& w : batch) distinct[w.prompt] = &w.emb;
+    for (const auto& w : batch) distinct[w.prompt] = w.emb.get();
     std::vector<const std::string*> prompts;
     std::vector<const proto::PromptEmbedding*> embs;
     for (const auto& [p, e] : distinct) {
@@ -197,7 +197,8 @@ size_t EmbeddingCache::put_many(const std::vector<std::string>& prompts,
       }
       ++valid;
       ++stats_.puts;
-      lru_.put(prompts[i], embs[i]);
+      auto shared = std::make_shared<const proto::PromptEmbedding>(embs[i]);  // the one copy
+      lru_.put(prompts[i], shared);
       pending_touch_.erase(prompts[i]);
       if (!store_) continue;
       if (!is_storable_text(prompts[i])) {
@@ -205,7 +206,7 @@ size_t EmbeddingCache::put_many(const std::vector<std::string>& prompts,
         continue;
       }
       lru_.set_db_touched_at(prompts[i], now);  // the upsert sets last_used_at
-      writes.push_back(PendingWrite{prompts[i], embs[i]});
+      writes.push_back(PendingWrite{prompts[i], std::move(shared)});
     }
   }
   if (!writes.empty()) {
@@ -213,7 +214,7 @@ size_t EmbeddingCache::put_many(const std::vector<std::string>& prompts,
     // Backpressure: wait while the writer is behind by more than the bound.
     wcv_.wait(lk, [&] { return wqueue_bytes_ <= config_.write_queue_max_bytes; });
     for (auto& w : writes) {
-      wqueue_bytes_ += payload_bytes(w.emb);
+      wqueue_bytes_ += payload_bytes(*w.emb);
       wqueue_.push_back(std::move(w));
     }
     lk.unlock();

@@ -103,7 +103,7 @@ class EmbeddingCache {
 
   struct PendingWrite {
     std::string prompt;
-    proto::PromptEmbedding emb;
+    std::shared_ptr<const proto::PromptEmbedding> emb;  // shared with the RAM tier
   };
 
   const EmbeddingCacheConfig config_;

@@ -12,15 +12,18 @@ std::optional<proto::PromptEmbedding> EmbeddingLru::get(const std::string& promp
   auto it = index_.find(prompt);
   if (it == index_.end()) return std::nullopt;
   order_.splice(order_.begin(), order_, it->second);
-  return it->second->emb;
+  return *it->second->emb;
 }
 
 bool EmbeddingLru::put(const std::string& prompt, proto::PromptEmbedding emb) {
-  const uint64_t b = payload_bytes(emb);
+  return put(prompt, std::make_shared<const proto::PromptEmbedding>(std::move(emb)));
+}
+
+bool EmbeddingLru::put(const std::string& prompt, std::shared_ptr<const proto::PromptEmbedding> emb) {
+  const uint64_t b = payload_bytes(*emb);
   erase(prompt);
   if (b > capacity_) return false;
-  order_.push_front(Entry{prompt, std::move(emb), b,
-                          Clock::time_point{}});
+  order_.push_front(Entry{prompt, std::move(emb), b, Clock::time_point{}});
   index_.emplace(prompt, order_.begin());
   bytes_ += b;
   evict_to_fit();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -29,6 +30,8 @@ class EmbeddingLru {
   // Inserts or replaces the entry (most recently used), then evicts least recently used entries
   // until the bound holds. An entry larger than the whole capacity is not stored (returns false).
   bool put(const std::string& prompt, proto::PromptEmbedding emb);
+  // Same, sharing an immutable embedding (no copy; the write-behind queue holds it too).
+  bool put(const std::string& prompt, std::shared_ptr<const proto::PromptEmbedding> emb);
 
   bool contains(const std::string& prompt) const { return index_.count(prompt) != 0; }
   void erase(const std::string& prompt);
@@ -47,7 +50,7 @@ class EmbeddingLru {
  private:
   struct Entry {
     std::string prompt;
-    proto::PromptEmbedding emb;
+    std::shared_ptr<const proto::PromptEmbedding> emb;
     uint64_t bytes = 0;
     Clock::time_point db_touched_at{};
   };
