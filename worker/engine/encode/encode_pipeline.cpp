@@ -98,6 +98,21 @@ rt::PlacementPlan EncodePipeline::plan_for(rt::BlockStore& store, int64_t fixed_
   return rt::plan_placement(req);
 }
 
+int64_t EncodePipeline::processor_min_bytes(const std::vector<MicroBatch>& mbs) const {
+  const auto blocks = w_.connectors->all_block_bytes();
+  int64_t all = 0, largest = 0;
+  for (int64_t b : blocks) {
+    all += b;
+    largest = std::max(largest, b);
+  }
+  const int64_t ring = std::min<int64_t>(std::max(3, opts_.slots), static_cast<int64_t>(blocks.size())) * largest;
+  int64_t weights = opts_.processor_placement == rt::Placement::kResident ? all
+                    : opts_.processor_placement == rt::Placement::kStream ? ring
+                                                                          : std::min(all, ring);
+  weights = std::max<int64_t>(0, weights - w_.connectors->resident_bytes());
+  return weights + connector_pass_bytes(ops_->dims(), mbs);
+}
+
 std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_text(
     const std::vector<std::vector<int32_t>>& prompts, std::vector<MicroBatch>& mbs, int max_length) {
   const at::Device dev = be_.device();
@@ -182,7 +197,7 @@ std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_connectors(
     const rt::BlockTensors& w = pass.acquire(j);
     for (size_t b = 0; b < nb; ++b) {
       if (jj == 0) x[b] = begin(m, b);
-      x[b] = ops_->connector_block(w, m, jj, x[b]);
+      x[b] = ops_->connector_block(w, m, jj, x[b], real[b]);
       if (jj == last) {
         end(m, b, x[b]);
         x[b].reset();
@@ -227,7 +242,9 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
   for (;;) {
     mbs = plan_micro_batches(lens, max_length, mb_size, opts_.trim_windows);
     const rt::Placement mode = force_stream ? rt::Placement::kStream : opts_.text_placement;
-    rt::PlacementPlan plan = plan_for(*w_.text, text_fixed_bytes_, mode, text_pass_bytes(ops_->dims(), mbs));
+    // The text encoder's resident blocks stay through the connector phase: leave it room.
+    const int64_t working = std::max(text_pass_bytes(ops_->dims(), mbs), processor_min_bytes(mbs));
+    rt::PlacementPlan plan = plan_for(*w_.text, text_fixed_bytes_, mode, working);
     log_plan("text_encoder", plan);
     std::string failure;
     if (plan.fits) {

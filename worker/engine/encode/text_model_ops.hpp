@@ -61,7 +61,8 @@ class TextModelOps {
   // Connector m: input preparation (e.g. registers in place of pads), block j, final step.
   virtual at::Tensor connector_begin(const rt::BlockTensors& fixed, int m, const at::Tensor& features,
                                      const at::Tensor& real_full) const = 0;
-  virtual at::Tensor connector_block(const rt::BlockTensors& w, int m, int j, const at::Tensor& x) const = 0;
+  virtual at::Tensor connector_block(const rt::BlockTensors& w, int m, int j, const at::Tensor& x,
+                                     const at::Tensor& real_full) const = 0;
   virtual at::Tensor connector_end(const rt::BlockTensors& fixed, int m, const at::Tensor& x) const = 0;
 };
 
