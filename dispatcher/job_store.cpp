@@ -30,12 +30,16 @@ struct JobStore::Listener : pqxx::notification_receiver {
 JobStore::JobStore(const std::string& url, std::function<void()> on_jobs,
                    std::function<void(int64_t)> on_cancel) {
   conn_ = std::make_unique<pqxx::connection>(url);
-  // The queue's statements touch few rows by key. With stale statistics on a fast-changing
-  // table the planner may pick a bitmap scan + sort over the whole ready set for the claim;
-  // the ordered partial index scan is always the right plan here.
+  // The queue's statements touch batches of rows by key (see queries.cpp "Plans"). With stale
+  // statistics on a fast-changing table, and arrays whose length the planner cannot see, it may
+  // otherwise choose a bitmap scan + sort over the whole ready set for the claim, a hash join
+  // over the whole table, or a nested loop that rescans the array per row (quadratic: seen
+  // with stale statistics claiming no job is in flight). Generic plans (array length unknown,
+  // estimated small) always drive from the array into jobs_pkey, and skip per-call planning.
   {
     pqxx::nontransaction tx(*conn_);
-    tx.exec("SET enable_bitmapscan = off");
+    tx.exec("SET enable_bitmapscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off;"
+            " SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan");
   }
   sql::prepare_all(*conn_);
   jobs_listener_ = std::make_unique<Listener>(*conn_, "framefarm_jobs",

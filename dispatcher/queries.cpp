@@ -20,6 +20,11 @@ const char* const kMigrationRecord =
 
 namespace {
 
+// Plans: every dispatcher statement touches a batch of rows by key. The batch statements join
+// unnest(arrays) to jobs; JobStore pins the plan to "for each array row, probe jobs_pkey" with
+// generic plans and no hash/merge joins, bitmap or sequential scans on its own session (a hash
+// join would scan the whole table, a nested loop the other way round is quadratic in the batch).
+
 // ---- dispatcher hot path -------------------------------------------------------------------
 
 // queued/retry_wait -> leased. $1 owner (dispatcher id), $2 limit, $3 worker models text[]
@@ -49,6 +54,7 @@ RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.priority, j.prompt,
           coalesce((j.params->>'guidance_scale')::float8, 3.0),
           coalesce((j.params->>'seed')::int8, 0),
           (extract(epoch FROM j.created_at) * 1000000)::bigint,
+          CASE WHEN cardinality($5::text[]) = 0 THEN '{}'::text[] ELSE
           (SELECT coalesce(array_agg(f.fp), '{}') FROM unnest($5::text[]) AS f(fp)
             WHERE EXISTS (SELECT 1 FROM framefarm.prompt_embeddings e
                            WHERE e.encoder_fingerprint = f.fp
@@ -56,6 +62,7 @@ RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.priority, j.prompt,
               AND EXISTS (SELECT 1 FROM framefarm.prompt_embeddings e
                            WHERE e.encoder_fingerprint = f.fp
                              AND e.prompt_sha256 = sha256(convert_to(j.negative_prompt, 'UTF8'))))
+          END
 )SQL";
 
 // leased/running -> running, under the fencing epoch. Arrays: ids, epochs, workers, phases,
@@ -66,8 +73,7 @@ UPDATE framefarm.jobs j
        phase = p.phase, step = p.step, total_steps = p.total
   FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::int[])
        AS p(id, epoch, worker, phase, step, total)
- WHERE j.id = ANY ($1::bigint[]) AND j.id = p.id AND j.lease_epoch = p.epoch
-   AND j.state IN ('leased', 'running')
+ WHERE j.id = p.id AND j.lease_epoch = p.epoch AND j.state IN ('leased', 'running')
 RETURNING j.id
 )SQL";
 
@@ -87,8 +93,7 @@ UPDATE framefarm.jobs j
   FROM unnest($1::bigint[], $2::bigint[], $3::framefarm.job_state[], $4::text[], $5::text[],
               $6::text[], $7::text[], $8::bigint[])
        AS c(id, epoch, state, worker, result, ekind, err, delay_ms)
- WHERE j.id = ANY ($1::bigint[]) AND j.id = c.id AND j.lease_epoch = c.epoch
-   AND j.state IN ('leased', 'running')
+ WHERE j.id = c.id AND j.lease_epoch = c.epoch AND j.state IN ('leased', 'running')
 RETURNING j.id, j.state::text
 )SQL";
 
@@ -105,8 +110,7 @@ WITH h AS (
          finished_at = CASE WHEN j.cancel_requested THEN now() END,
          error_kind = CASE WHEN j.cancel_requested THEN 'cancelled' END
     FROM unnest($1::bigint[], $2::bigint[]) AS h(id, epoch)
-   WHERE j.id = ANY ($1::bigint[]) AND j.id = h.id AND j.lease_epoch = h.epoch
-     AND j.state IN ('leased', 'running')
+   WHERE j.id = h.id AND j.lease_epoch = h.epoch AND j.state IN ('leased', 'running')
   RETURNING j.id)
 SELECT h.id, pg_notify('framefarm_jobs', '') FROM h
 )SQL";
@@ -116,7 +120,7 @@ SELECT h.id, pg_notify('framefarm_jobs', '') FROM h
 const char* const kRenewLeasesSql = R"SQL(
 UPDATE framefarm.jobs j SET lease_expires_at = now() + $2 * interval '1 millisecond'
   FROM unnest($3::bigint[], $4::bigint[]) AS r(id, epoch)
- WHERE j.id = ANY ($3::bigint[]) AND j.id = r.id AND j.lease_epoch = r.epoch AND j.lease_owner = $1
+ WHERE j.id = r.id AND j.lease_epoch = r.epoch AND j.lease_owner = $1
    AND j.state IN ('leased', 'running')
 RETURNING j.id
 )SQL";

@@ -57,9 +57,11 @@ CREATE TABLE framefarm.jobs (
 -- The hot path: ready jobs in claim order. Partial, so finished jobs cost nothing here.
 CREATE INDEX jobs_ready_idx ON framefarm.jobs (priority DESC, run_after, id)
   WHERE state IN ('queued', 'retry_wait');
--- Lease expiry scan (reaper) over the few in-flight jobs.
+-- Lease expiry scan (reaper) over the few in-flight jobs. lease_expires_at is non-NULL exactly
+-- while a job is leased/running. (Deliberately not a `state IN (...)` predicate: the batch
+-- statements filter on state and must drive from their key arrays, not from this index.)
 CREATE INDEX jobs_inflight_idx ON framefarm.jobs (lease_expires_at)
-  WHERE state IN ('leased', 'running');
+  WHERE lease_expires_at IS NOT NULL;
 CREATE UNIQUE INDEX jobs_idempotency_key_idx ON framefarm.jobs (idempotency_key)
   WHERE idempotency_key IS NOT NULL;
 

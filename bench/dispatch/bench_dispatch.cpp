@@ -36,7 +36,7 @@ namespace {
 struct BenchConfig {
   std::string json_path;
   int64_t jobs = 20000;
-  int64_t workers = 16;
+  int64_t workers = 64;
   int64_t slots_per_worker = 32;
   int64_t latency_rate_per_second = 500;
   int64_t latency_seconds = 4;
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   std::vector<cfgns::FlagSpec> specs = {
       {"json", "FILE", "also write the results as JSON to FILE"},
       {"jobs", "N", "jobs for the sustained-throughput run (default 20000)"},
-      {"workers", "N", "simulated workers (default 16)"},
+      {"workers", "N", "simulated workers (default 64)"},
       {"slots-per-worker", "N", "credit per worker (default 32)"},
       {"latency-rate-per-second", "N", "insert rate of the latency run (default 500)"},
       {"latency-seconds", "S", "duration of the latency run (default 4)"},
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   cfg.database_url = pg.url();
   cfg.bind_endpoint = "tcp://127.0.0.1:*";
   cfg.dispatcher_id = "bench";
-  cfg.claim_batch_max = 1024;
+  cfg.claim_batch_max = 4096;
   cfg.poll_interval_ms = 100;
 
   // ---- sustained throughput
