@@ -1,0 +1,153 @@
+// The real framefarm-engine binary on the tiny preset, driven over its ipc socket by a fake
+// supervisor: make-weights, EngineHello, encode, generate (progress, Y4M), bad input, malformed
+// frames, cancellation at a step boundary, Shutdown.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/video/engine_child.hpp"
+#include "tests/video/y4m_reader.hpp"
+
+namespace fs = std::filesystem;
+using namespace ff;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("ff_engine_proc_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
+};
+
+int run(const std::string& cmd) {
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+proto::GenerateRequest job(int64_t id, const proto::PromptEmbedding& pos, const proto::PromptEmbedding& neg, int steps) {
+  proto::GenerateRequest g;
+  g.job_id = id;
+  g.params.width = 32;
+  g.params.height = 32;
+  g.params.num_frames = 9;
+  g.params.frame_rate = 8;
+  g.params.num_inference_steps = steps;
+  g.params.guidance_scale = 3.0;
+  g.params.seed = 1234;
+  g.positive = pos;
+  g.negative = neg;
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("framefarm-engine: make-weights usage errors exit 2") {
+  CHECK(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny /tmp/x 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " make-weights --preset huge --seed 1 /tmp/ff_nope_dir 2>/dev/null") == 1);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " serve --ipc tcp://x --model-dir d --config c 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " frobnicate 2>/dev/null") == 2);
+}
+
+TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") {
+  TempDir tmp;
+  const auto model = tmp.path / "model";
+  REQUIRE(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 3 " + model.string() + " >/dev/null") == 0);
+  for (const char* f : {"ltx.safetensors", "stage2.safetensors", "vae_decoder.safetensors", "text_encoder/config.json"})
+    REQUIRE_MESSAGE(fs::exists(model / f), f);
+  const auto out_root = tmp.path / "out";
+  std::ofstream(tmp.path / "engine.json") << R"({"device": "cpu", "output_root": ")" << out_root.string()
+                                          << R"(", "max_encode_batch": 4})";
+  const std::string endpoint = "ipc://" + (tmp.path / "engine.sock").string();
+  test::FakeSupervisor sup(endpoint);
+  test::ChildProcess engine({FF_ENGINE_BIN, "serve", "--ipc", endpoint, "--model-dir", model.string(), "--config",
+                             (tmp.path / "engine.json").string()});
+
+  auto hello = sup.expect<proto::EngineHello>(60s);
+  CHECK(hello.device == "cpu");
+  CHECK(hello.encoder_fingerprint.rfind("ff1-", 0) == 0);
+  CHECK(hello.max_encode_batch == 4);
+  CHECK(hello.pid > 0);
+
+  // Encode two prompts in one request.
+  proto::EncodeRequest enc;
+  enc.request_id = 11;
+  enc.max_length = 32;
+  enc.prompts = {proto::PromptTokens{{2, 10, 11, 12}}, proto::PromptTokens{{2, 20}}};
+  sup.send(enc);
+  auto er = sup.expect<proto::EncodeResult>(60s);
+  REQUIRE_MESSAGE(er.ok, er.error_message);
+  CHECK(er.request_id == 11);
+  REQUIRE(er.embeddings.size() == 2);
+  CHECK(er.embeddings[0].real_tokens == 4);
+  CHECK(er.embeddings[1].real_tokens == 2);
+  REQUIRE(er.embeddings[0].video.shape.size() == 2);
+  CHECK(er.embeddings[0].video.shape[0] == 32);
+  auto stats = sup.expect<proto::EngineStats>(10s);
+  CHECK(stats.components.count("text_encoder") == 1);
+  CHECK(stats.components.count("stage1_transformer") == 1);
+  CHECK(stats.components.at("stage1_transformer").resident_bytes > 0);
+
+  // Bad token ids are a bad-input result, and the engine keeps serving.
+  proto::EncodeRequest bad_enc{12, 32, {proto::PromptTokens{{2, -5}}}};
+  sup.send(bad_enc);
+  auto ber = sup.expect<proto::EncodeResult>(30s);
+  CHECK_FALSE(ber.ok);
+  CHECK((ber.error_kind == proto::ErrorKind::kBadInput));
+  CHECK(ber.error_message.find("token id -5") != std::string::npos);
+
+  // A malformed frame is dropped.
+  sup.send_raw("this is not msgpack");
+
+  // Generate: progress per step, then the result and a valid Y4M.
+  sup.send(job(5, er.embeddings[0], er.embeddings[1], 3));
+  std::vector<proto::Message> seen;
+  auto gr = sup.expect<proto::GenerateResult>(120s, &seen);
+  REQUIRE_MESSAGE(gr.ok, gr.error_message);
+  int progress = 0;
+  for (const auto& m : seen)
+    if (auto* p = std::get_if<proto::GenerateProgress>(&m)) {
+      CHECK(p->job_id == 5);
+      ++progress;
+    }
+  CHECK(progress == 3 + 3);  // stage 1: 3 steps, stage 2: the default 3 refinement steps
+  CHECK(gr.video_path == (out_root / "5.y4m").string());
+  auto y4m = test::read_y4m(gr.video_path);
+  CHECK(y4m.width == 32);
+  CHECK(y4m.height == 32);
+  CHECK(y4m.frames == 9);
+  CHECK(y4m.fps_num == 8);
+  CHECK(fs::exists(gr.preview_path));
+  CHECK(gr.timings_s.count("stage1") == 1);
+  (void)sup.expect<proto::EngineStats>(10s);
+
+  // Bad sizes: bad input, engine still alive.
+  auto bad = job(6, er.embeddings[0], er.embeddings[1], 3);
+  bad.params.width = 30;
+  sup.send(bad);
+  auto bgr = sup.expect<proto::GenerateResult>(30s);
+  CHECK_FALSE(bgr.ok);
+  CHECK((bgr.error_kind == proto::ErrorKind::kBadInput));
+  (void)sup.expect<proto::EngineStats>(10s);
+
+  // Cancel after the first step: stops at a step boundary.
+  sup.send(job(7, er.embeddings[0], er.embeddings[1], 400));
+  auto first = sup.expect<proto::GenerateProgress>(60s);
+  CHECK(first.job_id == 7);
+  sup.send(proto::EngineCancel{7});
+  seen.clear();
+  auto cr = sup.expect<proto::GenerateResult>(60s, &seen);
+  CHECK_FALSE(cr.ok);
+  CHECK((cr.error_kind == proto::ErrorKind::kCancelled));
+  CHECK(cr.job_id == 7);
+  CHECK(seen.size() < 100);
+  CHECK_FALSE(fs::exists(out_root / "7.y4m"));
+  (void)sup.expect<proto::EngineStats>(10s);
+
+  sup.send(proto::Shutdown{"test over"});
+  auto rc = engine.wait_exit(20s);
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+}

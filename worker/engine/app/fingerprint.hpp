@@ -1,0 +1,19 @@
+// The encoder fingerprint: identifies the weights that turn token ids into prompt embeddings
+// (text encoder + tokenizer + embeddings processor), so that cached embeddings are reused only
+// by workers whose encoder would compute the same values. Torch-free.
+//
+// It hashes (FNV-1a, two 64-bit lanes): DIR/text_encoder/config.json, tokenizer.model and every
+// *.safetensors / *.json file there (size, header, and data: whole files up to 8 MiB, else 4 KiB
+// samples at 256 evenly spaced offsets plus the tail); and from DIR/ltx.safetensors the
+// "config" metadata plus the header entries and data (same sampling per tensor) of the
+// embeddings-processor tensors only, so retraining a stage transformer keeps the fingerprint.
+#pragma once
+
+#include <string>
+
+namespace ff::engine {
+
+// "ff1-<32 hex digits>". Throws std::runtime_error naming the file that is missing or unreadable.
+std::string encoder_fingerprint(const std::string& model_dir);
+
+}  // namespace ff::engine

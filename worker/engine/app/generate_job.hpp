@@ -1,0 +1,33 @@
+// One GenerateRequest, start to finish: contexts from the wire, stage 1, stage 2, decode, and the
+// Y4M + first-frame PNG under the output directory, named by job id.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "common/protocol.hpp"
+#include "worker/engine/app/video_models.hpp"
+#include "worker/engine/runtime/memory_meter.hpp"
+#include "worker/engine/video/sampler.hpp"
+
+namespace ff::engine {
+
+struct GenerateOutcome {
+  std::string video_path;    // <dir>/<job_id>.y4m
+  std::string preview_path;  // <dir>/<job_id>.png
+  std::map<std::string, double> timings_s;          // "stage1", "stage2", "decode", "write"
+  std::map<std::string, int64_t> peak_vram_bytes;   // component -> meter peak in its phase
+};
+
+// The directory a job's files go to: request.output_dir when set (relative paths resolve under
+// output_root), else output_root.
+std::string job_output_dir(const proto::GenerateRequest& req, const std::string& output_root);
+
+// Runs the job on `device` with the resident video models. hooks.cancelled is polled before every
+// denoising step; hooks.progress after each. The meter's peak is reset at each component's phase.
+// Throws video::Cancelled, video::InvalidRequest (bad params or contexts), c10 errors (OOM...).
+GenerateOutcome run_generate(const VideoModels& models, const proto::GenerateRequest& req,
+                             const std::string& output_root, at::Device device,
+                             rt::MemoryMeter& meter, const video::StepHooks& hooks);
+
+}  // namespace ff::engine

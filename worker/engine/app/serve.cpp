@@ -1,0 +1,243 @@
+#include "worker/engine/app/serve.hpp"
+
+#include <unistd.h>
+
+#include <deque>
+#include <iostream>
+#include <optional>
+
+#include <c10/util/Exception.h>
+#include <zmq.hpp>
+
+#include "common/protocol.hpp"
+#include "worker/engine/app/encode_entry.hpp"
+#include "worker/engine/app/fingerprint.hpp"
+#include "worker/engine/app/generate_job.hpp"
+#include "worker/engine/app/video_models.hpp"
+#include "worker/engine/io/checkpoint_error.hpp"
+#include "worker/engine/runtime/device_backend.hpp"
+#include "worker/engine/runtime/placement.hpp"
+
+namespace ff::engine {
+namespace {
+
+void log(const std::string& line) { std::cerr << "framefarm-engine[" << ::getpid() << "]: " << line << std::endl; }
+
+int64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? int64_t(pages) * page : int64_t(1) << 34;
+}
+
+// Classifies an exception escaping a request into the wire's ErrorKind and a message.
+std::pair<proto::ErrorKind, std::string> classify(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const video::Cancelled& e) {
+    return {proto::ErrorKind::kCancelled, e.what()};
+  } catch (const c10::OutOfMemoryError& e) {
+    return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what_without_backtrace()};
+  } catch (const rt::OutOfMemory& e) {
+    return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what()};
+  } catch (const video::InvalidRequest& e) {
+    return {proto::ErrorKind::kBadInput, e.what()};
+  } catch (const std::invalid_argument& e) {
+    return {proto::ErrorKind::kBadInput, e.what()};
+  } catch (const c10::Error& e) {
+    return {proto::ErrorKind::kInternal, e.what_without_backtrace()};
+  } catch (const std::exception& e) {
+    return {proto::ErrorKind::kInternal, e.what()};
+  } catch (...) {
+    return {proto::ErrorKind::kInternal, "unknown exception"};
+  }
+}
+
+class Server {
+ public:
+  explicit Server(const ServeOptions& o) : opts_(o) {
+    const auto& c = o.config;
+    backend_ = rt::make_backend(c.device, c.vram_budget_bytes > 0 ? c.vram_budget_bytes : physical_memory_bytes());
+    for (const char* comp : {"stage1_transformer", "stage2_transformer", "vae_decoder"})
+      if (c.placement(comp) == rt::Placement::kStream)
+        throw std::invalid_argument(std::string("engine config: placement 'stream' is not supported for ") + comp +
+                                    " (the video components are resident; use resident or auto)");
+    const auto device = backend_->device();
+    models_ = load_video_models(o.model_dir, device);
+    weight_charge_.emplace(backend_->meter(), models_.stage1_bytes + models_.stage2_bytes + models_.decoder_bytes);
+    encode_ = open_encode_session(o.model_dir, c, *backend_);
+    fingerprint_ = encoder_fingerprint(o.model_dir);
+    if (c.vram_budget_bytes > 0) backend_->cap_allocations(c.vram_budget_bytes);
+    for (const char* comp : {"stage1_transformer", "stage2_transformer", "vae_decoder"}) peaks_[comp] = 0;
+
+    socket_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+    socket_.set(zmq::sockopt::linger, 1000);
+    socket_.connect(o.ipc_endpoint);
+  }
+
+  int run() {
+    send(hello());
+    log("ready on " + opts_.ipc_endpoint + " device " + backend_->name() + " fingerprint " + fingerprint_);
+    while (!shutdown_) {
+      if (pending_.empty()) receive(-1);
+      while (!pending_.empty() && !shutdown_) {
+        proto::Message m = std::move(pending_.front());
+        pending_.pop_front();
+        handle(m);
+      }
+    }
+    log("shutting down");
+    return 0;
+  }
+
+ private:
+  proto::EngineHello hello() {
+    proto::EngineHello h;
+    h.pid = static_cast<int32_t>(::getpid());
+    h.device = backend_->name();
+    h.gpu_name = backend_->device_name();
+    const auto snap = backend_->meter().snapshot();
+    h.vram_total_bytes = snap.total_bytes;
+    h.vram_budget_bytes = opts_.config.vram_budget_bytes > 0 ? opts_.config.vram_budget_bytes : snap.total_bytes;
+    h.encoder_fingerprint = fingerprint_;
+    h.max_encode_batch = opts_.config.max_encode_batch;
+    h.components_resident = {"stage1_transformer", "stage2_transformer", "vae_decoder"};
+    for (const char* comp : {"text_encoder", "embeddings_processor"})
+      if (opts_.config.placement(comp) == rt::Placement::kResident) h.components_resident.push_back(comp);
+    return h;
+  }
+
+  void send(const proto::Message& m) {
+    const std::string frame = proto::encode(m);
+    socket_.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+
+  // Reads frames (waiting up to timeout_ms for the first; -1 = forever) into pending_, applying
+  // control messages that concern the running job at once.
+  void receive(long timeout_ms) {
+    zmq::pollitem_t item{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return;
+    while (true) {
+      zmq::message_t msg;
+      if (!socket_.recv(msg, zmq::recv_flags::dontwait)) return;
+      while (msg.more()) {  // keep the last frame of a multipart message
+        zmq::message_t next;
+        if (!socket_.recv(next, zmq::recv_flags::dontwait)) break;
+        msg = std::move(next);
+      }
+      auto decoded = proto::decode(std::string_view(static_cast<const char*>(msg.data()), msg.size()));
+      if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
+        log("dropped malformed frame: " + err->what);
+        continue;
+      }
+      auto& m = std::get<proto::Message>(decoded);
+      if (auto* c = std::get_if<proto::EngineCancel>(&m)) {
+        if (running_job_ && *running_job_ == c->job_id) cancel_requested_ = true;
+        else log("cancel for job " + std::to_string(c->job_id) + " which is not running: ignored");
+        continue;
+      }
+      if (std::holds_alternative<proto::Shutdown>(m) && running_job_) cancel_requested_ = true;
+      pending_.push_back(std::move(m));
+    }
+  }
+
+  void handle(const proto::Message& m) {
+    if (std::holds_alternative<proto::Shutdown>(m)) {
+      shutdown_ = true;
+    } else if (auto* e = std::get_if<proto::EncodeRequest>(&m)) {
+      send(encode(*e));
+      send(stats());
+    } else if (auto* g = std::get_if<proto::GenerateRequest>(&m)) {
+      send(generate(*g));
+      send(stats());
+    } else {
+      log(std::string("ignored unexpected message '") + std::string(proto::type_name(proto::type_of(m))) + "'");
+    }
+  }
+
+  proto::EncodeResult encode(const proto::EncodeRequest& req) {
+    proto::EncodeResult r;
+    r.request_id = req.request_id;
+    try {
+      r.embeddings = encode_prompts(*encode_, req);
+      r.ok = true;
+    } catch (...) {
+      std::tie(r.error_kind, r.error_message) = classify(std::current_exception());
+      log("encode request " + std::to_string(req.request_id) + " failed: " + r.error_message);
+    }
+    return r;
+  }
+
+  proto::GenerateResult generate(const proto::GenerateRequest& req) {
+    proto::GenerateResult r;
+    r.job_id = req.job_id;
+    running_job_ = req.job_id;
+    cancel_requested_ = false;
+    video::StepHooks hooks;
+    hooks.cancelled = [this] {
+      receive(0);
+      return cancel_requested_;
+    };
+    hooks.progress = [this, &req](const std::string& phase, int done, int total) {
+      send(proto::GenerateProgress{req.job_id, phase, done, total});
+    };
+    try {
+      auto out = run_generate(models_, req, opts_.config.output_root, backend_->device(), backend_->meter(), hooks);
+      r.ok = true;
+      r.video_path = out.video_path;
+      r.preview_path = out.preview_path;
+      r.timings_s = out.timings_s;
+      r.peak_vram_bytes = out.peak_vram_bytes;
+      for (const auto& [k, v] : out.peak_vram_bytes) peaks_[k] = v;
+    } catch (...) {
+      std::tie(r.error_kind, r.error_message) = classify(std::current_exception());
+      log("job " + std::to_string(req.job_id) + " failed: " + r.error_message);
+    }
+    running_job_.reset();
+    cancel_requested_ = false;
+    return r;
+  }
+
+  proto::EngineStats stats() {
+    proto::EngineStats s;
+    const auto snap = backend_->meter().snapshot();
+    s.gpu_used_bytes = snap.allocated_bytes;
+    s.gpu_total_bytes = snap.total_bytes;
+    s.vram_budget_bytes = opts_.config.vram_budget_bytes > 0 ? opts_.config.vram_budget_bytes : snap.total_bytes;
+    auto add = [&](const char* name, int64_t bytes, int32_t blocks) {
+      proto::ComponentStats c;
+      c.placement = "resident";
+      c.peak_vram_bytes = peaks_[name];
+      c.resident_bytes = bytes;
+      c.resident_blocks = blocks;
+      c.total_blocks = blocks;
+      s.components[name] = c;
+    };
+    add("stage1_transformer", models_.stage1_bytes, static_cast<int32_t>(models_.stage1.config.num_layers));
+    add("stage2_transformer", models_.stage2_bytes, static_cast<int32_t>(models_.stage2.config.num_layers));
+    add("vae_decoder", models_.decoder_bytes, static_cast<int32_t>(models_.decoder.levels.size()));
+    encode_stats(*encode_, s);
+    return s;
+  }
+
+  ServeOptions opts_;
+  std::unique_ptr<rt::DeviceBackend> backend_;
+  VideoModels models_;
+  std::optional<rt::ScopedCharge> weight_charge_;
+  std::shared_ptr<EncodeSession> encode_;
+  std::string fingerprint_;
+  std::map<std::string, int64_t> peaks_;
+  zmq::context_t ctx_;
+  zmq::socket_t socket_;
+  std::deque<proto::Message> pending_;
+  std::optional<int64_t> running_job_;
+  bool cancel_requested_ = false;
+  bool shutdown_ = false;
+};
+
+}  // namespace
+
+int serve(const ServeOptions& opts) {
+  Server s(opts);
+  return s.run();
+}
+
+}  // namespace ff::engine
