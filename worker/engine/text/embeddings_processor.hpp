@@ -109,6 +109,8 @@ at::Tensor connector_forward(const ConnectorWeights& w, const at::Tensor& featur
 
 // ---- whole processor
 
+// Per prompt b, T rows in connector order: the prompt's real tokens first (in order), then the
+// register slots; every row is used downstream (ltx-core's mask after the connectors is all ones).
 struct PromptContexts {
   at::Tensor video;  // [B, T, video_dim]
   at::Tensor audio;  // [B, T, audio_dim]

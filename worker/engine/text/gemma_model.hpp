@@ -9,6 +9,9 @@
 // of those tokens in the padded row): key k is visible to query q iff k is a real token,
 // pos_k <= pos_q and, on sliding layers, pos_q - pos_k < sliding_window. A query always sees
 // itself, so pad rows stay finite (their values are meaningless and must be ignored).
+// Attention: with libtorch >= 2.1 at::scaled_dot_product_attention (boolean mask); older
+// libtorch (Debian's 1.13) runs HF's eager formulation (scores scaled in the compute dtype,
+// softmax in fp32).
 // All functions are stateless and may run on any thread/device; inputs are not modified.
 #pragma once
 
