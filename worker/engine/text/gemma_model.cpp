@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace ff::text {
