@@ -92,7 +92,8 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
             " bytes, shorter than the 8-byte header length");
   }
   // Private writable mapping: views may be written in place without touching the file.
-  void* m = mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  // MAP_NORESERVE: a 20+ GiB checkpoint must not be charged to the commit limit up front.
+  void* m = mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   int e = errno;
   ::close(fd);
   if (m == MAP_FAILED) f->fail(std::string("mmap failed: ") + std::strerror(e));
