@@ -95,6 +95,13 @@ void EmbeddingCache::connect() {
   store_->connect();
 }
 
+void EmbeddingCache::db_failed_locked(const std::exception& e) {
+  ++stats_.database_errors;
+  db_retry_at_ = Clock::now() + std::chrono::milliseconds(config_.database_retry_ms);
+  log_locked(std::string(e.what()) + " (lookups skip the database for " +
+             std::to_string(config_.database_retry_ms) + " ms)");
+}
+
 void EmbeddingCache::note_ram_hit_locked(const std::string& prompt, Clock::time_point now) {
   ++stats_.ram_hits;
   if (!store_) return;
@@ -132,7 +139,7 @@ std::vector<std::optional<proto::PromptEmbedding>> EmbeddingCache::get_many(
     }
   }
   const bool flush = pending_touch_.size() >= size_t(std::max(1, config_.touch_flush_threshold));
-  if (!store_ || (missing.empty() && !flush)) {
+  if (!db_usable_locked(now) || (missing.empty() && !flush)) {
     for (const auto& [p, idx] : missing) stats_.database_misses += idx.size();
     return out;
   }
@@ -151,8 +158,7 @@ std::vector<std::optional<proto::PromptEmbedding>> EmbeddingCache::get_many(
   try {
     found = store_->get_many(ask, touch, config_.touch_interval_ms);
   } catch (const std::exception& e) {
-    ++stats_.database_errors;
-    log_locked(e.what());
+    db_failed_locked(e);
     for (const auto& p : ask) stats_.database_misses += missing[p].size();
     pending_touch_.insert(touch.begin(), touch.end());  // retried with the next round trip
     return out;
@@ -225,13 +231,12 @@ size_t EmbeddingCache::put_many(const std::vector<std::string>& prompts,
 
 void EmbeddingCache::flush_touches() {
   std::lock_guard lk(mu_);
-  if (!store_ || pending_touch_.empty()) return;
+  if (!db_usable_locked(Clock::now()) || pending_touch_.empty()) return;
   std::vector<std::string> touch = take_pending_touches_locked();
   try {
     store_->get_many({}, touch, config_.touch_interval_ms);
   } catch (const std::exception& e) {
-    ++stats_.database_errors;
-    log_locked(e.what());
+    db_failed_locked(e);
     pending_touch_.insert(touch.begin(), touch.end());
   }
 }
@@ -239,6 +244,7 @@ void EmbeddingCache::flush_touches() {
 int64_t EmbeddingCache::prune() {
   std::lock_guard lk(mu_);
   if (!store_ || (config_.retention_max_rows == 0 && config_.retention_max_age_s == 0)) return 0;
+  if (!db_usable_locked(Clock::now())) return -1;
   // Refresh what RAM hits used first, so that retention sees the true recency.
   std::vector<std::string> touch = take_pending_touches_locked();
   try {
@@ -247,8 +253,7 @@ int64_t EmbeddingCache::prune() {
     stats_.pruned_rows += uint64_t(n);
     return n;
   } catch (const std::exception& e) {
-    ++stats_.database_errors;
-    log_locked(e.what());
+    db_failed_locked(e);
     pending_touch_.insert(touch.begin(), touch.end());
     return -1;
   }

@@ -100,6 +100,9 @@ class EmbeddingCache {
   std::vector<std::string> take_pending_touches_locked();
   void log_locked(const std::string& line);
   void writer_loop();
+  // False while backing off after a failed round trip.
+  bool db_usable_locked(Clock::time_point now) const { return store_ && now >= db_retry_at_; }
+  void db_failed_locked(const std::exception& e);
 
   struct PendingWrite {
     std::string prompt;
@@ -112,6 +115,7 @@ class EmbeddingCache {
   EmbeddingLru lru_;
   std::unique_ptr<EmbeddingStore> store_;  // lookups, touches, prune; null without database_url
   std::set<std::string> pending_touch_;    // RAM-hit prompts whose row needs a refresh
+  Clock::time_point db_retry_at_{};        // lookups skip the database until then
   EmbeddingCacheStats stats_;              // guarded by mu_
 
   // Write-behind queue (guarded by wmu_), drained by writer_ over write_store_.

@@ -16,6 +16,8 @@ struct EmbeddingCacheConfig {
   int64_t touch_interval_ms = 60000;           // last_used_at is refreshed at most this often per row
   int32_t touch_flush_threshold = 256;         // pending RAM-hit touches that force a round trip
   uint64_t write_queue_max_bytes = 1ull << 30; // put() blocks while more payload awaits the writer
+  int64_t database_retry_ms = 5000;            // after a failed lookup round trip, lookups skip
+                                               // the database (misses) for this long
 };
 
 }  // namespace ff::worker

@@ -57,7 +57,12 @@ PgResult checked(pg_conn* c, pg_result* r, const std::string& what) {
 
 PgConnection::PgConnection(const std::string& url,
                            const std::vector<std::pair<std::string, std::string>>& statements)
-    : c_(PQconnectdb(url.c_str())) {
+    : c_(nullptr) {
+  // A default connect_timeout (seconds) so that an unreachable server cannot hang the caller;
+  // the URL's own connect_timeout, expanded after it, overrides it.
+  const char* keys[] = {"connect_timeout", "dbname", nullptr};
+  const char* vals[] = {"5", url.c_str(), nullptr};
+  c_ = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (!c_) throw PgError("out of memory opening a PostgreSQL connection", "");
   try {
     if (PQstatus(c_) != CONNECTION_OK) throw PgError(trim_newline(PQerrorMessage(c_)), "");

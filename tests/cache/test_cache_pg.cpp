@@ -325,6 +325,12 @@ TEST_CASE("database down: lookups miss, puts stay in RAM, errors logged; recover
   cache.flush();
   db.pg.stop();
   CHECK_FALSE(cache.get("unknown"));
+  CHECK(cache.stats().database_errors == 1);
+  // Backing off: the next lookups are misses without another attempt.
+  CHECK_FALSE(cache.get("unknown 2"));
+  CHECK(cache.stats().database_errors == 1);
+  CHECK(cache.stats().database_misses == 2);
+  CHECK(logs.contains("(lookups skip the database for 5000 ms)"));
   CHECK(cache.put("during", make_embedding(2, 2, 64, 32, 2)));
   cache.flush();
   CHECK(cache.get("during"));  // RAM tier still serves
