@@ -13,8 +13,9 @@
 // Stores what the engine returns: contexts trimmed to the real tokens (rows == real_tokens)
 // when the engine found trimming lossless, else all max_length rows; bf16 with shapes.
 //
-// Thread-safety: every method may be called from any thread (one mutex; database round trips
-// happen under it). Typical use is the supervisor's event-loop thread.
+// Thread-safety: every method may be called from any thread (one mutex; lookup, touch and prune
+// round trips happen under it, writes on the writer thread outside it). Typical use is the
+// supervisor's event-loop thread.
 #pragma once
 
 #include <chrono>
