@@ -18,7 +18,7 @@ using namespace ff::dispatcher;
 using ff::config::UsageError;
 using doctest::Contains;
 
-TEST_CASE("backoff doubles per failed attempt, is capped, and jitters within [d/2, d)") {
+TEST_CASE("backoff doubles per failed attempt, is capped, and jitters within d/2 to d") {
   BackoffConfig c{1000, 60000};
   CHECK(backoff_delay_ms(1, c, 0.0) == 500);
   CHECK(backoff_delay_ms(1, c, 0.999) < 1000);
@@ -134,7 +134,7 @@ TEST_CASE("CLI parsing: commands, positionals, options per command") {
   CHECK(parse_cli({"--help"}).help);
 }
 
-TEST_CASE("cli_main: usage errors exit 2 with a message; --help exits 0") {
+TEST_CASE("cli_main: usage errors exit 2 with a message, --help exits 0") {
   std::ostringstream out, err;
   CHECK(cli_main({"list", "--bogus"}, out, err) == kExitUsage);
   CHECK(err.str().find("unknown option '--bogus'") != std::string::npos);

@@ -63,7 +63,7 @@ TEST_CASE("two dispatchers against one database never dispatch a job twice") {
   CHECK(env.q("SELECT count(*) FROM framefarm.workers WHERE status = 'gone'") == "6");
 }
 
-TEST_CASE("malformed and garbage frames are logged and dropped; the dispatcher keeps serving") {
+TEST_CASE("malformed and garbage frames are logged and dropped, the dispatcher keeps serving") {
   test::DispatcherEnv env;
   std::string ep;
   auto d = start_dispatcher(env, "dG", ep);

@@ -160,7 +160,7 @@ TEST_CASE("hand-back requeues without using an attempt") {
   CHECK(state_of(env, a) == "leased");
 }
 
-TEST_CASE("cancel: queued at once; running via a Cancel message and a cancelled result") {
+TEST_CASE("cancel: queued at once, running via a Cancel message and a cancelled result") {
   DispatcherEnv env;
   int64_t q = insert(env, "(prompt, run_after) VALUES ('later', now() + interval '1 hour')");
   std::ostringstream out, err;
@@ -198,7 +198,7 @@ TEST_CASE("cancel: queued at once; running via a Cancel message and a cancelled 
   CHECK(wait_state(env, r, "cancelled") == "cancelled");
 }
 
-TEST_CASE("retry requeues dead/cancelled jobs with attempts reset; refuses others") {
+TEST_CASE("retry requeues dead/cancelled jobs with attempts reset, refuses others") {
   DispatcherEnv env;
   int64_t a = insert(env, "(prompt, state, attempts, error) VALUES ('x', 'dead', 3, 'boom')");
   int64_t s = insert(env, "(prompt, state) VALUES ('y', 'succeeded')");
