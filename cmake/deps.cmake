@@ -4,6 +4,8 @@ find_package(Threads REQUIRED)
 find_package(cppzmq REQUIRED)
 find_package(msgpack REQUIRED)               # msgpack-c 4.1: target msgpackc-cxx
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+# Bulk bytea in binary format (the embedding cache): libpqxx 6.4 only reads bytea as hex text.
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)
 find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(doctest REQUIRED)
