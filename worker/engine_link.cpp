@@ -92,11 +92,14 @@ std::vector<proto::Message> EngineLink::receive() {
     auto& m = std::get<proto::Message>(decoded);
     const std::string from = id.to_string();
     if (auto* h = std::get_if<proto::EngineHello>(&m)) {
-      if (state_ != State::kStarting || (h->pid != 0 && h->pid != proc_.pid())) {
+      if (state_ != State::kStarting) {
         log_warn("engine: ignored EngineHello from pid " + std::to_string(h->pid) +
-                 " (expected pid " + std::to_string(proc_.pid()) + " while starting)");
+                 " (no engine is starting)");
         continue;
       }
+      if (h->pid != proc_.pid())  // e.g. an engine_command wrapper that does not exec
+        log_info("engine: EngineHello from pid " + std::to_string(h->pid) + ", a descendant of " +
+                 std::to_string(proc_.pid()));
       identity_ = from;
       hello_ = *h;
       state_ = State::kIdle;

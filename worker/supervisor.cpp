@@ -138,6 +138,7 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
   }
   output_dir_ = fs::absolute(cfg_.output_root).lexically_normal().string();
   fs::create_directories(output_dir_);
+  cfg_.output_root = output_dir_;
 
   if (cfg_.metrics_port > 0) {
     MetricsConfig mc;

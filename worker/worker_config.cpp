@@ -100,6 +100,8 @@ std::string engine_config_json(const WorkerConfig& cfg) {
   json::Value v = cfg.engine.is_object() ? cfg.engine : json::Value(json::Object{});
   if (!v.as_object().contains("max_encode_batch"))
     v.as_object().set("max_encode_batch", json::Value(cfg.max_encode_batch));
+  if (!v.as_object().contains("output_root"))
+    v.as_object().set("output_root", json::Value(cfg.output_root));
   return json::dump(v, 2);
 }
 

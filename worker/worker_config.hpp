@@ -61,7 +61,8 @@ WorkerConfig decode_worker_config(std::string_view json_text);
 // Reads and decodes the file at `path`; errors name the file. Pure apart from the read.
 WorkerConfig load_worker_config(const std::string& path);
 
-// The engine's config file content: `engine` plus max_encode_batch (unless set there). Pure.
+// The engine's config file content: `engine` plus max_encode_batch and output_root (unless set
+// there). Pure.
 std::string engine_config_json(const WorkerConfig& cfg);
 
 }  // namespace ff::worker

@@ -13,8 +13,10 @@
 //   FF_TEST_ENGINE_HANG_PROMPT=P      stop answering (sleep) while generating prompt P
 //   FF_TEST_ENGINE_OOM_PROMPT=P       fail the job with kOutOfMemory
 //   FF_TEST_ENGINE_ENCODE_CRASH_PROMPT=P  abort() while encoding a batch containing P
-//   FF_TEST_ENGINE_FAULT_ONCE_DIR=D   each fault fires once (marker file D/<kind>), then the
-//                                     prompt behaves normally
+//   FF_TEST_ENGINE_FAULT_ONCE_DIR=D   each fault fires once (marker file D/<kind>, shared by every
+//                                     engine given the same D), then the prompt behaves normally
+//   FF_TEST_ENGINE_FAULT_ONCE_KINDS=K,K  only these kinds (CRASH, HANG, OOM, ENCODE_CRASH) are
+//                                     once-only; default: all
 //   FF_TEST_ENGINE_FINGERPRINT=S      encoder_fingerprint (default "test-engine-v1")
 //   FF_TEST_ENGINE_HELLO_DELAY_MS=N   wait before EngineHello
 #include <fcntl.h>
@@ -58,6 +60,8 @@ void log_line(const std::string& line) {
 bool fault_armed(const std::string& kind) {
   const std::string dir = env("FF_TEST_ENGINE_FAULT_ONCE_DIR");
   if (dir.empty()) return true;
+  const std::string kinds = env("FF_TEST_ENGINE_FAULT_ONCE_KINDS");
+  if (!kinds.empty() && ("," + kinds + ",").find("," + kind + ",") == std::string::npos) return true;
   const int fd = ::open((dir + "/" + kind).c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (fd < 0) return false;
   ::close(fd);

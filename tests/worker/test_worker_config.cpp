@@ -63,6 +63,7 @@ TEST_CASE("the engine config passes through, with max_encode_batch added") {
   auto v = ff::json::parse(ff::worker::engine_config_json(c));
   CHECK(v["device"].as_string() == "cpu");
   CHECK(v["max_encode_batch"].as_int() == 5);
+  CHECK(v["output_root"].as_string() == "output");
   c = decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
       "model_dir": "/m", "engine": {"max_encode_batch": 3}})");
   CHECK(ff::json::parse(ff::worker::engine_config_json(c))["max_encode_batch"].as_int() == 3);
