@@ -93,8 +93,8 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 }
 
 // cos/sin of the 1-D connector RoPE: [T, dim/2] (split) or [T, dim] (interleaved), in dtype.
-std::pair<at::Tensor, at::Tensor> connector_rope(const ConnectorConfig& c, int64_t t, at::ScalarType dtype,
-                                                 at::Device device) {
+std::pair<at::Tensor, at::Tensor> rope_tables(const ConnectorConfig& c, int64_t t, at::ScalarType dtype,
+                                              at::Device device) {
   const int64_t dim = c.dim();
   const int64_t nf = dim / 2;  // inner_dim // (2 * number of position dims)
   at::Tensor idx;
@@ -154,25 +154,6 @@ at::Tensor full_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   at::Tensor o = at::matmul(at::softmax(scores, -1).to(q.scalar_type()), vh);
 #endif
   return o.transpose(1, 2).reshape({b, t, heads * hd});
-}
-
-at::Tensor connector_block(const ConnectorBlockWeights& w, const at::Tensor& x, const at::Tensor& cos,
-                           const at::Tensor& sin, const ConnectorConfig& c) {
-  at::Tensor n = plain_rms_norm(x);
-  at::Tensor q = weighted_rms_norm(linear(n, w.to_q_w, w.to_q_b), w.q_norm);
-  at::Tensor k = weighted_rms_norm(linear(n, w.to_k_w, w.to_k_b), w.k_norm);
-  at::Tensor v = linear(n, w.to_v_w, w.to_v_b);
-  q = apply_connector_rope(q, cos, sin, c);
-  k = apply_connector_rope(k, cos, sin, c);
-  at::Tensor a = full_attention(q, k, v, c.num_heads);
-  if (c.gated_attention) {
-    at::Tensor gates = 2.0 * at::sigmoid(linear(n, w.gate_w, w.gate_b));  // [B, T, H]
-    const int64_t b = a.size(0), t = a.size(1);
-    a = (a.view({b, t, c.num_heads, c.head_dim}) * gates.unsqueeze(-1)).view({b, t, c.dim()});
-  }
-  at::Tensor y = x + linear(a, w.to_out_w, w.to_out_b);
-  at::Tensor m = linear(at::gelu(linear(plain_rms_norm(y), w.ff_in_w, w.ff_in_b), "tanh"), w.ff_out_w, w.ff_out_b);
-  return y + m;
 }
 
 }  // namespace
@@ -269,24 +250,57 @@ std::pair<at::Tensor, at::Tensor> right_pad_order(const at::Tensor& attention_ma
   return {order, binary.sum(-1).to(at::kLong)};
 }
 
+ConnectorRope connector_rope(const ConnectorConfig& c, int64_t seq_len, at::ScalarType dtype, at::Device device) {
+  auto [cos, sin] = rope_tables(c, seq_len, dtype, device);
+  return {cos, sin};
+}
+
+at::Tensor connector_inputs(const at::Tensor& features, const at::Tensor& lengths, const at::Tensor& registers) {
+  if (features.dim() != 3 || features.size(2) != registers.size(1))
+    throw std::invalid_argument("connector_inputs: features must be [B, T, " + std::to_string(registers.size(1)) +
+                                "], got " + io::shape_string(features.sizes()));
+  const int64_t b = features.size(0), t = features.size(1), r = registers.size(0);
+  if (t % r != 0)
+    throw std::invalid_argument("connector: sequence length " + std::to_string(t) +
+                                " is not a multiple of the " + std::to_string(r) + " learnable registers");
+  const at::Device dev = features.device();
+  at::Tensor slots = at::arange(t, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
+  at::Tensor valid = slots.lt(lengths.to(dev).unsqueeze(-1)).unsqueeze(-1);  // [B, T, 1]
+  at::Tensor regs = registers.to(dev, features.scalar_type()).repeat({t / r, 1}).unsqueeze(0).expand(
+      {b, t, features.size(2)});
+  return at::where(valid, features, regs);
+}
+
+at::Tensor connector_block_forward(const ConnectorBlockWeights& w, const at::Tensor& x, const ConnectorRope& rope,
+                                   const ConnectorConfig& c) {
+  at::Tensor n = plain_rms_norm(x);
+  at::Tensor q = weighted_rms_norm(linear(n, w.to_q_w, w.to_q_b), w.q_norm);
+  at::Tensor k = weighted_rms_norm(linear(n, w.to_k_w, w.to_k_b), w.k_norm);
+  at::Tensor v = linear(n, w.to_v_w, w.to_v_b);
+  q = apply_connector_rope(q, rope.cos, rope.sin, c);
+  k = apply_connector_rope(k, rope.cos, rope.sin, c);
+  at::Tensor a = full_attention(q, k, v, c.num_heads);
+  if (c.gated_attention) {
+    at::Tensor gates = 2.0 * at::sigmoid(linear(n, w.gate_w, w.gate_b));  // [B, T, H]
+    const int64_t b = a.size(0), t = a.size(1);
+    a = (a.view({b, t, c.num_heads, c.head_dim}) * gates.unsqueeze(-1)).view({b, t, c.dim()});
+  }
+  at::Tensor y = x + linear(a, w.to_out_w, w.to_out_b);
+  at::Tensor m = linear(at::gelu(linear(plain_rms_norm(y), w.ff_in_w, w.ff_in_b), "tanh"), w.ff_out_w, w.ff_out_b);
+  return y + m;
+}
+
+at::Tensor connector_output(const at::Tensor& x) { return plain_rms_norm(x); }
+
 at::Tensor connector_forward(const ConnectorWeights& w, const at::Tensor& features, const at::Tensor& lengths,
                              const ConnectorConfig& c) {
   if (features.dim() != 3 || features.size(2) != c.dim())
     throw std::invalid_argument("connector_forward: features must be [B, T, " + std::to_string(c.dim()) + "], got " +
                                 io::shape_string(features.sizes()));
-  const int64_t b = features.size(0), t = features.size(1), r = w.registers.size(0);
-  if (t % r != 0)
-    throw std::invalid_argument("connector_forward: sequence length " + std::to_string(t) +
-                                " is not a multiple of the " + std::to_string(r) + " learnable registers");
-  const at::Device dev = features.device();
-  const at::ScalarType dt = features.scalar_type();
-  at::Tensor slots = at::arange(t, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
-  at::Tensor valid = slots.lt(lengths.to(dev).unsqueeze(-1)).unsqueeze(-1);  // [B, T, 1]
-  at::Tensor regs = w.registers.to(dev, dt).repeat({t / r, 1}).unsqueeze(0).expand({b, t, c.dim()});
-  at::Tensor x = at::where(valid, features, regs);
-  auto [cos, sin] = connector_rope(c, t, dt, dev);
-  for (const auto& blk : w.blocks) x = connector_block(blk, x, cos, sin, c);
-  return plain_rms_norm(x);
+  at::Tensor x = connector_inputs(features, lengths, w.registers);
+  const ConnectorRope rope = connector_rope(c, x.size(1), x.scalar_type(), x.device());
+  for (const auto& blk : w.blocks) x = connector_block_forward(blk, x, rope, c);
+  return connector_output(x);
 }
 
 PromptContexts embeddings_processor_forward(const EmbeddingsProcessorWeights& w,

@@ -102,6 +102,25 @@ void feature_accumulate_layer(ProjectionAccumulators& acc, const at::Tensor& hid
 // Stable reordering of each row so valid tokens come first: index [B, T] for gathering along
 // dim 1, and the number of valid tokens per row [B].
 std::pair<at::Tensor, at::Tensor> right_pad_order(const at::Tensor& attention_mask);
+// The connector one step at a time (for streaming its blocks); connector_forward is exactly
+// connector_output(blocks...(connector_inputs(...))) with one connector_rope for all blocks.
+//
+// cos/sin of the 1-D RoPE for seq_len slots, in dtype on device: [T, dim/2] (split, per head) or
+// [T, dim] (interleaved). Build once per call; every block uses the same tables.
+struct ConnectorRope {
+  at::Tensor cos;
+  at::Tensor sin;
+};
+ConnectorRope connector_rope(const ConnectorConfig& c, int64_t seq_len, at::ScalarType dtype, at::Device device);
+// Registers (registers [R, dim], tiled: slot t gets row t % R) in place of the slots at or after
+// lengths[b] of features [B, T, dim]. Throws std::invalid_argument when T % R != 0.
+at::Tensor connector_inputs(const at::Tensor& features, const at::Tensor& lengths, const at::Tensor& registers);
+// One block on x [B, T, dim] (unmasked attention over all T slots).
+at::Tensor connector_block_forward(const ConnectorBlockWeights& w, const at::Tensor& x, const ConnectorRope& rope,
+                                   const ConnectorConfig& c);
+// The final weightless RMSNorm.
+at::Tensor connector_output(const at::Tensor& x);
+
 // One connector over features [B, T, dim] whose first lengths[b] slots per row are real tokens
 // (lengths [B] int64). Returns [B, T, dim] in the features' dtype (weights must match it).
 at::Tensor connector_forward(const ConnectorWeights& w, const at::Tensor& features, const at::Tensor& lengths,
