@@ -95,6 +95,7 @@ struct Dispatcher::Impl {
   std::vector<std::pair<std::string, std::string>> pending_worker_marks;  // id, status
 
   bool queue_maybe_ready = true;  // a NOTIFY/poll tick since the last short claim
+  Clock::time_point claims_paused_until{};  // after unassignable claims: wait for a poll tick
   bool draining = false;
   int64_t next_group = 0;
   int reconnect_attempt = 0;
@@ -526,7 +527,7 @@ struct Dispatcher::Impl {
   // ---------------------------------------------------------------- claiming
 
   void claim_and_send() {
-    if (draining || !db || !queue_maybe_ready) return;
+    if (draining || !db || !queue_maybe_ready || Clock::now() < claims_paused_until) return;
     for (int round = 0; round < 8; ++round) {
       std::vector<WorkerSlot> slots;
       std::set<std::string> models, fps;
@@ -566,7 +567,14 @@ struct Dispatcher::Impl {
         }
       }
       for (auto& u : plan.unassigned) pending_handbacks.push_back({u.job.job_id, u.job.epoch});
-      if (!plan.unassigned.empty()) flush();
+      if (!plan.unassigned.empty()) {
+        // Ready jobs no worker with credit can take (model/credit mismatch): give them back and
+        // do not claim again before the next poll tick (the hand-back NOTIFY would spin us).
+        log::debug(kLog, "handing back ", plan.unassigned.size(), " job(s) no worker with credit can take");
+        flush();
+        claims_paused_until = Clock::now() + std::chrono::milliseconds(cfg.poll_interval_ms);
+        return;
+      }
       if (!queue_maybe_ready) return;
     }
   }

@@ -398,3 +398,23 @@ TEST_CASE("workers table and CLI: workers, submit --wait, status, list") {
   CHECK(e8.str().find("cannot connect to the database") != std::string::npos);
   fleet.stop();
 }
+
+TEST_CASE("jobs go only to workers serving their model, model '' to any") {
+  DispatcherEnv env;
+  int64_t other = insert(env, "(prompt, model, priority) VALUES ('for other', 'other-model', 9)");
+  int64_t any = insert(env, "(prompt) VALUES ('for anyone')");
+  int64_t mine = insert(env, "(prompt, model) VALUES ('for ltx', 'ltx')");
+  RunningDispatcher d(env.ctx, env.config("d1"));
+  SimWorker w(env.ctx, d.endpoint());
+  REQUIRE(w.register_as("w1", 4, "ltx"));
+  std::set<int64_t> got;
+  for (int i = 0; i < 2; ++i) {
+    auto j = w.recv_until<proto::Job>(5s);
+    REQUIRE(j);
+    got.insert(j->job_id);
+  }
+  CHECK(got == std::set<int64_t>{any, mine});
+  CHECK(!w.recv_until<proto::Job>(300ms));
+  CHECK(state_of(env, other) == "queued");
+  CHECK(env.q("SELECT attempts FROM framefarm.jobs WHERE id = " + std::to_string(other)) == "0");
+}
