@@ -74,7 +74,7 @@ TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") 
   // Encode two prompts in one request.
   proto::EncodeRequest enc;
   enc.request_id = 11;
-  enc.max_length = 32;
+  enc.max_length = 128;  // a multiple of the connectors' 128 registers
   enc.prompts = {proto::PromptTokens{{2, 10, 11, 12}}, proto::PromptTokens{{2, 20}}};
   sup.send(enc);
   auto er = sup.expect<proto::EncodeResult>(60s);
@@ -84,14 +84,14 @@ TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") 
   CHECK(er.embeddings[0].real_tokens == 4);
   CHECK(er.embeddings[1].real_tokens == 2);
   REQUIRE(er.embeddings[0].video.shape.size() == 2);
-  CHECK(er.embeddings[0].video.shape[0] == 32);
+  CHECK(er.embeddings[0].video.shape[0] == 128);
   auto stats = sup.expect<proto::EngineStats>(10s);
   CHECK(stats.components.count("text_encoder") == 1);
   CHECK(stats.components.count("stage1_transformer") == 1);
   CHECK(stats.components.at("stage1_transformer").resident_bytes > 0);
 
   // Bad token ids are a bad-input result, and the engine keeps serving.
-  proto::EncodeRequest bad_enc{12, 32, {proto::PromptTokens{{2, -5}}}};
+  proto::EncodeRequest bad_enc{12, 128, {proto::PromptTokens{{2, -5}}}};
   sup.send(bad_enc);
   auto ber = sup.expect<proto::EncodeResult>(30s);
   CHECK_FALSE(ber.ok);
