@@ -87,6 +87,19 @@ TEST_CASE("resident and stream are fixed choices; resident over budget does not 
   CHECK(st.label() == "stream");
 }
 
+TEST_CASE("bytes needed after the phase count beside the resident part, not beside the ring") {
+  auto req = gemma_like(Placement::kAuto, 96 * GiB, 80 * GiB);  // 15 GiB available
+  req.later_bytes = 1 * GiB;  // less than ring + working (1.76 GiB): changes nothing
+  CHECK(plan_placement(req).resident_blocks == 33);
+  req.later_bytes = 5 * GiB;  // the next phase needs 5 GiB while the resident blocks stay
+  auto plan = plan_placement(req);
+  CHECK(plan.fits);
+  CHECK(plan.needed_bytes == 100 * MiB + plan.resident_blocks * 400 * MiB + 5 * GiB);
+  CHECK(plan.resident_blocks == 25);  // (15360 - 100 - 5120) MiB / 400 MiB = 25.35
+  req.later_bytes = 15 * GiB;
+  CHECK_FALSE(plan_placement(req).fits);
+}
+
 TEST_CASE("a smaller working set (smaller micro-batch) can make a plan fit") {
   auto req = gemma_like(Placement::kStream, 96 * GiB, 93 * GiB);
   req.working_bytes = 3 * GiB;

@@ -82,13 +82,14 @@ void EncodePipeline::log_plan(const std::string& component, const rt::PlacementP
 }
 
 rt::PlacementPlan EncodePipeline::plan_for(rt::BlockStore& store, int64_t fixed_bytes, rt::Placement mode,
-                                           int64_t working) {
+                                           int64_t working, int64_t later) {
   const rt::MemorySnapshot m = be_.meter().snapshot();
   rt::PlacementRequest req;
   req.mode = mode;
   req.block_bytes = store.all_block_bytes();
   req.fixed_bytes = fixed_bytes;
   req.working_bytes = working;
+  req.later_bytes = later;
   req.slots = opts_.slots;
   req.budget_bytes = opts_.budget_bytes > 0 ? opts_.budget_bytes : m.cap_bytes;
   req.reserve_bytes = opts_.reserve_bytes;
@@ -243,8 +244,8 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
     mbs = plan_micro_batches(lens, max_length, mb_size, opts_.trim_windows);
     const rt::Placement mode = force_stream ? rt::Placement::kStream : opts_.text_placement;
     // The text encoder's resident blocks stay through the connector phase: leave it room.
-    const int64_t working = std::max(text_pass_bytes(ops_->dims(), mbs), processor_min_bytes(mbs));
-    rt::PlacementPlan plan = plan_for(*w_.text, text_fixed_bytes_, mode, working);
+    rt::PlacementPlan plan = plan_for(*w_.text, text_fixed_bytes_, mode, text_pass_bytes(ops_->dims(), mbs),
+                                      processor_min_bytes(mbs));
     log_plan("text_encoder", plan);
     std::string failure;
     if (plan.fits) {

@@ -103,7 +103,8 @@ class EncodePipeline {
   struct Batch;  // one micro-batch's device state
   // Device bytes the connector phase needs beyond what it holds already (its cheapest plan).
   int64_t processor_min_bytes(const std::vector<MicroBatch>& mbs) const;
-  rt::PlacementPlan plan_for(rt::BlockStore& store, int64_t fixed_bytes, rt::Placement mode, int64_t working);
+  rt::PlacementPlan plan_for(rt::BlockStore& store, int64_t fixed_bytes, rt::Placement mode, int64_t working,
+                             int64_t later = 0);
   std::vector<std::pair<at::Tensor, at::Tensor>> run_text(const std::vector<std::vector<int32_t>>& prompts,
                                                           std::vector<MicroBatch>& mbs, int max_length);
   std::vector<std::pair<at::Tensor, at::Tensor>> run_connectors(std::vector<std::pair<at::Tensor, at::Tensor>>& feats,

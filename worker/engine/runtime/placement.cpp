@@ -30,11 +30,11 @@ std::string PlacementPlan::label() const {
 std::string PlacementPlan::describe() const {
   char buf[320];
   std::snprintf(buf, sizeof buf,
-                "%s %s: %d/%d blocks resident, %d slots; resident %.3f GiB + ring %.3f GiB + "
-                "working %.3f GiB = %.3f GiB needed, %.3f GiB available",
+                "%s %s: %d/%d blocks resident, %d slots; resident %.3f GiB + max(ring %.3f GiB + "
+                "working %.3f GiB, later %.3f GiB) = %.3f GiB needed, %.3f GiB available",
                 label().c_str(), fits ? "fits" : "DOES NOT FIT", resident_blocks, total_blocks,
                 slots, resident_bytes / 1073741824.0, ring_bytes / 1073741824.0,
-                working_bytes / 1073741824.0, needed_bytes / 1073741824.0,
+                working_bytes / 1073741824.0, later_bytes / 1073741824.0, needed_bytes / 1073741824.0,
                 available_bytes / 1073741824.0);
   return buf;
 }
@@ -54,7 +54,8 @@ void fill(PlacementPlan& plan, const PlacementRequest& req, int r) {
   plan.resident_bytes = resident;
   plan.ring_bytes = streamed > 0 ? plan.slots * largest : 0;
   plan.working_bytes = req.working_bytes;
-  plan.needed_bytes = plan.resident_bytes + plan.ring_bytes + plan.working_bytes;
+  plan.later_bytes = req.later_bytes;
+  plan.needed_bytes = plan.resident_bytes + std::max(plan.ring_bytes + plan.working_bytes, plan.later_bytes);
   plan.fits = plan.needed_bytes <= plan.available_bytes;
 }
 

@@ -23,6 +23,8 @@ struct PlacementRequest {
   std::vector<int64_t> block_bytes;  // the component's streamable blocks, in compute order
   int64_t fixed_bytes = 0;           // non-block weights that are always on the device
   int64_t working_bytes = 0;         // activations etc. of this call (micro-batch dependent)
+  int64_t later_bytes = 0;           // needed after this phase while the resident part stays
+                                     // (the next component's phase); the ring is gone by then
   int slots = 3;                     // ring size when anything streams (>= 3; fewer only when
                                      // fewer blocks stream)
   int64_t budget_bytes = 0;          // the worker's VRAM budget for the whole process
@@ -42,7 +44,8 @@ struct PlacementPlan {
   int64_t resident_bytes = 0;   // resident blocks + fixed weights
   int64_t ring_bytes = 0;       // slots x largest streamed block
   int64_t working_bytes = 0;
-  int64_t needed_bytes = 0;     // resident + ring + working
+  int64_t later_bytes = 0;
+  int64_t needed_bytes = 0;     // resident + max(ring + working, later)
   int64_t available_bytes = 0;  // min(budget - reserve - used, device free - reserve)
   // "resident" | "stream" | "auto:<resident>/<total>" (the exported label).
   std::string label() const;
