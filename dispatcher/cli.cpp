@@ -433,7 +433,6 @@ CliRequest parse_cli(const std::vector<std::string>& args) {
     throw UsageError("unknown command '" + req.command + "' (one of: submit, status, list, cancel, retry, workers, migrate, serve)");
   std::vector<std::string> rest(args.begin() + 1, args.end());
   auto specs = flags_of(req.command);
-  if (req.command == "serve") specs.push_back({"json", "", "print the bound endpoint as JSON"});
   req.flags = ff::config::parse_flags(rest, specs);
   req.help = req.flags.has("help");
   req.json = req.flags.has("json");

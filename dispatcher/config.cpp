@@ -27,6 +27,7 @@ std::vector<FlagSpec> serve_flag_specs() {
       {"shutdown-grace-ms", "MS", "on SIGTERM, wait for running jobs this long (default 5000)"},
       {"retry-backoff-base-ms", "MS", "first retry delay before jitter (default 1000)"},
       {"retry-backoff-max-ms", "MS", "retry delay cap before jitter (default 60000)"},
+      {"json", "", "print the bound endpoint as JSON on start"},
       {"help", "", "show this help"},
   };
 }
