@@ -44,6 +44,34 @@ auto catching_oom(F&& f) -> decltype(f()) {
   }
 }
 
+// Connector-phase bytes still to be allocated once its inputs (the features, compute dtype)
+// exist: connector_pass_bytes minus its allowance for the inputs.
+int64_t connector_new_bytes(const EncoderDims& d, const std::vector<MicroBatch>& mbs) {
+  int64_t rows = 0;
+  for (const auto& mb : mbs) rows += static_cast<int64_t>(mb.prompts.size()) * mb.max_length;
+  return connector_pass_bytes(d, mbs) - rows * (d.video_dim + d.audio_dim) * 4;
+}
+
+// Splits micro-batches and their features (views, no copy) into chunks of at most n prompts.
+void rechunk(std::vector<MicroBatch>& mbs, std::vector<std::pair<at::Tensor, at::Tensor>>& feats, int n) {
+  std::vector<MicroBatch> m2;
+  std::vector<std::pair<at::Tensor, at::Tensor>> f2;
+  for (size_t b = 0; b < mbs.size(); ++b) {
+    const int rows = static_cast<int>(mbs[b].prompts.size());
+    for (int s = 0; s < rows; s += n) {
+      const int k = std::min(n, rows - s);
+      MicroBatch c = mbs[b];
+      c.prompts.assign(mbs[b].prompts.begin() + s, mbs[b].prompts.begin() + s + k);
+      c.real_tokens.assign(mbs[b].real_tokens.begin() + s, mbs[b].real_tokens.begin() + s + k);
+      c.window = *std::max_element(c.real_tokens.begin(), c.real_tokens.end());
+      m2.push_back(std::move(c));
+      f2.emplace_back(feats[b].first.narrow(0, s, k), feats[b].second.narrow(0, s, k));
+    }
+  }
+  mbs = std::move(m2);
+  feats = std::move(f2);
+}
+
 }  // namespace
 
 // Device state of one micro-batch through the text pass.
@@ -289,24 +317,35 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
   ts.peak_vram_bytes = last_.text_peak_bytes;
   rt::record_pass(ts, last_.text_pass);
 
-  // ---- embeddings processor (connectors): its own plan; on OOM with a resident prefix, stream.
+  // ---- embeddings processor (connectors): its own plan over chunks of the text micro-batches;
+  // chunks halve when it does not fit; on OOM with a resident prefix, stream.
   std::vector<std::pair<at::Tensor, at::Tensor>> outs;
+  std::vector<MicroBatch> cmbs = mbs;
+  int chunk = mb_size;
   bool processor_stream = false;
   for (;;) {
     const rt::Placement mode = processor_stream ? rt::Placement::kStream : opts_.processor_placement;
     rt::PlacementPlan plan =
-        plan_for(*w_.connectors, connector_fixed_bytes_, mode, connector_pass_bytes(ops_->dims(), mbs));
+        plan_for(*w_.connectors, connector_fixed_bytes_, mode, connector_new_bytes(ops_->dims(), cmbs));
     log_plan("embeddings_processor", plan);
     if (!plan.fits) {
+      if (chunk > 1) {
+        chunk = (chunk + 1) / 2;
+        rechunk(cmbs, feats, chunk);
+        ++ooms_avoided_;
+        ++last_.ooms_avoided;
+        continue;
+      }
       ps.peak_vram_bytes = be_.meter().peak_bytes();
-      throw VramBudgetError("embeddings_processor does not fit the VRAM budget: " + plan.describe());
+      throw VramBudgetError("embeddings_processor does not fit the VRAM budget even one prompt at a time: " +
+                            plan.describe());
     }
     try {
       catching_oom([&] {
         w_.connectors->set_resident_prefix(plan.resident_blocks);
         be_.meter().reset_peak();
         const auto t0 = Clock::now();
-        outs = run_connectors(feats, mbs);
+        outs = run_connectors(feats, cmbs);
         be_.synchronize();
         last_.processor_seconds = since(t0);
         return 0;
@@ -314,11 +353,17 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
       last_.processor_plan = plan;
       break;
     } catch (const PhaseOom& e) {
-      // feats are consumed by run_connectors: a retry is only possible if they are intact.
-      const bool intact = !feats.empty() && feats[0].first.defined();
-      if (!processor_stream && intact && w_.connectors->resident_prefix() > 0) {
-        processor_stream = true;
-        w_.connectors->set_resident_prefix(0);
+      // run_connectors consumes the features: a retry is only possible while they are intact.
+      bool intact = true;
+      for (const auto& f : feats) intact = intact && f.first.defined() && f.second.defined();
+      if (intact && (chunk > 1 || (!processor_stream && w_.connectors->resident_prefix() > 0))) {
+        if (chunk > 1) {
+          chunk = (chunk + 1) / 2;
+          rechunk(cmbs, feats, chunk);
+        } else {
+          processor_stream = true;
+          w_.connectors->set_resident_prefix(0);
+        }
         ++ooms_avoided_;
         ++last_.ooms_avoided;
         continue;
@@ -334,11 +379,11 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
 
   // ---- results to the host, in request order.
   std::vector<EncodedPrompt> result(prompts.size());
-  for (size_t b = 0; b < mbs.size(); ++b) {
+  for (size_t b = 0; b < cmbs.size(); ++b) {
     at::Tensor v = outs[b].first.to(at::kCPU), a = outs[b].second.to(at::kCPU);
-    for (size_t r = 0; r < mbs[b].prompts.size(); ++r) {
-      EncodedPrompt& e = result[mbs[b].prompts[r]];
-      e.real_tokens = mbs[b].real_tokens[r];
+    for (size_t r = 0; r < cmbs[b].prompts.size(); ++r) {
+      EncodedPrompt& e = result[cmbs[b].prompts[r]];
+      e.real_tokens = cmbs[b].real_tokens[r];
       e.video = v[r].clone();
       e.audio = a[r].clone();
     }
