@@ -298,12 +298,14 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
     }
     if (mb_size > 1) {
       mb_size = (mb_size + 1) / 2;
-    } else if (!force_stream && w_.text->resident_prefix() > 0) {
-      force_stream = true;  // an estimate was low: give back the resident prefix and stream
+    } else if (!force_stream && opts_.text_placement != rt::Placement::kResident && w_.text->resident_prefix() > 0) {
+      force_stream = true;  // auto's estimate was low: give back the resident prefix and stream
       w_.text->set_resident_prefix(0);
     } else {
       ts.peak_vram_bytes = be_.meter().peak_bytes();
-      throw VramBudgetError("text_encoder does not fit the VRAM budget even streamed with one prompt per micro-batch: " + failure);
+      throw VramBudgetError("text_encoder does not fit the VRAM budget (placement " +
+                            std::string(rt::placement_name(opts_.text_placement)) +
+                            ") even with one prompt per micro-batch: " + failure);
     }
     ++ooms_avoided_;
     ++last_.ooms_avoided;
