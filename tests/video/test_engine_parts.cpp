@@ -11,6 +11,9 @@
 #include "tests/video/tiny_model.hpp"
 #include "tests/video/y4m_reader.hpp"
 #include "worker/engine/app/engine_config.hpp"
+#include "worker/engine/app/fingerprint.hpp"
+#include "worker/engine/app/make_weights.hpp"
+#include "worker/engine/app/video_models.hpp"
 #include "worker/engine/app/generate_job.hpp"
 #include "worker/engine/app/tensor_blob.hpp"
 #include "worker/engine/runtime/memory_meter.hpp"
@@ -175,4 +178,39 @@ TEST_CASE("generate: bad contexts and sizes are InvalidRequest naming the proble
   r = tiny_job(2);
   r.negative = proto::PromptEmbedding{};
   CHECK_NOTHROW(run(r));
+}
+
+TEST_CASE("encoder fingerprint: same seed same fingerprint; another seed or tokenizer another; stage weights do not count") {
+  TempDir tmp;
+  const auto a = tmp.path / "a", b = tmp.path / "b", c = tmp.path / "c";
+  engine::make_weights("tiny", 1, a.string());
+  engine::make_weights("tiny", 1, b.string());
+  engine::make_weights("tiny", 2, c.string());
+  const auto fa = engine::encoder_fingerprint(a.string());
+  CHECK(fa.rfind("ff1-", 0) == 0);
+  CHECK(fa.size() == 4 + 32);
+  CHECK(engine::encoder_fingerprint(b.string()) == fa);
+  CHECK(engine::encoder_fingerprint(c.string()) != fa);
+  // Replacing the stage-2 transformer keeps the fingerprint; a different tokenizer changes it.
+  fs::copy_file(c / "stage2.safetensors", b / "stage2.safetensors", fs::copy_options::overwrite_existing);
+  CHECK(engine::encoder_fingerprint(b.string()) == fa);
+  std::ofstream(b / "text_encoder" / "tokenizer.model") << "another tokenizer";
+  CHECK(engine::encoder_fingerprint(b.string()) != fa);
+  CHECK_THROWS_AS(engine::encoder_fingerprint((tmp.path / "missing").string()), std::runtime_error);
+}
+
+TEST_CASE("make-weights: the tiny preset loads back with the configured sizes") {
+  TempDir tmp;
+  engine::make_weights("tiny", 4, tmp.path.string());
+  auto m = engine::load_video_models(tmp.path.string(), at::kCPU);
+  CHECK(m.stage1.config.num_layers == 2);
+  CHECK(m.stage1.config.cross_attention_dim == m.stage1.config.inner_dim());
+  CHECK(m.latent_format.channels == 8);
+  CHECK(m.latent_format.temporal_scale == 4);
+  CHECK(m.latent_format.spatial_scale == 8);
+  CHECK(m.stage1_bytes > 0);
+  CHECK_THROWS_AS(engine::make_weights("huge", 1, tmp.path.string()), std::invalid_argument);
+  // A truncated stage file is a checkpoint error naming the file.
+  fs::resize_file(tmp.path / "stage2.safetensors", 1000);
+  CHECK_THROWS_WITH(engine::load_video_models(tmp.path.string(), at::kCPU), doctest::Contains("stage2.safetensors"));
 }

@@ -14,6 +14,7 @@
 #include "worker/engine/app/fingerprint.hpp"
 #include "worker/engine/app/generate_job.hpp"
 #include "worker/engine/app/video_models.hpp"
+#include "worker/engine/encode/encode_pipeline.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
 #include "worker/engine/runtime/device_backend.hpp"
 #include "worker/engine/runtime/placement.hpp"
@@ -38,6 +39,8 @@ std::pair<proto::ErrorKind, std::string> classify(std::exception_ptr ep) {
     return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what_without_backtrace()};
   } catch (const rt::OutOfMemory& e) {
     return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what()};
+  } catch (const encode::VramBudgetError& e) {
+    return {proto::ErrorKind::kVramBudget, e.what()};
   } catch (const video::InvalidRequest& e) {
     return {proto::ErrorKind::kBadInput, e.what()};
   } catch (const std::invalid_argument& e) {
