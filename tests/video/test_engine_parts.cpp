@@ -14,6 +14,7 @@
 #include "worker/engine/app/fingerprint.hpp"
 #include "worker/engine/app/make_weights.hpp"
 #include "worker/engine/app/video_models.hpp"
+#include "worker/engine/app/video_presets.hpp"
 #include "worker/engine/app/generate_job.hpp"
 #include "worker/engine/app/tensor_blob.hpp"
 #include "worker/engine/runtime/memory_meter.hpp"
@@ -213,4 +214,26 @@ TEST_CASE("make-weights: the tiny preset loads back with the configured sizes") 
   // A truncated stage file is a checkpoint error naming the file.
   fs::resize_file(tmp.path / "stage2.safetensors", 1000);
   CHECK_THROWS_WITH(engine::load_video_models(tmp.path.string(), at::kCPU), doctest::Contains("stage2.safetensors"));
+}
+
+TEST_CASE("presets: stage-22b is a 22B-class stage pair (shapes only, nothing allocated)") {
+  auto p = engine::video_preset("stage-22b", 4096);
+  auto params = [](const std::vector<video::WeightSlot>& slots) {
+    int64_t n = 0;
+    for (const auto& s : slots) {
+      int64_t k = 1;
+      for (auto d : s.shape) k *= d;
+      n += k;
+    }
+    return n;
+  };
+  video::TransformerWeights w;
+  const int64_t stage = params(video::transformer_slots(w, p.stage1, engine::kTransformerPrefix));
+  // ~18.6e9 parameters per stage: ~34.7 GiB in bf16 (LTX-2.3's stages are 35.4 GiB).
+  CHECK(stage > int64_t(18'000'000'000));
+  CHECK(stage < int64_t(19'500'000'000));
+  CHECK((p.dtype == at::kBFloat16));
+  CHECK(p.decoder.temporal_scale() == 8);
+  CHECK(p.decoder.spatial_scale() == 32);
+  CHECK_THROWS_AS(engine::video_preset("stage-7b", 4096), std::invalid_argument);
 }
