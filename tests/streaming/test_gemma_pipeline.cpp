@@ -4,7 +4,6 @@
 #include <ATen/ATen.h>
 
 #include "tests/streaming/tiny_gemma.hpp"
-#include "worker/engine/encode/connector_steps.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
 #include "worker/engine/encode/gemma_ltx_ops.hpp"
 #include "worker/engine/runtime/device_backend.hpp"
@@ -88,15 +87,3 @@ TEST_CASE("trimmed windows match the padded computation of the same pipeline (bf
   }
 }
 
-TEST_CASE("connector block steps equal the text owner's whole-connector function") {
-  for (auto dt : {at::kFloat, at::kBFloat16}) {
-    auto t = ff::test::tiny_encoder(dt, 21);
-    at::Tensor f = at::randn({3, kMaxLen, t.processor.video_dim}).to(dt);
-    at::Tensor lengths = at::tensor({5, 24, 1}, at::kLong);
-    at::Tensor ref = ff::text::connector_forward(t.pw.video, f, lengths, t.processor.video);
-    at::Tensor x = encode::connector_inputs(f, lengths, t.pw.video.registers);
-    for (const auto& blk : t.pw.video.blocks) x = encode::connector_block_step(blk, x, t.processor.video);
-    x = encode::connector_output(x);
-    CHECK(rel_err(x, ref) < (dt == at::kFloat ? 1e-6 : 1e-2));
-  }
-}

@@ -1,6 +1,5 @@
 #include "worker/engine/encode/gemma_ltx_ops.hpp"
 
-#include "worker/engine/encode/connector_steps.hpp"
 #include "worker/engine/text/gemma_model.hpp"
 
 namespace ff::engine::encode {
@@ -133,17 +132,19 @@ std::pair<at::Tensor, at::Tensor> GemmaLtxOps::features(const rt::BlockTensors& 
 
 at::Tensor GemmaLtxOps::connector_begin(const rt::BlockTensors& fixed, int m, const at::Tensor& features,
                                         const at::Tensor& real_full) const {
-  return connector_inputs(features, real_full.sum(-1).to(at::kLong),
-                          fixed.get(m == 0 ? "video_registers" : "audio_registers"));
+  return text::connector_inputs(features, real_full.sum(-1).to(at::kLong),
+                                fixed.get(m == 0 ? "video_registers" : "audio_registers"));
 }
 
 at::Tensor GemmaLtxOps::connector_block(const rt::BlockTensors& w, int m, int, const at::Tensor& x,
                                         const at::Tensor&) const {
-  return connector_block_step(connector_block_from(w), x, m == 0 ? p_.video : p_.audio);
+  const text::ConnectorConfig& c = m == 0 ? p_.video : p_.audio;
+  return text::connector_block_forward(connector_block_from(w), x,
+                                       text::connector_rope(c, x.size(1), x.scalar_type(), x.device()), c);
 }
 
 at::Tensor GemmaLtxOps::connector_end(const rt::BlockTensors&, int, const at::Tensor& x) const {
-  return connector_output(x);
+  return text::connector_output(x);
 }
 
 }  // namespace ff::engine::encode
