@@ -303,6 +303,7 @@ void SupervisorImpl::on_engine_message(proto::Message& m) {
       cc.ram_capacity_bytes = static_cast<uint64_t>(cfg_.cache_ram_bytes);
       cc.database_url = cfg_.database_url;
       cache_ = std::make_unique<EmbeddingCache>(cc, [](const std::string& l) { log_info("cache: " + l); });
+      if (changed && metrics_) metrics_->note_cache_replaced();
       if (changed || !session_.connected()) {
         if (changed) log_warn("engine: encoder fingerprint changed; registering again");
         register_with_dispatcher();
