@@ -154,6 +154,25 @@ TEST_CASE("results do not depend on the micro-batch size or the other prompts of
   CHECK(one.report.micro_batches == 7);
 }
 
+TEST_CASE("connector batches merge text micro-batches; results equal per-micro-batch connectors") {
+  auto prompts = prompts_of({4, 19, 7, 1, 12, 24, 3}, 4);
+  auto merged_opts = opts(rt::Placement::kStream, rt::Placement::kStream, 2);
+  merged_opts.max_connector_batch = 32;
+  auto split_opts = merged_opts;
+  split_opts.max_connector_batch = 1;  // never above the text micro-batch: 2 prompts per batch
+  Run merged = run(merged_opts, prompts);
+  Run split = run(split_opts, prompts);
+  CHECK(merged.report.micro_batches == 4);
+  CHECK(merged.report.connector_batch == 7);
+  CHECK(split.report.connector_batch == 2);
+  CHECK(merged.ooms == 0);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    CHECK(merged.out[i].real_tokens == static_cast<int>(prompts[i].size()));
+    CHECK(at::allclose(merged.out[i].video, split.out[i].video, 1e-4, 1e-5));
+    CHECK(at::allclose(merged.out[i].audio, split.out[i].audio, 1e-4, 1e-5));
+  }
+}
+
 TEST_CASE("micro-batch shrinks when the call does not fit, and the result is the same") {
   auto prompts = prompts_of({20, 22, 24, 21, 23, 19, 24, 20}, 5);
   Run big = run(opts(rt::Placement::kStream, rt::Placement::kStream, 8), prompts);

@@ -52,22 +52,39 @@ int64_t connector_new_bytes(const EncoderDims& d, const std::vector<MicroBatch>&
   return connector_pass_bytes(d, mbs) - rows * (d.video_dim + d.audio_dim) * 4;
 }
 
-// Splits micro-batches and their features (views, no copy) into chunks of at most n prompts.
-void rechunk(std::vector<MicroBatch>& mbs, std::vector<std::pair<at::Tensor, at::Tensor>>& feats, int n) {
+// Regroups the rows of micro-batches (all of one max_length) and their features into consecutive
+// groups of at most n prompts, across micro-batch boundaries: a group inside one old group is a
+// view, a group spanning several is concatenated (the old tensors are released on return).
+void regroup(std::vector<MicroBatch>& mbs, std::vector<std::pair<at::Tensor, at::Tensor>>& feats, int n) {
   std::vector<MicroBatch> m2;
   std::vector<std::pair<at::Tensor, at::Tensor>> f2;
+  MicroBatch cur;
+  std::vector<at::Tensor> pv, pa;
+  auto flush = [&] {
+    if (cur.prompts.empty()) return;
+    cur.window = *std::max_element(cur.real_tokens.begin(), cur.real_tokens.end());
+    m2.push_back(cur);
+    f2.emplace_back(pv.size() == 1 ? pv[0] : at::cat(pv, 0), pa.size() == 1 ? pa[0] : at::cat(pa, 0));
+    cur.prompts.clear();
+    cur.real_tokens.clear();
+    pv.clear();
+    pa.clear();
+  };
   for (size_t b = 0; b < mbs.size(); ++b) {
     const int rows = static_cast<int>(mbs[b].prompts.size());
-    for (int s = 0; s < rows; s += n) {
-      const int k = std::min(n, rows - s);
-      MicroBatch c = mbs[b];
-      c.prompts.assign(mbs[b].prompts.begin() + s, mbs[b].prompts.begin() + s + k);
-      c.real_tokens.assign(mbs[b].real_tokens.begin() + s, mbs[b].real_tokens.begin() + s + k);
-      c.window = *std::max_element(c.real_tokens.begin(), c.real_tokens.end());
-      m2.push_back(std::move(c));
-      f2.emplace_back(feats[b].first.narrow(0, s, k), feats[b].second.narrow(0, s, k));
+    for (int s = 0; s < rows;) {
+      cur.max_length = mbs[b].max_length;
+      const int k = std::min(n - static_cast<int>(cur.prompts.size()), rows - s);
+      cur.prompts.insert(cur.prompts.end(), mbs[b].prompts.begin() + s, mbs[b].prompts.begin() + s + k);
+      cur.real_tokens.insert(cur.real_tokens.end(), mbs[b].real_tokens.begin() + s,
+                             mbs[b].real_tokens.begin() + s + k);
+      pv.push_back(feats[b].first.narrow(0, s, k));
+      pa.push_back(feats[b].second.narrow(0, s, k));
+      s += k;
+      if (static_cast<int>(cur.prompts.size()) == n) flush();
     }
   }
+  flush();
   mbs = std::move(m2);
   feats = std::move(f2);
 }
@@ -323,7 +340,12 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
   // chunks halve when it does not fit; on OOM with a resident prefix, stream.
   std::vector<std::pair<at::Tensor, at::Tensor>> outs;
   std::vector<MicroBatch> cmbs = mbs;
-  int chunk = mb_size;
+  int chunk = std::max(1, std::min(opts_.max_connector_batch, static_cast<int>(prompts.size())));
+  if (chunk > mb_size) {
+    regroup(cmbs, feats, chunk);
+  } else {
+    chunk = mb_size;
+  }
   bool processor_stream = false;
   for (;;) {
     const rt::Placement mode = processor_stream ? rt::Placement::kStream : opts_.processor_placement;
@@ -332,10 +354,14 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
     log_plan("embeddings_processor", plan);
     if (!plan.fits) {
       if (chunk > 1) {
+        // Merged connector batches larger than the text micro-batch shrink as a plan choice;
+        // below the text micro-batch size a shrink counts as an OOM avoided.
+        if (chunk <= mb_size) {
+          ++ooms_avoided_;
+          ++last_.ooms_avoided;
+        }
         chunk = (chunk + 1) / 2;
-        rechunk(cmbs, feats, chunk);
-        ++ooms_avoided_;
-        ++last_.ooms_avoided;
+        regroup(cmbs, feats, chunk);
         continue;
       }
       ps.peak_vram_bytes = be_.meter().peak_bytes();
@@ -361,7 +387,7 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
       if (intact && (chunk > 1 || (!processor_stream && w_.connectors->resident_prefix() > 0))) {
         if (chunk > 1) {
           chunk = (chunk + 1) / 2;
-          rechunk(cmbs, feats, chunk);
+          regroup(cmbs, feats, chunk);
         } else {
           processor_stream = true;
           w_.connectors->set_resident_prefix(0);
@@ -379,17 +405,34 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
   ps.peak_vram_bytes = last_.processor_peak_bytes;
   rt::record_pass(ps, last_.processor_pass);
 
-  // ---- results to the host, in request order.
+  for (const auto& g : cmbs) last_.connector_batch = std::max(last_.connector_batch, static_cast<int>(g.prompts.size()));
+
+  // ---- results to the host, in request order: one host buffer per modality (pinned on CUDA, so
+  // the copies are DMA without staging), filled by asynchronous copies, one synchronisation.
+  const auto t_out = Clock::now();
+  const at::Tensor& v0 = outs.front().first;
+  const at::Tensor& a0 = outs.front().second;
+  const auto host = at::TensorOptions().dtype(v0.scalar_type()).pinned_memory(v0.is_cuda());
+  const int64_t n_all = static_cast<int64_t>(prompts.size());
+  at::Tensor hv = at::empty({n_all, v0.size(1), v0.size(2)}, host);
+  at::Tensor ha = at::empty({n_all, a0.size(1), a0.size(2)}, host.dtype(a0.scalar_type()));
   std::vector<EncodedPrompt> result(prompts.size());
+  int64_t row = 0;
   for (size_t b = 0; b < cmbs.size(); ++b) {
-    at::Tensor v = outs[b].first.to(at::kCPU), a = outs[b].second.to(at::kCPU);
-    for (size_t r = 0; r < cmbs[b].prompts.size(); ++r) {
+    const int64_t k = static_cast<int64_t>(cmbs[b].prompts.size());
+    hv.narrow(0, row, k).copy_(outs[b].first, /*non_blocking=*/true);
+    ha.narrow(0, row, k).copy_(outs[b].second, /*non_blocking=*/true);
+    for (int64_t r = 0; r < k; ++r) {
       EncodedPrompt& e = result[cmbs[b].prompts[r]];
       e.real_tokens = cmbs[b].real_tokens[r];
-      e.video = v[r].clone();
-      e.audio = a[r].clone();
+      e.video = hv[row + r];
+      e.audio = ha[row + r];
     }
+    row += k;
   }
+  be_.synchronize();
+  outs.clear();
+  last_.copy_out_seconds = since(t_out);
   last_.total_seconds = since(t_call);
   return result;
 }

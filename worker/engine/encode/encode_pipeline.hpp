@@ -51,12 +51,17 @@ struct PipelineOptions {
   int64_t budget_bytes = 0;   // 0: the device's (capped) memory
   int64_t reserve_bytes = 0;
   int max_micro_batch = 8;
+  // Prompts per connector batch: the text micro-batches are merged (all share max_length) so each
+  // connector block runs over up to this many prompts at once; halves when it does not fit.
+  int max_connector_batch = 32;
   int slots = 3;
   bool trim_windows = true;  // false: compute every micro-batch at max_length (the padded reference layout)
   bool log_plans = true;      // one line per plan on stderr
 };
 
-// One prompt's result: contexts for all max_length rows (CPU, compute dtype).
+// One prompt's result: contexts for all max_length rows (CPU, compute dtype). The tensors of one
+// call are views into one host buffer per modality (pinned on CUDA), which lives as long as any
+// of them does.
 struct EncodedPrompt {
   int real_tokens = 0;
   at::Tensor video;  // [max_length, video_dim]
@@ -73,6 +78,8 @@ struct CallReport {
   rt::PassTimings text_pass, processor_pass;
   double text_seconds = 0;         // text-encoder phase, wall (device work included)
   double processor_seconds = 0;
+  double copy_out_seconds = 0;     // contexts to the host
+  int connector_batch = 0;         // prompts per connector batch finally used
   double total_seconds = 0;
   int64_t text_peak_bytes = 0, processor_peak_bytes = 0;
   int ooms_avoided = 0;            // in this call

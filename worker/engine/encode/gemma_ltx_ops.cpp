@@ -139,8 +139,13 @@ at::Tensor GemmaLtxOps::connector_begin(const rt::BlockTensors& fixed, int m, co
 at::Tensor GemmaLtxOps::connector_block(const rt::BlockTensors& w, int m, int, const at::Tensor& x,
                                         const at::Tensor&) const {
   const text::ConnectorConfig& c = m == 0 ? p_.video : p_.audio;
-  return text::connector_block_forward(connector_block_from(w), x,
-                                       text::connector_rope(c, x.size(1), x.scalar_type(), x.device()), c);
+  const auto key = std::make_tuple(m, x.size(1), static_cast<int>(x.scalar_type()), x.device().str());
+  auto it = rope_cache_.find(key);
+  if (it == rope_cache_.end()) {
+    if (rope_cache_.size() >= 8) rope_cache_.clear();  // bounded: a few (modality, length) pairs in practice
+    it = rope_cache_.emplace(key, text::connector_rope(c, x.size(1), x.scalar_type(), x.device())).first;
+  }
+  return text::connector_block_forward(connector_block_from(w), x, it->second, c);
 }
 
 at::Tensor GemmaLtxOps::connector_end(const rt::BlockTensors&, int, const at::Tensor& x) const {

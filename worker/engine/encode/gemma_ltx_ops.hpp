@@ -9,6 +9,9 @@
 //   connector fixed: "video_registers", "audio_registers"
 #pragma once
 
+#include <map>
+#include <tuple>
+
 #include <memory>
 
 #include "worker/engine/encode/text_model_ops.hpp"
@@ -61,6 +64,10 @@ class GemmaLtxOps final : public TextModelOps {
   text::GemmaConfig g_;
   text::EmbeddingsProcessorConfig p_;
   at::ScalarType dtype_;
+  // Connector RoPE tables per (modality, rows, dtype, device): built once (on the host, then
+  // uploaded) instead of per block, so the connector blocks run without host synchronisation.
+  // Engine thread only.
+  mutable std::map<std::tuple<int, int64_t, int, std::string>, text::ConnectorRope> rope_cache_;
 };
 
 }  // namespace ff::engine::encode
