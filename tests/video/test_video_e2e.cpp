@@ -87,4 +87,14 @@ TEST_CASE("a tiny-model job runs end to end through dispatcher, worker and engin
   auto png = ff::test::check_png(ff::test::read_file((fs::path(out_root) / (job_id + ".png")).string()));
   CHECK(png.width == 32);
   CHECK(png.height == 32);
+
+  // Both contexts (prompt and negative prompt) were persisted by the worker's embedding cache
+  // (written behind the job, hence eventually), in the cached format whatever the model dtype.
+  std::string rows;
+  CHECK(ff::test::eventually([&] {
+    rows = pg.psql("SELECT count(*) FILTER (WHERE dtype = 'bf16') || '/' || count(*) FROM framefarm.prompt_embeddings");
+    rows = rows.substr(0, rows.find('\n'));
+    return rows == "2/2";
+  }, 20000ms));
+  CHECK(rows == "2/2");
 }

@@ -46,10 +46,12 @@ std::vector<proto::PromptEmbedding> encode_prompts(EncodeSession& s, const proto
   std::vector<proto::PromptEmbedding> out;
   out.reserve(enc.size());
   for (auto& e : enc) {
+    // Contexts leave the engine in bf16, the format the embedding cache persists, whatever the
+    // model's dtype: a job fed from a cache hit and one fed from a fresh encode see equal bytes.
     proto::PromptEmbedding p;
     p.real_tokens = e.real_tokens;
-    p.video = blob_from_tensor(e.video);
-    p.audio = blob_from_tensor(e.audio);
+    p.video = blob_from_tensor(e.video.to(at::kBFloat16));
+    p.audio = blob_from_tensor(e.audio.to(at::kBFloat16));
     out.push_back(std::move(p));
   }
   return out;
