@@ -99,6 +99,7 @@ class SupervisorImpl {
   std::unique_ptr<EmbeddingCache> cache_;
   std::unique_ptr<WorkerMetrics> metrics_;  // null when metrics_port is 0
   Clock::time_point next_cache_flush_{};
+  Clock::time_point next_cache_prune_{};
   std::string fingerprint_;
   int sigfd_ = -1;
 
@@ -233,6 +234,11 @@ void SupervisorImpl::on_dispatcher_message(proto::Message& m) {
 }
 
 void SupervisorImpl::on_job(const proto::Job& job) {
+  if (metrics_ && job.enqueued_unix_us > 0) {
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    metrics_->observe_phase("queue_wait", std::max<int64_t>(0, now_us - job.enqueued_unix_us) / 1e6);
+  }
   if (shutting_down_) {
     session_.send(proto::HandBack{job.job_id, job.epoch});
     return;
@@ -302,6 +308,8 @@ void SupervisorImpl::on_engine_message(proto::Message& m) {
       cc.max_length = cfg_.max_length;
       cc.ram_capacity_bytes = static_cast<uint64_t>(cfg_.cache_ram_bytes);
       cc.database_url = cfg_.database_url;
+      cc.retention_max_rows = cfg_.cache_retention_max_rows;
+      cc.retention_max_age_s = cfg_.cache_retention_max_age_s;
       cache_ = std::make_unique<EmbeddingCache>(cc, [](const std::string& l) { log_info("cache: " + l); });
       if (changed && metrics_) metrics_->note_cache_replaced();
       if (changed || !session_.connected()) {
@@ -499,6 +507,12 @@ int SupervisorImpl::run() {
       next_cache_flush_ = Clock::now() + std::chrono::seconds(10);
       cache_->flush_touches();
       if (metrics_) metrics_->update_cache(cache_->stats());
+    }
+    const bool retention = cfg_.cache_retention_max_rows > 0 || cfg_.cache_retention_max_age_s > 0;
+    if (cache_ && retention && !cfg_.database_url.empty() && Clock::now() >= next_cache_prune_) {
+      next_cache_prune_ = Clock::now() + std::chrono::seconds(cfg_.cache_prune_interval_s);
+      const int64_t deleted = cache_->prune();
+      if (deleted > 0) log_info("cache: retention deleted " + std::to_string(deleted) + " rows");
     }
 
     if (shutting_down_) {

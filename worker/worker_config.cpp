@@ -72,6 +72,9 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
       if (const json::Value* out = v.find("output_root")) c.output_root = get_string(*out, "engine.output_root");
     } else if (key == "database_url") c.database_url = get_string(v, key);
     else if (key == "cache_ram_bytes") c.cache_ram_bytes = get_int(v, key, 0, kMaxI64);
+    else if (key == "cache_retention_max_rows") c.cache_retention_max_rows = get_int(v, key, 0, kMaxI64);
+    else if (key == "cache_retention_max_age_s") c.cache_retention_max_age_s = get_int(v, key, 0, kMaxI64);
+    else if (key == "cache_prune_interval_s") c.cache_prune_interval_s = get_i32(v, key, 1, kMaxI32);
     else if (key == "metrics_port") c.metrics_port = get_i32(v, key, 0, 65535);
     else fail(key, "unknown key");
   }

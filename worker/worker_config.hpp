@@ -20,6 +20,7 @@
 //                "placements": {"text_encoder": "stream", "stage1_transformer": "resident"}},
 //     "database_url": "postgresql:///framefarm",
 //     "cache_ram_bytes": 2147483648,
+//     "cache_retention_max_rows": 100000, "cache_retention_max_age_s": 2592000,
 //     "metrics_port": 9464
 //   }
 #pragma once
@@ -51,6 +52,9 @@ struct WorkerConfig {
   std::string output_root;          // engine.output_root (where videos go); default "output"
   std::string database_url;         // embedding cache database (libpq URL); "" = RAM tier only
   int64_t cache_ram_bytes = 1ll << 30;  // in-process embedding LRU size
+  int64_t cache_retention_max_rows = 0;   // prompt_embeddings keeps this many most recent rows; 0 = no bound
+  int64_t cache_retention_max_age_s = 0;  // prompt_embeddings rows unused this long are deleted; 0 = no bound
+  int32_t cache_prune_interval_s = 300;   // how often the retention bound is applied
   int32_t metrics_port = 0;         // Prometheus /metrics port; 0 = no endpoint
 };
 

@@ -38,7 +38,8 @@ TEST_CASE("every key is decoded") {
     "engine_restart_backoff_ms": 10, "shutdown_grace_ms": 3000,
     "engine": {"device": "cuda:0", "vram_budget_bytes": 90000000000, "output_root": "/srv/out",
                "placements": {"text_encoder": "stream"}},
-    "database_url": "postgresql:///ff", "cache_ram_bytes": 1048576, "metrics_port": 9464})");
+    "database_url": "postgresql:///ff", "cache_ram_bytes": 1048576, "metrics_port": 9464,
+    "cache_retention_max_rows": 1000, "cache_retention_max_age_s": 86400, "cache_prune_interval_s": 60})");
   CHECK(c.model == "m2");
   CHECK(c.run_dir == "/run/w0");
   CHECK(c.slots == 4);
@@ -55,6 +56,9 @@ TEST_CASE("every key is decoded") {
   CHECK(c.database_url == "postgresql:///ff");
   CHECK(c.cache_ram_bytes == 1048576);
   CHECK(c.metrics_port == 9464);
+  CHECK(c.cache_retention_max_rows == 1000);
+  CHECK(c.cache_retention_max_age_s == 86400);
+  CHECK(c.cache_prune_interval_s == 60);
 }
 
 TEST_CASE("the engine config passes through, with max_encode_batch added") {
