@@ -17,7 +17,7 @@ t0=$SECONDS
 # promtool (tests/cache) is not on the GPU host and not needed for these targets.
 cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$CMAKE_PREFIX_PATH" -DFF_PROMTOOL=/bin/true >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
 grep -i "framefarm:" "$out/configure.log"
-if ! cmake --build "$b" -j16 --target test_streaming_gpu test_streaming_plan ff_bench_encode ff_bench_seed_scenario \
+if ! cmake --build "$b" -j16 --target test_streaming_gpu test_streaming_plan test_text_gpu ff_bench_encode ff_bench_seed_scenario \
      >"$out/build.log" 2>&1; then
   grep -E "error|FAILED" -A6 "$out/build.log" | head -120
   exit 1
@@ -30,7 +30,9 @@ for s in $steps; do
       echo "== gpu tests"
       timeout 300 "$b/tests/streaming/test_streaming_gpu" >"$out/gpu_tests.log" 2>&1
       echo "rc=$?"; tail -15 "$out/gpu_tests.log"
-      timeout 120 "$b/tests/streaming/test_streaming_plan" 2>&1 | tail -3 ;;
+      timeout 120 "$b/tests/streaming/test_streaming_plan" 2>&1 | tail -3
+      timeout 300 "$b/tests/engine/test_text_gpu" >"$out/text_gpu.log" 2>&1
+      echo "text gpu rc=$?"; grep -iE "rel|err|max|status|test cases" "$out/text_gpu.log" | tail -20 ;;
     seed)
       echo "== seed-scenario"
       timeout 400 ops/bench seed-scenario --json "$out/seed_scenario.json" >"$out/seed_scenario.log" 2>&1

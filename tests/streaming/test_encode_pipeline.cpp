@@ -7,6 +7,7 @@
 #include "tests/streaming/toy_text_model.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
 #include "worker/engine/encode/micro_batches.hpp"
+#include "worker/engine/encode/working_set.hpp"
 #include "worker/engine/runtime/device_backend.hpp"
 
 // torch (glog) defines CHECK too: doctest's must win, so it comes last.
@@ -76,6 +77,26 @@ TEST_CASE("micro-batches: sorted longest first, windows trimmed to the longest, 
   CHECK(padded[0].window == 24);
   CHECK_THROWS_AS(encode::plan_micro_batches({0}, 24, 2), std::invalid_argument);
   CHECK_THROWS_AS(encode::plan_micro_batches({25}, 24, 2), std::invalid_argument);
+}
+
+TEST_CASE("working set: fused kernels drop the stored attention scores and the fp32 norm copies") {
+  encode::EncoderDims d;  // Gemma-3-12B text model, LTX-2.3 connectors, bf16
+  d.hidden = 3840; d.intermediate = 15360; d.heads = 16; d.kv_heads = 8; d.head_dim = 256;
+  d.video_dim = 4096; d.audio_dim = 2048; d.connector_width = 4096; d.connector_mlp = 16384;
+  d.connector_heads = 32; d.compute_bytes = 2;
+  const auto mbs = encode::plan_micro_batches({300, 250, 120, 20}, 1024, 4);
+  REQUIRE(mbs.size() == 1);
+  const int64_t layer_eager = encode::layer_transient_bytes(d, mbs[0]);
+  const int64_t connector_eager = encode::connector_pass_bytes(d, mbs);
+  d.attention_stores_scores = false;
+  // scores (fp32) + probabilities (bf16) per head over the 300-column window, and over 1024 rows
+  CHECK(layer_eager - encode::layer_transient_bytes(d, mbs[0]) == int64_t(4) * 16 * 300 * 300 * 6);
+  CHECK(connector_eager - encode::connector_pass_bytes(d, mbs) == int64_t(4) * 32 * 1024 * 1024 * 6);
+  const int64_t connector_fused_attention = encode::connector_pass_bytes(d, mbs);
+  d.fused_norms = true;
+  // per row: 8 x 4096 x (4 - 2) bytes of norm copies, 16384 x (3 x 2 + 4 - 2 x 2) of MLP copies
+  CHECK(connector_fused_attention - encode::connector_pass_bytes(d, mbs) ==
+        int64_t(4) * 1024 * (8 * 4096 * 2 + 16384 * 6));
 }
 
 TEST_CASE("resident, streamed and auto give bitwise-identical embeddings") {

@@ -9,6 +9,7 @@
 
 #include "worker/engine/runtime/block_pass.hpp"
 #include "worker/engine/runtime/component_stats.hpp"
+#include "worker/engine/text/norms.hpp"
 
 namespace ff::engine::encode {
 namespace {
@@ -26,6 +27,12 @@ rt::BlockTensors to_device(const rt::BlockTensors& host, at::Device dev) {
   rt::BlockTensors out;
   for (const auto& [name, x] : host.items()) out.add(name, x.to(dev).contiguous());
   return out;
+}
+
+// A small host tensor to the device; on CUDA through pinned memory, without blocking the host
+// (a pageable copy would wait for the compute stream).
+at::Tensor upload(const at::Tensor& t, at::Device dev) {
+  return dev.is_cuda() ? t.pin_memory().to(dev, /*non_blocking=*/true) : t.to(dev);
 }
 
 // Thrown out of a phase on any device out-of-memory (CUDA allocator or byte accounting).
@@ -103,6 +110,9 @@ EncodePipeline::EncodePipeline(std::unique_ptr<TextModelOps> ops, EncoderWeights
                                rt::DeviceBackend& backend, PipelineOptions options)
     : ops_(std::move(ops)), w_(std::move(weights)), be_(backend), opts_(options) {
   if (!w_.text || !w_.connectors) throw std::invalid_argument("encode pipeline: missing block stores");
+  dims_ = ops_->dims();
+  dims_.attention_stores_scores = text::attention_stores_scores(be_.device());
+  dims_.fused_norms = text::rms_norm_is_fused(be_.device());
   if (w_.text->size() != ops_->num_layers())
     throw std::invalid_argument("encode pipeline: " + std::to_string(w_.text->size()) +
                                 " text blocks for " + std::to_string(ops_->num_layers()) + " layers");
@@ -156,13 +166,15 @@ int64_t EncodePipeline::processor_min_bytes(const std::vector<MicroBatch>& mbs) 
                     : opts_.processor_placement == rt::Placement::kStream ? ring
                                                                           : std::min(all, ring);
   weights = std::max<int64_t>(0, weights - w_.connectors->resident_bytes());
-  return weights + connector_pass_bytes(ops_->dims(), mbs);
+  return weights + connector_pass_bytes(dims_, mbs);
 }
 
 std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_text(
     const std::vector<std::vector<int32_t>>& prompts, std::vector<MicroBatch>& mbs, int max_length) {
   const at::Device dev = be_.device();
-  rt::ScopedCharge working(be_.meter(), text_pass_bytes(ops_->dims(), mbs));
+  rt::ScopedCharge working(be_.meter(), text_pass_bytes(dims_, mbs));
+  // Started first: the first blocks' copies overlap the host-side preparation below.
+  rt::BlockPass pass(*w_.text, opts_.slots);
   std::vector<Batch> batches;
   for (const MicroBatch& mb : mbs) {
     const int64_t b = static_cast<int64_t>(mb.prompts.size());
@@ -180,16 +192,15 @@ std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_text(
     }
     Batch bt;
     bt.hidden = ops_->embed(w_.embed_table, ids, dev);
-    bt.real_full = real_f.to(dev);
-    bt.ctx = ops_->window_context(real_w.to(dev), mb.first_position(), dev);
+    bt.real_full = upload(real_f, dev);
+    bt.ctx = ops_->window_context(upload(real_w, dev), mb.first_position(), dev);
     const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);
-    bt.acc_video = at::zeros({b, mb.window, ops_->dims().video_dim}, f32);
-    bt.acc_audio = at::zeros({b, mb.window, ops_->dims().audio_dim}, f32);
+    bt.acc_video = at::zeros({b, mb.window, dims_.video_dim}, f32);
+    bt.acc_audio = at::zeros({b, mb.window, dims_.audio_dim}, f32);
     ops_->fold(text_fixed_dev_, 0, bt.hidden, *bt.ctx, bt.acc_video, bt.acc_audio);
     batches.push_back(std::move(bt));
   }
   const int n = ops_->num_layers();
-  rt::BlockPass pass(*w_.text, opts_.slots);
   for (int i = 0; i < n; ++i) {
     const rt::BlockTensors& w = pass.acquire(i);
     for (Batch& bt : batches) {
@@ -210,9 +221,9 @@ std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_text(
   return feats;
 }
 
-std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_connectors(
-    std::vector<std::pair<at::Tensor, at::Tensor>>& feats, const std::vector<MicroBatch>& mbs) {
-  rt::ScopedCharge working(be_.meter(), connector_pass_bytes(ops_->dims(), mbs));
+void EncodePipeline::run_connectors(std::vector<std::pair<at::Tensor, at::Tensor>>& feats,
+                                    const std::vector<MicroBatch>& mbs, const Deliver& deliver) {
+  rt::ScopedCharge working(be_.meter(), connector_pass_bytes(dims_, mbs));
   const at::Device dev = be_.device();
   const int nv = ops_->num_connector_blocks(0), na = ops_->num_connector_blocks(1);
   const size_t nb = feats.size();
@@ -222,18 +233,15 @@ std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_connectors(
     at::Tensor rf = at::zeros({static_cast<int64_t>(mb.prompts.size()), mb.max_length}, at::kBool);
     for (size_t r = 0; r < mb.prompts.size(); ++r)
       rf[r].narrow(0, mb.max_length - mb.real_tokens[r], mb.real_tokens[r]).fill_(true);
-    real[b] = rf.to(dev);
+    real[b] = upload(rf, dev);
   }
-  std::vector<std::pair<at::Tensor, at::Tensor>> out(nb);
   auto begin = [&](int m, size_t b) {
     at::Tensor& f = m == 0 ? feats[b].first : feats[b].second;
     at::Tensor x = ops_->connector_begin(connector_fixed_dev_, m, f, real[b]);
     f.reset();
     return x;
   };
-  auto end = [&](int m, size_t b, const at::Tensor& x) {
-    (m == 0 ? out[b].first : out[b].second) = ops_->connector_end(connector_fixed_dev_, m, x);
-  };
+  auto end = [&](int m, size_t b, const at::Tensor& x) { deliver(m, b, ops_->connector_end(connector_fixed_dev_, m, x)); };
   std::vector<at::Tensor> x(nb);
   rt::BlockPass pass(*w_.connectors, opts_.slots);
   for (int j = 0; j < nv + na; ++j) {
@@ -255,7 +263,6 @@ std::vector<std::pair<at::Tensor, at::Tensor>> EncodePipeline::run_connectors(
     if ((m == 0 ? nv : na) == 0)
       for (size_t b = 0; b < nb; ++b) end(m, b, begin(m, b));
   last_.processor_pass = pass.finish();
-  return out;
 }
 
 std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<int32_t>>& prompts, int max_length) {
@@ -289,7 +296,7 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
     mbs = plan_micro_batches(lens, max_length, mb_size, opts_.trim_windows);
     const rt::Placement mode = force_stream ? rt::Placement::kStream : opts_.text_placement;
     // The text encoder's resident blocks stay through the connector phase: leave it room.
-    rt::PlacementPlan plan = plan_for(*w_.text, text_fixed_bytes_, mode, text_pass_bytes(ops_->dims(), mbs),
+    rt::PlacementPlan plan = plan_for(*w_.text, text_fixed_bytes_, mode, text_pass_bytes(dims_, mbs),
                                       processor_min_bytes(mbs));
     log_plan("text_encoder", plan);
     std::string failure;
@@ -338,7 +345,6 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
 
   // ---- embeddings processor (connectors): its own plan over chunks of the text micro-batches;
   // chunks halve when it does not fit; on OOM with a resident prefix, stream.
-  std::vector<std::pair<at::Tensor, at::Tensor>> outs;
   std::vector<MicroBatch> cmbs = mbs;
   int chunk = std::max(1, std::min(opts_.max_connector_batch, static_cast<int>(prompts.size())));
   if (chunk > mb_size) {
@@ -346,11 +352,25 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
   } else {
     chunk = mb_size;
   }
+  // Results go to the host as each modality finishes (the video contexts travel while the audio
+  // connectors compute): one host buffer per modality (pinned on CUDA), rows in connector-batch
+  // order, allocated at the first result; complete after the phase's synchronisation.
+  const int64_t n_all = static_cast<int64_t>(prompts.size());
+  at::Tensor host[2];
+  std::vector<int64_t> first_row;
+  const Deliver deliver = [&](int m, size_t b, const at::Tensor& ctx) {
+    if (!host[m].defined())
+      host[m] = at::empty({n_all, ctx.size(1), ctx.size(2)},
+                          at::TensorOptions().dtype(ctx.scalar_type()).pinned_memory(be_.host_pinned()));
+    be_.copy_to_host_async(host[m].narrow(0, first_row[b], ctx.size(0)), ctx);
+  };
   bool processor_stream = false;
   for (;;) {
+    first_row.assign(1, 0);
+    for (const auto& g : cmbs) first_row.push_back(first_row.back() + static_cast<int64_t>(g.prompts.size()));
     const rt::Placement mode = processor_stream ? rt::Placement::kStream : opts_.processor_placement;
     rt::PlacementPlan plan =
-        plan_for(*w_.connectors, connector_fixed_bytes_, mode, connector_new_bytes(ops_->dims(), cmbs));
+        plan_for(*w_.connectors, connector_fixed_bytes_, mode, connector_new_bytes(dims_, cmbs));
     log_plan("embeddings_processor", plan);
     if (!plan.fits) {
       if (chunk > 1) {
@@ -373,7 +393,7 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
         w_.connectors->set_resident_prefix(plan.resident_blocks);
         be_.meter().reset_peak();
         const auto t0 = Clock::now();
-        outs = run_connectors(feats, cmbs);
+        run_connectors(feats, cmbs, deliver);
         be_.synchronize();
         last_.processor_seconds = since(t0);
         return 0;
@@ -407,32 +427,15 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
 
   for (const auto& g : cmbs) last_.connector_batch = std::max(last_.connector_batch, static_cast<int>(g.prompts.size()));
 
-  // ---- results to the host, in request order: one host buffer per modality (pinned on CUDA, so
-  // the copies are DMA without staging), filled by asynchronous copies, one synchronisation.
-  const auto t_out = Clock::now();
-  const at::Tensor& v0 = outs.front().first;
-  const at::Tensor& a0 = outs.front().second;
-  const auto host = at::TensorOptions().dtype(v0.scalar_type()).pinned_memory(v0.is_cuda());
-  const int64_t n_all = static_cast<int64_t>(prompts.size());
-  at::Tensor hv = at::empty({n_all, v0.size(1), v0.size(2)}, host);
-  at::Tensor ha = at::empty({n_all, a0.size(1), a0.size(2)}, host.dtype(a0.scalar_type()));
+  // ---- results in request order: views of the host buffers (complete after the phase's sync).
   std::vector<EncodedPrompt> result(prompts.size());
-  int64_t row = 0;
-  for (size_t b = 0; b < cmbs.size(); ++b) {
-    const int64_t k = static_cast<int64_t>(cmbs[b].prompts.size());
-    hv.narrow(0, row, k).copy_(outs[b].first, /*non_blocking=*/true);
-    ha.narrow(0, row, k).copy_(outs[b].second, /*non_blocking=*/true);
-    for (int64_t r = 0; r < k; ++r) {
+  for (size_t b = 0; b < cmbs.size(); ++b)
+    for (size_t r = 0; r < cmbs[b].prompts.size(); ++r) {
       EncodedPrompt& e = result[cmbs[b].prompts[r]];
       e.real_tokens = cmbs[b].real_tokens[r];
-      e.video = hv[row + r];
-      e.audio = ha[row + r];
+      e.video = host[0][first_row[b] + static_cast<int64_t>(r)];
+      e.audio = host[1][first_row[b] + static_cast<int64_t>(r)];
     }
-    row += k;
-  }
-  be_.synchronize();
-  outs.clear();
-  last_.copy_out_seconds = since(t_out);
   last_.total_seconds = since(t_call);
   return result;
 }

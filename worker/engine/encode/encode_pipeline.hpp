@@ -14,6 +14,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -77,8 +78,7 @@ struct CallReport {
   rt::PlacementPlan text_plan, processor_plan;
   rt::PassTimings text_pass, processor_pass;
   double text_seconds = 0;         // text-encoder phase, wall (device work included)
-  double processor_seconds = 0;
-  double copy_out_seconds = 0;     // contexts to the host
+  double processor_seconds = 0;    // connectors + the contexts' copies to the host not hidden behind them
   int connector_batch = 0;         // prompts per connector batch finally used
   double total_seconds = 0;
   int64_t text_peak_bytes = 0, processor_peak_bytes = 0;
@@ -114,11 +114,15 @@ class EncodePipeline {
                              int64_t later = 0);
   std::vector<std::pair<at::Tensor, at::Tensor>> run_text(const std::vector<std::vector<int32_t>>& prompts,
                                                           std::vector<MicroBatch>& mbs, int max_length);
-  std::vector<std::pair<at::Tensor, at::Tensor>> run_connectors(std::vector<std::pair<at::Tensor, at::Tensor>>& feats,
-                                                                const std::vector<MicroBatch>& mbs);
+  // Receives connector batch b's contexts of modality m (0 video, 1 audio) on the device.
+  using Deliver = std::function<void(int m, size_t b, const at::Tensor& contexts)>;
+  // Runs both connectors over the features (consumed) and hands each finished result to deliver.
+  void run_connectors(std::vector<std::pair<at::Tensor, at::Tensor>>& feats, const std::vector<MicroBatch>& mbs,
+                      const Deliver& deliver);
   void log_plan(const std::string& component, const rt::PlacementPlan& plan) const;
 
   std::unique_ptr<TextModelOps> ops_;
+  EncoderDims dims_;  // ops_->dims() plus what this device's kernels keep (working-set estimates)
   EncoderWeights w_;
   rt::DeviceBackend& be_;
   PipelineOptions opts_;

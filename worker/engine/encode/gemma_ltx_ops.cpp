@@ -77,8 +77,11 @@ EncoderDims GemmaLtxOps::dims() const {
 }
 
 at::Tensor GemmaLtxOps::embed(const at::Tensor& table, const at::Tensor& ids, at::Device dev) const {
-  // Gathered on the host: only these rows travel to the device.
-  return text::gemma_embed(table, ids, g_).to(dev);
+  // Gathered on the host into pinned memory: only these rows travel, without blocking the host;
+  // scaled on the device (same dtype rounding as on the host).
+  if (!dev.is_cuda()) return text::gemma_embed(table, ids, g_).to(dev);
+  return text::gemma_scale_embeddings(text::gemma_gather(table, ids, /*pinned_out=*/true).to(dev, /*non_blocking=*/true),
+                                      g_);
 }
 
 std::unique_ptr<WindowContext> GemmaLtxOps::window_context(const at::Tensor& real, int first_position,

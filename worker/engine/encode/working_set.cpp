@@ -21,7 +21,7 @@ int64_t layer_transient_bytes(const EncoderDims& d, const MicroBatch& mb) {
   // hidden (fp32) and its projection outputs.
   const int64_t per_token = 6 * d.hidden * 4 + (d.heads + 2 * d.kv_heads) * d.head_dim * e +
                             d.intermediate * (3 * e + 4) + d.hidden * 4 + (d.video_dim + d.audio_dim) * 4;
-  const int64_t attention = b * d.heads * w * w * (4 + e);
+  const int64_t attention = d.attention_stores_scores ? b * d.heads * w * w * (4 + e) : 0;
   return t * per_token + attention;
 }
 
@@ -37,8 +37,14 @@ int64_t connector_pass_bytes(const EncoderDims& d, const std::vector<MicroBatch>
     const int64_t b = static_cast<int64_t>(mb.prompts.size());
     const int64_t t = b * mb.max_length;
     all_rows += t;
-    const int64_t per_token = 8 * d.connector_width * 4 + d.connector_mlp * (3 * d.compute_bytes + 4);
-    const int64_t attention = b * d.connector_heads * int64_t(mb.max_length) * mb.max_length * (4 + d.compute_bytes);
+    // Live at once in a block: ~8 width-sized temporaries (input, norm, q, k, v, rotated q/k,
+    // attention output), fp32 where the norms upcast; the MLP's input and activation (+ an fp32
+    // copy without fused norms); the attention scores only where the kernel stores them.
+    const int64_t e = d.compute_bytes;
+    const int64_t per_token = d.fused_norms ? 8 * d.connector_width * e + d.connector_mlp * 2 * e
+                                            : 8 * d.connector_width * 4 + d.connector_mlp * (3 * e + 4);
+    const int64_t attention =
+        d.attention_stores_scores ? b * d.connector_heads * int64_t(mb.max_length) * mb.max_length * (4 + e) : 0;
     largest = std::max(largest, t * per_token + attention);
   }
   // inputs and outputs of every prompt (fp32 features, compute-dtype contexts)

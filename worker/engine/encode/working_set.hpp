@@ -21,6 +21,9 @@ struct EncoderDims {
   int64_t connector_mlp = 0;   // its MLP size
   int64_t connector_heads = 0;
   int64_t compute_bytes = 2;   // bf16
+  // What the kernels on the device keep (conservative defaults: the eager CPU fallbacks).
+  bool attention_stores_scores = true;  // false for fused attention (SDPA on CUDA)
+  bool fused_norms = false;             // true when RMSNorm needs no fp32 copy of its input
 };
 
 // Held through the whole text-encoder pass: every micro-batch's hidden state (compute dtype) and

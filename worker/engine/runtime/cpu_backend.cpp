@@ -45,6 +45,7 @@ class CpuBackend final : public DeviceBackend {
   std::unique_ptr<StreamOps> make_stream_ops(int) override { return std::make_unique<CpuStreamOps>(); }
   MemoryMeter& meter() override { return meter_; }
   void cap_allocations(int64_t bytes) override { meter_.set_cap(bytes); }
+  void copy_to_host_async(const at::Tensor& dst, const at::Tensor& src) override { dst.copy_(src); }
   void synchronize() override {}
 
  private:

@@ -3,11 +3,13 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -140,10 +142,22 @@ class CudaBackend final : public DeviceBackend {
     alloc::setMemoryFraction(fraction, dev_);
     meter_.set_cap(bytes);
   }
+  void copy_to_host_async(const at::Tensor& dst, const at::Tensor& src) override {
+    if (!to_host_) to_host_.emplace(c10::cuda::getStreamFromPool(false, dev_));
+    at::cuda::CUDAEvent ready;
+    ready.record(c10::cuda::getCurrentCUDAStream(dev_));
+    ready.block(*to_host_);
+    {
+      c10::cuda::CUDAStreamGuard on_side_stream(*to_host_);
+      dst.copy_(src, /*non_blocking=*/true);
+    }
+    alloc::recordStream(src.storage().data_ptr(), *to_host_);
+  }
   void synchronize() override { C10_CUDA_CHECK(cudaDeviceSynchronize()); }
 
  private:
   c10::DeviceIndex dev_;
+  std::optional<c10::cuda::CUDAStream> to_host_;  // device-to-host copies beside the compute stream
   CudaMemoryMeter meter_;
   std::string gpu_name_;
 };

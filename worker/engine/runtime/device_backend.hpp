@@ -34,6 +34,10 @@ class DeviceBackend {
   // Caps this process's device allocations at `bytes` (the VRAM budget): over it, allocation
   // fails with an out-of-memory error instead of using the rest of the card.
   virtual void cap_allocations(int64_t bytes) = 0;
+  // Copies device tensor `src` into host tensor `dst` (pinned where host_pinned()) without holding
+  // up the compute stream: on CUDA, on a side stream ordered after the compute stream's work so far,
+  // with src's memory kept valid until the copy is done. Complete after synchronize(). Engine thread.
+  virtual void copy_to_host_async(const at::Tensor& dst, const at::Tensor& src) = 0;
   // Waits until all device work enqueued by this thread is done.
   virtual void synchronize() = 0;
 };

@@ -1,5 +1,6 @@
 #include "worker/engine/text/embeddings_processor.hpp"
 #include "worker/engine/text/gemma_model.hpp"
+#include "worker/engine/text/norms.hpp"
 
 #include <torch/version.h>
 
@@ -78,18 +79,30 @@ void finish_projections(EmbeddingsProcessorWeights& w, const RawProjections& raw
   w.features.audio = per_layer(raw.audio_w, raw.audio_b, c);
 }
 
-at::Tensor plain_rms_norm(const at::Tensor& x, double eps = 1e-6) {
-  at::Tensor xf = x.to(at::kFloat);
-  return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type());
-}
+constexpr double kNormEps = 1e-6;
 
-at::Tensor weighted_rms_norm(const at::Tensor& x, const at::Tensor& w, double eps = 1e-6) {
-  at::Tensor xf = x.to(at::kFloat);
-  return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps) * w.to(at::kFloat)).to(x.scalar_type());
+at::Tensor plain_rms_norm(const at::Tensor& x) { return rms_norm(x, {}, kNormEps); }
+
+// The weight in x's dtype (exact: the checkpoint stores it in that dtype), so the norm can fuse.
+at::Tensor weighted_rms_norm(const at::Tensor& x, const at::Tensor& w) {
+  return rms_norm(x, w.to(x.scalar_type()), kNormEps);
 }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+// gelu_tanh(linear(x, w, b)). On CUDA the bias and the activation run in the GEMM's epilogue
+// (at::_addmm_activation's GELU is the tanh form, applied to the fp32 accumulator before rounding).
+at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  if (x.is_cuda() && b.defined()) {
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = w.size(0);
+    return at::_addmm_activation(b, x.reshape({-1, x.size(-1)}), w.t(), 1, 1, /*use_gelu=*/true).view(shape);
+  }
+#endif
+  return at::gelu(linear(x, w, b), "tanh");
 }
 
 // cos/sin of the 1-D connector RoPE: [T, dim/2] (split) or [T, dim] (interleaved), in dtype.
@@ -133,13 +146,16 @@ at::Tensor apply_connector_rope(const at::Tensor& x, const at::Tensor& cos, cons
     at::Tensor rot = at::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).view({b, t, -1});
     return x * cos + rot * sin;
   }
+  // Split halves per head, written into one output: o1 = x1 cos - x2 sin, o2 = x2 cos + x1 sin.
   const int64_t h = c.num_heads, half = c.head_dim / 2;
   at::Tensor xs = x.view({b, t, h, 2, half});
   at::Tensor x1 = xs.select(3, 0), x2 = xs.select(3, 1);
   at::Tensor cs = cos.view({t, h, half}), sn = sin.view({t, h, half});
-  at::Tensor o1 = x1 * cs - x2 * sn;
-  at::Tensor o2 = x2 * cs + x1 * sn;
-  return at::stack({o1, o2}, 3).view({b, t, h * c.head_dim});
+  at::Tensor out = at::empty({b, t, h, 2, half}, x.options());
+  at::Tensor o1 = out.select(3, 0), o2 = out.select(3, 1);
+  at::mul_out(o1, x1, cs).addcmul_(x2, sn, -1);
+  at::mul_out(o2, x2, cs).addcmul_(x1, sn);
+  return out.view({b, t, h * c.head_dim});
 }
 
 at::Tensor full_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
@@ -232,13 +248,14 @@ void feature_accumulate_layer(ProjectionAccumulators& acc, const at::Tensor& hid
   if (hidden.dim() != 2 || hidden.size(1) != c.text_hidden || hidden.size(0) != acc.video.size(0))
     throw std::invalid_argument("feature_accumulate_layer: hidden must be [" + std::to_string(acc.video.size(0)) +
                                 ", " + std::to_string(c.text_hidden) + "], got " + io::shape_string(hidden.sizes()));
-  at::Tensor n = plain_rms_norm(hidden.to(at::kFloat));
-  if (row_valid.defined()) n = n * row_valid.to(n.device(), at::kFloat).unsqueeze(-1);
+  // Normalised in fp32 and rounded once to hidden's dtype, as the reference (which normalises an
+  // fp32 copy and casts to the projection's dtype); pad rows contribute nothing.
+  at::Tensor n = plain_rms_norm(hidden);
+  if (row_valid.defined()) n = n * row_valid.to(n.device(), n.scalar_type()).unsqueeze(-1);
   auto add = [&](at::Tensor& a, const LayerProjection& p) {
     const at::Tensor& wl = p.weight.select(0, layer_index);  // [out, D]
     const double scale = std::sqrt(static_cast<double>(p.weight.size(1)) / static_cast<double>(c.text_hidden));
-    at::Tensor y = at::matmul(n.to(wl.scalar_type()), wl.t());
-    a.add_(y.to(at::kFloat), scale);
+    a.add_(at::matmul(n.to(wl.scalar_type()), wl.t()), scale);  // accumulated in fp32
   };
   add(acc.video, w.video);
   add(acc.audio, w.audio);
@@ -286,7 +303,7 @@ at::Tensor connector_block_forward(const ConnectorBlockWeights& w, const at::Ten
     a = (a.view({b, t, c.num_heads, c.head_dim}) * gates.unsqueeze(-1)).view({b, t, c.dim()});
   }
   at::Tensor y = x + linear(a, w.to_out_w, w.to_out_b);
-  at::Tensor m = linear(at::gelu(linear(plain_rms_norm(y), w.ff_in_w, w.ff_in_b), "tanh"), w.ff_out_w, w.ff_out_b);
+  at::Tensor m = linear(linear_gelu_tanh(plain_rms_norm(y), w.ff_in_w, w.ff_in_b), w.ff_out_w, w.ff_out_b);
   return y + m;
 }
 

@@ -2,6 +2,8 @@
 
 #include <torch/version.h>
 
+#include "worker/engine/text/norms.hpp"
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -22,23 +24,32 @@ RotaryTables rope_tables(const io::RopeParams& p, int64_t head_dim, const at::Te
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
-at::Tensor rotate_half(const at::Tensor& x) {
-  int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
-// x [B, H, T, D]; cos/sin [B, T, D].
+// x [B, H, T, D]; cos/sin [B, T, D] with equal halves (HF: cat(freqs, freqs)). HF's
+// x * cos + rotate_half(x) * sin, written half by half into one output (no rotated copy).
 at::Tensor apply_rope(const at::Tensor& x, const RotaryTables& t) {
-  at::Tensor c = t.cos.unsqueeze(1), s = t.sin.unsqueeze(1);
-  return x * c + rotate_half(x) * s;
+  const int64_t half = x.size(-1) / 2;
+  at::Tensor c = t.cos.unsqueeze(1).narrow(-1, 0, half), s = t.sin.unsqueeze(1).narrow(-1, 0, half);
+  at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  at::Tensor out = at::empty_like(x);
+  at::Tensor o1 = out.narrow(-1, 0, half), o2 = out.narrow(-1, half, half);
+  at::mul_out(o1, x1, c).addcmul_(x2, s, -1);
+  at::mul_out(o2, x2, c).addcmul_(x1, s);
+  return out;
 }
 
 at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 
-// Softmax attention with a boolean mask [B, 1, T, T]; q [B, H, T, D], k/v [B, H, T, D].
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                     double scale) {
-#if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1)
+// Softmax attention with a boolean mask [B, 1, T, T]; q [B, H, T, D], k/v [B, Hkv, T, D] (GQA:
+// each kv head serves H / Hkv consecutive query heads).
+at::Tensor attention(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& mask, double scale) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale, /*enable_gqa=*/k.size(1) != q.size(1));
+#else
+  if (const int64_t groups = q.size(1) / k.size(1); groups > 1) {
+    k = k.repeat_interleave(groups, 1);
+    v = v.repeat_interleave(groups, 1);
+  }
+#if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1
   return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
 #else
   // As HF's eager path: scores scaled in the compute dtype, softmax in fp32.
@@ -46,6 +57,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
   at::Tensor probs = at::softmax(scores, -1).to(q.scalar_type());
   return at::matmul(probs, v);
+#endif
 #endif
 }
 
@@ -68,13 +80,11 @@ GemmaMask gemma_mask(const GemmaConfig& c, const at::Tensor& position_ids, const
 }
 
 at::Tensor gemma_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor out = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
-  out = out * (1.0 + weight.to(at::kFloat));
-  return out.to(x.scalar_type());
+  // (1 + w) must stay fp32 (in bf16 it would round): normalise in fp32, round once at the end.
+  return rms_norm(x.to(at::kFloat), 1.0 + weight.to(at::kFloat), eps).to(x.scalar_type());
 }
 
-at::Tensor gemma_embed(const at::Tensor& embed_tokens, const at::Tensor& input_ids, const GemmaConfig& c) {
+at::Tensor gemma_gather(const at::Tensor& embed_tokens, const at::Tensor& input_ids, bool pinned_out) {
   at::Tensor ids = input_ids.to(embed_tokens.device(), at::kLong);
   if (ids.numel() > 0) {
     int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
@@ -82,11 +92,23 @@ at::Tensor gemma_embed(const at::Tensor& embed_tokens, const at::Tensor& input_i
       throw std::invalid_argument("gemma_embed: token id out of range [0, " + std::to_string(embed_tokens.size(0)) +
                                   "): min " + std::to_string(lo) + ", max " + std::to_string(hi));
   }
-  at::Tensor rows = at::embedding(embed_tokens, ids);
+  if (!pinned_out) return at::embedding(embed_tokens, ids);
+  at::Tensor rows = at::empty({ids.numel(), embed_tokens.size(1)}, embed_tokens.options().pinned_memory(true));
+  at::index_select_out(rows, embed_tokens, 0, ids.reshape({-1}));
+  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
+  shape.push_back(embed_tokens.size(1));
+  return rows.view(shape);
+}
+
+at::Tensor gemma_scale_embeddings(const at::Tensor& rows, const GemmaConfig& c) {
   at::Tensor scale = at::scalar_tensor(std::sqrt(static_cast<double>(c.hidden_size)), at::kFloat)
-                         .to(embed_tokens.scalar_type())
-                         .to(embed_tokens.device());
+                         .to(rows.scalar_type())
+                         .to(rows.device());
   return rows * scale;
+}
+
+at::Tensor gemma_embed(const at::Tensor& embed_tokens, const at::Tensor& input_ids, const GemmaConfig& c) {
+  return gemma_scale_embeddings(gemma_gather(embed_tokens, input_ids), c);
 }
 
 at::Tensor gemma_layer_forward(const GemmaLayerWeights& w, const at::Tensor& hidden, int64_t layer_index,
@@ -104,10 +126,6 @@ at::Tensor gemma_layer_forward(const GemmaLayerWeights& w, const at::Tensor& hid
   const RotaryTables& rt = rope.for_layer(c, layer_index);
   q = apply_rope(q, rt);
   k = apply_rope(k, rt);
-  if (nkv != nh) {
-    k = k.repeat_interleave(nh / nkv, 1);
-    v = v.repeat_interleave(nh / nkv, 1);
-  }
   at::Tensor a = attention(q, k, v, mask.for_layer(c, layer_index), 1.0 / std::sqrt(c.query_pre_attn_scalar));
   a = a.transpose(1, 2).reshape({b, t, nh * hd});
   at::Tensor o = at::linear(a, w.o_proj);

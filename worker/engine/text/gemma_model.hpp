@@ -9,9 +9,9 @@
 // of those tokens in the padded row): key k is visible to query q iff k is a real token,
 // pos_k <= pos_q and, on sliding layers, pos_q - pos_k < sliding_window. A query always sees
 // itself, so pad rows stay finite (their values are meaningless and must be ignored).
-// Attention: with libtorch >= 2.1 at::scaled_dot_product_attention (boolean mask); older
-// libtorch (Debian's 1.13) runs HF's eager formulation (scores scaled in the compute dtype,
-// softmax in fp32).
+// Attention: with libtorch >= 2.1 at::scaled_dot_product_attention (boolean mask; from 2.5 with
+// native GQA, no repeated k/v); older libtorch (Debian's 1.13) runs HF's eager formulation
+// (scores scaled in the compute dtype, softmax in fp32).
 // All functions are stateless and may run on any thread/device; inputs are not modified.
 #pragma once
 
@@ -57,7 +57,13 @@ GemmaMask gemma_mask(const GemmaConfig& c, const at::Tensor& position_ids, const
 at::Tensor gemma_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // Embedding rows for input_ids [B, T] times sqrt(hidden) (cast to the table's dtype), in the
 // table's dtype, on the table's device. Out-of-range ids throw std::invalid_argument.
+// = gemma_scale_embeddings(gemma_gather(...)).
 at::Tensor gemma_embed(const at::Tensor& embed_tokens, const at::Tensor& input_ids, const GemmaConfig& c);
+// The unscaled rows [B, T, hidden] on the table's device; in page-locked host memory when
+// `pinned_out` (the table on the host), ready for an asynchronous copy. Bad ids as gemma_embed.
+at::Tensor gemma_gather(const at::Tensor& embed_tokens, const at::Tensor& input_ids, bool pinned_out = false);
+// rows x sqrt(hidden), the scale cast to the rows' dtype first (HF), on the rows' device.
+at::Tensor gemma_scale_embeddings(const at::Tensor& rows, const GemmaConfig& c);
 // One decoder layer: hidden [B, T, hidden] (dtype of the weights) -> new hidden.
 at::Tensor gemma_layer_forward(const GemmaLayerWeights& w, const at::Tensor& hidden, int64_t layer_index,
                                const GemmaRope& rope, const GemmaMask& mask, const GemmaConfig& c);
