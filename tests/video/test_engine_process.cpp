@@ -151,3 +151,59 @@ TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") 
   REQUIRE(rc.has_value());
   CHECK(*rc == 0);
 }
+
+TEST_CASE("framefarm-engine: streamed and auto stage transformers serve a job and export their plans") {
+  TempDir tmp;
+  const auto model = tmp.path / "model";
+  REQUIRE(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 3 " + model.string() + " >/dev/null") == 0);
+  const auto out_root = tmp.path / "out";
+
+  // vae_decoder "stream" is refused at start with a message naming it.
+  std::ofstream(tmp.path / "bad.json") << R"({"device": "cpu", "output_root": ")" << out_root.string()
+                                       << R"(", "placements": {"vae_decoder": "stream"}})";
+  const auto err = tmp.path / "bad.err";
+  CHECK(run(std::string(FF_ENGINE_BIN) + " serve --ipc ipc://" + (tmp.path / "bad.sock").string() + " --model-dir " +
+            model.string() + " --config " + (tmp.path / "bad.json").string() + " 2>" + err.string()) == 1);
+  std::ifstream in(err);
+  const std::string err_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(err_text.find("placement 'stream' is not supported for vae_decoder") != std::string::npos);
+
+  std::ofstream(tmp.path / "engine.json")
+      << R"({"device": "cpu", "output_root": ")" << out_root.string()
+      << R"(", "placements": {"stage1_transformer": "stream", "stage2_transformer": "auto"}})";
+  const std::string endpoint = "ipc://" + (tmp.path / "engine.sock").string();
+  test::FakeSupervisor sup(endpoint);
+  test::ChildProcess engine({FF_ENGINE_BIN, "serve", "--ipc", endpoint, "--model-dir", model.string(), "--config",
+                             (tmp.path / "engine.json").string()});
+  auto hello = sup.expect<proto::EngineHello>(60s);
+  CHECK(hello.components_resident == std::vector<std::string>{"vae_decoder"});
+
+  sup.send(proto::EncodeRequest{21, 128, {proto::PromptTokens{{2, 10, 11, 12}}, proto::PromptTokens{{2, 20}}}});
+  auto er = sup.expect<proto::EncodeResult>(60s);
+  REQUIRE_MESSAGE(er.ok, er.error_message);
+  auto before = sup.expect<proto::EngineStats>(10s);
+  CHECK(before.components.at("stage1_transformer").placement == "stream");
+  CHECK(before.components.at("stage1_transformer").streamed_bytes_total == 0);
+
+  sup.send(job(8, er.embeddings[0], er.embeddings[1], 2));
+  auto gr = sup.expect<proto::GenerateResult>(120s);
+  REQUIRE_MESSAGE(gr.ok, gr.error_message);
+  CHECK(test::read_y4m(gr.video_path).frames == 9);
+  auto stats = sup.expect<proto::EngineStats>(10s);
+  const auto& s1 = stats.components.at("stage1_transformer");
+  const auto& s2 = stats.components.at("stage2_transformer");
+  CHECK(s1.placement == "stream");
+  CHECK(s1.resident_blocks == 0);
+  CHECK(s1.total_blocks > 0);
+  CHECK(s1.streamed_bytes_total > 0);
+  CHECK(s1.peak_vram_bytes > 0);
+  // Nothing limits the budget: auto keeps every block resident.
+  CHECK(s2.placement == "auto:" + std::to_string(s2.total_blocks) + "/" + std::to_string(s2.total_blocks));
+  CHECK(s2.streamed_bytes_total == 0);
+  CHECK(stats.components.at("vae_decoder").placement == "resident");
+
+  sup.send(proto::Shutdown{"test over"});
+  auto rc = engine.wait_exit(20s);
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+}

@@ -1,5 +1,6 @@
 #include "worker/engine/app/generate_job.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -45,6 +46,16 @@ std::string job_output_dir(const proto::GenerateRequest& req, const std::string&
 GenerateOutcome run_generate(const VideoModels& m, const proto::GenerateRequest& req,
                              const std::string& output_root, at::Device device,
                              rt::MemoryMeter& meter, const video::StepHooks& hooks) {
+  StageVelocity resident = [&m](int stage, const StageJob& job) {
+    return stage == 1 ? video::resident_velocity(m.stage1, job.grids.stage1)
+                      : video::resident_velocity(m.stage2, job.grids.stage2);
+  };
+  return run_generate(m, resident, req, output_root, device, meter, hooks);
+}
+
+GenerateOutcome run_generate(const VideoModels& m, const StageVelocity& stages,
+                             const proto::GenerateRequest& req, const std::string& output_root,
+                             at::Device device, rt::MemoryMeter& meter, const video::StepHooks& hooks) {
   GenerateOutcome out;
   const int64_t dim = m.stage1.config.cross_attention_dim;
   auto positive = context_of(req.positive, dim, "positive", true).to(device);
@@ -63,14 +74,16 @@ GenerateOutcome run_generate(const VideoModels& m, const proto::GenerateRequest&
   vr.seed = req.params.seed;
   if (req.params.frame_rate < 1 || req.params.frame_rate > 240)
     throw video::InvalidRequest("frame_rate must be in 1..240, got " + std::to_string(req.params.frame_rate));
-  const auto grids = video::stage_grids(vr, m.latent_format, m.stage1.config, m.stage2.config);
+  StageJob job;
+  job.grids = video::stage_grids(vr, m.latent_format, m.stage1.config, m.stage2.config);
+  job.context_rows = std::max<int64_t>(positive.size(1), negative.defined() ? negative.size(1) : 0);
 
   // Phase timings and per-component peaks: a stage factory being called marks a stage change.
   auto t0 = Clock::now();
   std::string phase = "stage1";
   meter.reset_peak();
-  auto factory = [&](const video::StageModel& s, const char* name) -> video::VelocityFactory {
-    return [&s, name, &out, &meter, &t0, &phase](const video::LatentGrid& g) {
+  auto factory = [&](int stage, const char* name) -> video::VelocityFactory {
+    return [stage, name, &stages, &job, &out, &meter, &t0, &phase](const video::LatentGrid&) {
       // A new stage starts: account the previous one.
       if (phase != name) {
         out.timings_s[phase] = since(t0);
@@ -79,10 +92,10 @@ GenerateOutcome run_generate(const VideoModels& m, const proto::GenerateRequest&
         t0 = Clock::now();
         meter.reset_peak();
       }
-      return video::resident_velocity(s, g);
+      return stages(stage, job);
     };
   };
-  auto latent = video::sample_two_stage(factory(m.stage1, "stage1"), factory(m.stage2, "stage2"), grids,
+  auto latent = video::sample_two_stage(factory(1, "stage1"), factory(2, "stage2"), job.grids,
                                         m.sampler, m.latent_format, vr, m.stage1.config, positive,
                                         negative, device, hooks);
   out.timings_s[phase] = since(t0);

@@ -2,10 +2,12 @@
 // Y4M + first-frame PNG under the output directory, named by job id.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
 #include "common/protocol.hpp"
+#include "worker/engine/app/transformer_stages.hpp"
 #include "worker/engine/app/video_models.hpp"
 #include "worker/engine/runtime/memory_meter.hpp"
 #include "worker/engine/video/sampler.hpp"
@@ -23,9 +25,19 @@ struct GenerateOutcome {
 // output_root), else output_root.
 std::string job_output_dir(const proto::GenerateRequest& req, const std::string& output_root);
 
-// Runs the job on `device` with the resident video models. hooks.cancelled is polled before every
-// denoising step; hooks.progress after each. The meter's peak is reset at each component's phase.
-// Throws video::Cancelled, video::InvalidRequest (bad params or contexts), c10 errors (OOM...).
+// Builds the velocity of stage 1 or 2 for a job; called once per stage, at the stage's start,
+// on the sampling thread (e.g. TransformerStages::velocity).
+using StageVelocity = std::function<video::VelocityFn(int stage, const StageJob& job)>;
+
+// Runs the job on `device` with the stages' velocities from `stages` and models' decoder.
+// hooks.cancelled is polled before every denoising step; hooks.progress after each. The meter's
+// peak is reset at each component's phase. Throws video::Cancelled, video::InvalidRequest (bad
+// params or contexts), c10 errors (OOM...), and whatever `stages` throws.
+GenerateOutcome run_generate(const VideoModels& models, const StageVelocity& stages,
+                             const proto::GenerateRequest& req, const std::string& output_root,
+                             at::Device device, rt::MemoryMeter& meter, const video::StepHooks& hooks);
+
+// The same with the resident velocities of models.stage1 / models.stage2 (all weights on `device`).
 GenerateOutcome run_generate(const VideoModels& models, const proto::GenerateRequest& req,
                              const std::string& output_root, at::Device device,
                              rt::MemoryMeter& meter, const video::StepHooks& hooks);

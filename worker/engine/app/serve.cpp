@@ -13,6 +13,8 @@
 #include "worker/engine/app/encode_entry.hpp"
 #include "worker/engine/app/fingerprint.hpp"
 #include "worker/engine/app/generate_job.hpp"
+#include "worker/engine/app/transformer_stages.hpp"
+#include "worker/engine/app/video_placement.hpp"
 #include "worker/engine/app/video_models.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
@@ -59,13 +61,16 @@ class Server {
   explicit Server(const ServeOptions& o) : opts_(o) {
     const auto& c = o.config;
     backend_ = rt::make_backend(c.device, c.vram_budget_bytes > 0 ? c.vram_budget_bytes : physical_memory_bytes());
-    for (const char* comp : {"stage1_transformer", "stage2_transformer", "vae_decoder"})
-      if (c.placement(comp) == rt::Placement::kStream)
-        throw std::invalid_argument(std::string("engine config: placement 'stream' is not supported for ") + comp +
-                                    " (the video components are resident; use resident or auto)");
+    stage_opts_ = video_placement_options(c);  // refuses vae_decoder "stream"
     const auto device = backend_->device();
-    models_ = load_video_models(o.model_dir, device);
-    weight_charge_.emplace(backend_->meter(), models_.stage1_bytes + models_.stage2_bytes + models_.decoder_bytes);
+    StagesOnHost on_host;
+    on_host.stage1 = stage_opts_.stage1 != rt::Placement::kResident;
+    on_host.stage2 = stage_opts_.stage2 != rt::Placement::kResident;
+    models_ = load_video_models(o.model_dir, device, on_host);
+    // The stages charge what they keep on the device (all of a resident stage; the globals and the
+    // planned resident prefix of a streamed/auto one); the decoder is resident.
+    stages_ = std::make_unique<TransformerStages>(models_, *backend_, stage_opts_);
+    weight_charge_.emplace(backend_->meter(), models_.decoder_bytes);
     encode_ = open_encode_session(o.model_dir, c, *backend_);
     fingerprint_ = encoder_fingerprint(o.model_dir);
     if (c.vram_budget_bytes > 0) backend_->cap_allocations(c.vram_budget_bytes);
@@ -102,7 +107,9 @@ class Server {
     h.vram_budget_bytes = opts_.config.vram_budget_bytes > 0 ? opts_.config.vram_budget_bytes : snap.total_bytes;
     h.encoder_fingerprint = fingerprint_;
     h.max_encode_batch = opts_.config.max_encode_batch;
-    h.components_resident = {"stage1_transformer", "stage2_transformer", "vae_decoder"};
+    h.components_resident = {"vae_decoder"};
+    if (stage_opts_.stage1 == rt::Placement::kResident) h.components_resident.push_back("stage1_transformer");
+    if (stage_opts_.stage2 == rt::Placement::kResident) h.components_resident.push_back("stage2_transformer");
     for (const char* comp : {"text_encoder", "embeddings_processor"})
       if (opts_.config.placement(comp) == rt::Placement::kResident) h.components_resident.push_back(comp);
     return h;
@@ -183,7 +190,9 @@ class Server {
       send(proto::GenerateProgress{req.job_id, phase, done, total});
     };
     try {
-      auto out = run_generate(models_, req, opts_.config.output_root, backend_->device(), backend_->meter(), hooks);
+      StageVelocity stages = [this](int stage, const StageJob& job) { return stages_->velocity(stage, job); };
+      auto out = run_generate(models_, stages, req, opts_.config.output_root, backend_->device(),
+                              backend_->meter(), hooks);
       r.ok = true;
       r.video_path = out.video_path;
       r.preview_path = out.preview_path;
@@ -205,25 +214,25 @@ class Server {
     s.gpu_used_bytes = snap.allocated_bytes;
     s.gpu_total_bytes = snap.total_bytes;
     s.vram_budget_bytes = opts_.config.vram_budget_bytes > 0 ? opts_.config.vram_budget_bytes : snap.total_bytes;
-    auto add = [&](const char* name, int64_t bytes, int32_t blocks) {
-      proto::ComponentStats c;
-      c.placement = "resident";
+    for (auto [name, c] : stages_->stats()) {
       c.peak_vram_bytes = peaks_[name];
-      c.resident_bytes = bytes;
-      c.resident_blocks = blocks;
-      c.total_blocks = blocks;
       s.components[name] = c;
-    };
-    add("stage1_transformer", models_.stage1_bytes, static_cast<int32_t>(models_.stage1.config.num_layers));
-    add("stage2_transformer", models_.stage2_bytes, static_cast<int32_t>(models_.stage2.config.num_layers));
-    add("vae_decoder", models_.decoder_bytes, static_cast<int32_t>(models_.decoder.levels.size()));
+    }
+    proto::ComponentStats d;
+    d.placement = "resident";
+    d.peak_vram_bytes = peaks_["vae_decoder"];
+    d.resident_bytes = models_.decoder_bytes;
+    d.resident_blocks = d.total_blocks = static_cast<int32_t>(models_.decoder.levels.size());
+    s.components["vae_decoder"] = d;
     encode_stats(*encode_, s);
     return s;
   }
 
   ServeOptions opts_;
   std::unique_ptr<rt::DeviceBackend> backend_;
+  StagePlacementOptions stage_opts_;
   VideoModels models_;
+  std::unique_ptr<TransformerStages> stages_;  // refers to models_
   std::optional<rt::ScopedCharge> weight_charge_;
   std::shared_ptr<EncodeSession> encode_;
   std::string fingerprint_;

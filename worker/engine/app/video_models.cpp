@@ -66,15 +66,15 @@ video::StageModel load_stage(const std::string& path, at::Device device, json::V
 
 }  // namespace
 
-VideoModels load_video_models(const std::string& model_dir, at::Device device) {
+VideoModels load_video_models(const std::string& model_dir, at::Device device, StagesOnHost on_host) {
   namespace fs = std::filesystem;
   const std::string ltx = (fs::path(model_dir) / "ltx.safetensors").string();
   const std::string st2 = (fs::path(model_dir) / "stage2.safetensors").string();
   const std::string vae = (fs::path(model_dir) / "vae_decoder.safetensors").string();
   VideoModels m;
   json::Value ltx_cfg;
-  m.stage1 = load_stage(ltx, device, &ltx_cfg);
-  m.stage2 = load_stage(st2, device, nullptr);
+  m.stage1 = load_stage(ltx, on_host.stage1 ? at::Device(at::kCPU) : device, &ltx_cfg);
+  m.stage2 = load_stage(st2, on_host.stage2 ? at::Device(at::kCPU) : device, nullptr);
   try {
     if (const json::Value* s = ltx_cfg.find("sampler"))
       m.sampler = video::sampler_config_from_json(*s, ltx + " config.sampler");

@@ -25,11 +25,18 @@ struct VideoModels {
   video::DecoderWeights decoder;
   video::SamplerConfig sampler;
   video::LatentFormat latent_format;
-  int64_t stage1_bytes = 0, stage2_bytes = 0, decoder_bytes = 0;  // weight bytes on the device
+  int64_t stage1_bytes = 0, stage2_bytes = 0, decoder_bytes = 0;  // weight bytes of each model
+};
+
+// Which stages keep their weights on the host after loading (CPU tensors aliasing the file
+// mapping): those whose blocks go into a BlockStore (placement stream/auto), so that no full
+// device copy is ever made.
+struct StagesOnHost {
+  bool stage1 = false, stage2 = false;
 };
 
 // Loads and checks everything. Throws io::CheckpointError (file/tensor named) for bad files,
 // std::invalid_argument for bad or inconsistent configs.
-VideoModels load_video_models(const std::string& model_dir, at::Device device);
+VideoModels load_video_models(const std::string& model_dir, at::Device device, StagesOnHost on_host = {});
 
 }  // namespace ff::engine
