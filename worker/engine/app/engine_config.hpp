@@ -24,14 +24,15 @@ inline constexpr std::array<std::string_view, 5> kComponents = {
 
 struct EngineConfig {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
-  // Per component; components not named are kAuto.
+  // Per component; components not named are kAuto, except the stage transformers, which are
+  // resident when not named (video_placement_options decides the video components).
   std::map<std::string, rt::Placement> placements;
   int64_t vram_budget_bytes = 0;   // 0: the whole device
   int64_t vram_reserve_bytes = 0;  // kept free inside the budget
   std::string output_root;         // required: videos go to <output_root>/<job_id>.y4m
   int32_t max_encode_batch = 8;    // prompts per encoder pass (advertised to the dispatcher)
 
-  // The placement of `component` (kAuto when not configured).
+  // The placement of `component` (kAuto when not configured; see video_placement.hpp for the stages).
   rt::Placement placement(std::string_view component) const;
 };
 

@@ -107,9 +107,9 @@ class Server {
     h.vram_budget_bytes = opts_.config.vram_budget_bytes > 0 ? opts_.config.vram_budget_bytes : snap.total_bytes;
     h.encoder_fingerprint = fingerprint_;
     h.max_encode_batch = opts_.config.max_encode_batch;
-    h.components_resident = {"vae_decoder"};
     if (stage_opts_.stage1 == rt::Placement::kResident) h.components_resident.push_back("stage1_transformer");
     if (stage_opts_.stage2 == rt::Placement::kResident) h.components_resident.push_back("stage2_transformer");
+    h.components_resident.push_back("vae_decoder");
     for (const char* comp : {"text_encoder", "embeddings_processor"})
       if (opts_.config.placement(comp) == rt::Placement::kResident) h.components_resident.push_back(comp);
     return h;

@@ -4,8 +4,9 @@
 //   GenerateRequest -> GenerateProgress per denoising step, GenerateResult, then EngineStats
 //   EngineCancel    -> the running job stops at its next step boundary (kCancelled)
 //   Shutdown        -> exit 0 (a running job is cancelled first)
-// Errors inside a request become an error result (kOutOfMemory for c10::OutOfMemoryError, kBadInput
-// for invalid requests, kInternal otherwise) and the engine keeps serving. Malformed frames are
+// Errors inside a request become an error result (kOutOfMemory for c10::OutOfMemoryError,
+// kVramBudget when a streamed/auto component cannot fit the budget, kBadInput for invalid
+// requests, kInternal otherwise) and the engine keeps serving. Malformed frames are
 // logged to stderr and dropped.
 #pragma once
 
