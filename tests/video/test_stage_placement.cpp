@@ -18,6 +18,7 @@
 #include "worker/engine/app/video_placement.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
 #include "worker/engine/runtime/device_backend.hpp"
+#include "worker/engine/video/stage_working_set.hpp"
 #include "worker/engine/video/streamed_velocity.hpp"
 #include "worker/engine/video/transformer_block_fields.hpp"
 
@@ -219,6 +220,38 @@ TEST_CASE("transformer stages: auto under a tight budget keeps a partial prefix 
   }
   CHECK(refused);
   REQUIRE(prefix > 0);
+}
+
+TEST_CASE("transformer stages: auto falls back to streaming when uploading its planned prefix runs out of memory") {
+  // The planner is told a large budget while the device (the meter's cap) holds much less, so the
+  // fully resident plan "fits" but its upload fails part way.
+  auto c = test::tiny_transformer_config();
+  c.num_layers = 16;
+  engine::VideoModels models = tiny_models(), reference = tiny_models();
+  models.stage1 = test::tiny_stage(11, c);
+  reference.stage1 = test::tiny_stage(11, c);
+  auto backend = rt::make_backend("cpu", int64_t(1) << 30);
+  engine::StagePlacementOptions o;
+  o.stage1 = rt::Placement::kAuto;
+  o.stage2 = rt::Placement::kStream;
+  o.budget_bytes = int64_t(1) << 30;
+  o.log_plans = false;
+  engine::TransformerStages stages(models, *backend, o);
+  const auto job = tiny_stage_job(models);
+  const int64_t block = stages.store(1)->block_bytes(0);
+  const int64_t working = video::stage_working_bytes(c, job.grids.stage1, job.context_rows, 4);
+  const int64_t cap = backend->meter().snapshot().allocated_bytes + 3 * block + working + 1024;
+  REQUIRE(cap < backend->meter().snapshot().allocated_bytes + 16 * block);
+  backend->cap_allocations(cap);
+
+  auto v = stages.velocity(1, job);
+  CHECK(stages.store(1)->resident_prefix() == 0);
+  CHECK(stages.last_plan(1).resident_blocks == 0);
+  CHECK(stages.stats().at("stage1_transformer").placement == "auto:0/16");
+  const auto x = latent_for(job.grids.stage1, 12);
+  const auto ctx = randn({1, 6, 12}, 13);
+  CHECK(at::equal(v(x, 0.6, ctx), video::resident_velocity(reference.stage1, job.grids.stage1)(x, 0.6, ctx)));
+  CHECK(stages.stats().at("stage1_transformer").streamed_bytes_total == sum_block_bytes(*stages.store(1), 0));
 }
 
 TEST_CASE("engine config: stage transformers accept resident, stream and auto; vae_decoder stream is refused") {
