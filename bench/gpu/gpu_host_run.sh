@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One call on the GPU host: build (Release, CUDA libtorch) the stream owner's GPU targets, run the
 # gpu-labelled streaming tests and both benchmarks through ops/bench. Logs and JSON go to $OUT.
-#   bench/gpu/gpu_host_run.sh [tests] [seed] [encode]     (default: all three)
+#   bench/gpu/gpu_host_run.sh [tests] [seed] [encode] [stage]     (default: all four)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 source .airgap/env.sh
 out=${OUT:-/tmp/ff-out}
 mkdir -p "$out"
-steps=${*:-tests seed encode}
+steps=${*:-tests seed encode stage}
 export FF_SKIP_INSTALL=1 FF_BENCH_BUILD_DIR=$root/build-bench
 b=$root/build-bench
 t0=$SECONDS
@@ -17,7 +17,7 @@ t0=$SECONDS
 # promtool (tests/cache) is not on the GPU host and not needed for these targets.
 cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$CMAKE_PREFIX_PATH" -DFF_PROMTOOL=/bin/true >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
 grep -i "framefarm:" "$out/configure.log"
-if ! cmake --build "$b" -j16 --target test_streaming_gpu test_streaming_plan test_text_gpu ff_bench_encode ff_bench_seed_scenario \
+if ! cmake --build "$b" -j16 --target test_streaming_gpu test_streaming_plan test_text_gpu ff_bench_encode ff_bench_seed_scenario ff_bench_stage_stream \
      >"$out/build.log" 2>&1; then
   grep -E "error|FAILED" -A6 "$out/build.log" | head -120
   exit 1
@@ -37,6 +37,10 @@ for s in $steps; do
       echo "== seed-scenario"
       timeout 400 ops/bench seed-scenario --json "$out/seed_scenario.json" >"$out/seed_scenario.log" 2>&1
       echo "rc=$?"; grep -v "^  " "$out/seed_scenario.log" | tail -45 ;;
+    stage)
+      echo "== stage-stream"
+      timeout 400 ops/bench stage-stream --json "$out/stage_stream.json" >"$out/stage_stream.log" 2>&1
+      echo "rc=$?"; grep -v "^  " "$out/stage_stream.log" | tail -45 ;;
     encode)
       echo "== encode"
       timeout 400 ops/bench encode --json "$out/encode.json" >"$out/encode.log" 2>&1
