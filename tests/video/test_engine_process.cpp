@@ -152,31 +152,31 @@ TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") 
   CHECK(*rc == 0);
 }
 
-TEST_CASE("framefarm-engine: streamed and auto stage transformers serve a job and export their plans") {
+TEST_CASE("framefarm-engine: streamed and auto stage transformers and a streamed decoder serve a job and export their plans") {
   TempDir tmp;
   const auto model = tmp.path / "model";
   REQUIRE(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 3 " + model.string() + " >/dev/null") == 0);
   const auto out_root = tmp.path / "out";
 
-  // vae_decoder "stream" is refused at start with a message naming it.
+  // A placement the engine does not know is refused at start with a message naming the component.
   std::ofstream(tmp.path / "bad.json") << R"({"device": "cpu", "output_root": ")" << out_root.string()
-                                       << R"(", "placements": {"vae_decoder": "stream"}})";
+                                       << R"(", "placements": {"vae_decoder": "sideways"}})";
   const auto err = tmp.path / "bad.err";
   CHECK(run(std::string(FF_ENGINE_BIN) + " serve --ipc ipc://" + (tmp.path / "bad.sock").string() + " --model-dir " +
             model.string() + " --config " + (tmp.path / "bad.json").string() + " 2>" + err.string()) == 1);
   std::ifstream in(err);
   const std::string err_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(err_text.find("placement 'stream' is not supported for vae_decoder") != std::string::npos);
+  CHECK(err_text.find("placement of 'vae_decoder' must be") != std::string::npos);
 
   std::ofstream(tmp.path / "engine.json")
       << R"({"device": "cpu", "output_root": ")" << out_root.string()
-      << R"(", "placements": {"stage1_transformer": "stream", "stage2_transformer": "auto"}})";
+      << R"(", "placements": {"stage1_transformer": "stream", "stage2_transformer": "auto", "vae_decoder": "stream"}})";
   const std::string endpoint = "ipc://" + (tmp.path / "engine.sock").string();
   test::FakeSupervisor sup(endpoint);
   test::ChildProcess engine({FF_ENGINE_BIN, "serve", "--ipc", endpoint, "--model-dir", model.string(), "--config",
                              (tmp.path / "engine.json").string()});
   auto hello = sup.expect<proto::EngineHello>(60s);
-  CHECK(hello.components_resident == std::vector<std::string>{"vae_decoder"});
+  CHECK(hello.components_resident.empty());  // both stages and the decoder stream (or plan per job)
 
   sup.send(proto::EncodeRequest{21, 128, {proto::PromptTokens{{2, 10, 11, 12}}, proto::PromptTokens{{2, 20}}}});
   auto er = sup.expect<proto::EncodeResult>(60s);
@@ -184,6 +184,8 @@ TEST_CASE("framefarm-engine: streamed and auto stage transformers serve a job an
   auto before = sup.expect<proto::EngineStats>(10s);
   CHECK(before.components.at("stage1_transformer").placement == "stream");
   CHECK(before.components.at("stage1_transformer").streamed_bytes_total == 0);
+  CHECK(before.components.at("vae_decoder").placement == "stream");
+  CHECK(before.components.at("vae_decoder").streamed_bytes_total == 0);
 
   sup.send(job(8, er.embeddings[0], er.embeddings[1], 2));
   auto gr = sup.expect<proto::GenerateResult>(120s);
@@ -200,7 +202,13 @@ TEST_CASE("framefarm-engine: streamed and auto stage transformers serve a job an
   // Nothing limits the budget: auto keeps every block resident.
   CHECK(s2.placement == "auto:" + std::to_string(s2.total_blocks) + "/" + std::to_string(s2.total_blocks));
   CHECK(s2.streamed_bytes_total == 0);
-  CHECK(stats.components.at("vae_decoder").placement == "resident");
+  const auto& dec = stats.components.at("vae_decoder");
+  CHECK(dec.placement == "stream");
+  CHECK(dec.resident_blocks == 0);
+  CHECK(dec.total_blocks == 2);  // the tiny preset's levels
+  CHECK(dec.streamed_bytes_total > 0);
+  CHECK(dec.resident_bytes > 0);  // statistics, conv_in, conv_out
+  CHECK(dec.peak_vram_bytes > 0);
 
   sup.send(proto::Shutdown{"test over"});
   auto rc = engine.wait_exit(20s);

@@ -254,23 +254,27 @@ TEST_CASE("transformer stages: auto falls back to streaming when uploading its p
   CHECK(stages.stats().at("stage1_transformer").streamed_bytes_total == sum_block_bytes(*stages.store(1), 0));
 }
 
-TEST_CASE("engine config: stage transformers accept resident, stream and auto; vae_decoder stream is refused") {
+TEST_CASE("engine config: stage transformers and vae_decoder accept resident, stream and auto; a bad value is refused") {
   auto parse = [](const std::string& placements) {
     return engine::parse_engine_config(R"({"output_root": "/o", "placements": {)" + placements + "}}", "t.json");
   };
   auto o = engine::video_placement_options(parse(R"("stage1_transformer": "stream", "stage2_transformer": "auto")"));
   CHECK((o.stage1 == rt::Placement::kStream));
   CHECK((o.stage2 == rt::Placement::kAuto));
+  CHECK((o.decoder == rt::Placement::kResident));  // the default for the decoder
   o = engine::video_placement_options(parse(R"("stage2_transformer": "stream", "vae_decoder": "auto")"));
   CHECK((o.stage1 == rt::Placement::kResident));  // the default for the transformers
   CHECK((o.stage2 == rt::Placement::kStream));
+  CHECK((o.decoder == rt::Placement::kAuto));
   auto c = parse(R"("vae_decoder": "stream")");
   c.vram_budget_bytes = 5000;
-  CHECK_THROWS_WITH_AS(engine::video_placement_options(c),
-                       doctest::Contains("placement 'stream' is not supported for vae_decoder"), std::invalid_argument);
-  c.placements.clear();
   o = engine::video_placement_options(c);
+  CHECK((o.decoder == rt::Placement::kStream));
   CHECK(o.budget_bytes == 5000);
+  CHECK(engine::plan_limits(o).budget_bytes == 5000);
+  CHECK_THROWS_WITH_AS(parse(R"("vae_decoder": "sideways")"),
+                       doctest::Contains("placement of 'vae_decoder' must be \"resident\", \"stream\" or \"auto\""),
+                       std::invalid_argument);
 }
 
 TEST_CASE("generate: a whole tiny job with streamed and auto stages writes the same video as resident") {

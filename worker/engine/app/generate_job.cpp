@@ -56,6 +56,13 @@ GenerateOutcome run_generate(const VideoModels& m, const proto::GenerateRequest&
 GenerateOutcome run_generate(const VideoModels& m, const StageVelocity& stages,
                              const proto::GenerateRequest& req, const std::string& output_root,
                              at::Device device, rt::MemoryMeter& meter, const video::StepHooks& hooks) {
+  LatentDecode resident = [&m](const at::Tensor& latent) { return video::decode_latent(m.decoder, m.decoder_config, latent); };
+  return run_generate(m, stages, resident, req, output_root, device, meter, hooks);
+}
+
+GenerateOutcome run_generate(const VideoModels& m, const StageVelocity& stages, const LatentDecode& decode,
+                             const proto::GenerateRequest& req, const std::string& output_root,
+                             at::Device device, rt::MemoryMeter& meter, const video::StepHooks& hooks) {
   GenerateOutcome out;
   const int64_t dim = m.stage1.config.cross_attention_dim;
   auto positive = context_of(req.positive, dim, "positive", true).to(device);
@@ -103,7 +110,7 @@ GenerateOutcome run_generate(const VideoModels& m, const StageVelocity& stages,
 
   t0 = Clock::now();
   meter.reset_peak();
-  auto frames = video::decode_latent(m.decoder, m.decoder_config, latent);  // [F, H, W, 3] u8 CPU
+  auto frames = decode(latent);  // [F, H, W, 3] u8 CPU
   out.timings_s["decode"] = since(t0);
   out.peak_vram_bytes["vae_decoder"] = meter.peak_bytes();
   if (frames.size(1) != vr.height || frames.size(2) != vr.width || frames.size(0) != vr.num_frames)

@@ -29,10 +29,19 @@ std::string job_output_dir(const proto::GenerateRequest& req, const std::string&
 // on the sampling thread (e.g. TransformerStages::velocity).
 using StageVelocity = std::function<video::VelocityFn(int stage, const StageJob& job)>;
 
-// Runs the job on `device` with the stages' velocities from `stages` and models' decoder.
+// Decodes the final latent [1, C, F, H, W] to frames [F', H', W', 3] uint8 on the CPU; called
+// once per job, on the sampling thread (e.g. PlacedDecoder::decode).
+using LatentDecode = std::function<at::Tensor(const at::Tensor& latent)>;
+
+// Runs the job on `device` with the stages' velocities from `stages` and the frames from `decode`.
 // hooks.cancelled is polled before every denoising step; hooks.progress after each. The meter's
 // peak is reset at each component's phase. Throws video::Cancelled, video::InvalidRequest (bad
-// params or contexts), c10 errors (OOM...), and whatever `stages` throws.
+// params or contexts), c10 errors (OOM...), and whatever `stages` or `decode` throw.
+GenerateOutcome run_generate(const VideoModels& models, const StageVelocity& stages, const LatentDecode& decode,
+                             const proto::GenerateRequest& req, const std::string& output_root,
+                             at::Device device, rt::MemoryMeter& meter, const video::StepHooks& hooks);
+
+// The same with models' resident decoder (video::decode_latent).
 GenerateOutcome run_generate(const VideoModels& models, const StageVelocity& stages,
                              const proto::GenerateRequest& req, const std::string& output_root,
                              at::Device device, rt::MemoryMeter& meter, const video::StepHooks& hooks);

@@ -13,6 +13,7 @@
 #include "worker/engine/app/encode_entry.hpp"
 #include "worker/engine/app/fingerprint.hpp"
 #include "worker/engine/app/generate_job.hpp"
+#include "worker/engine/app/placed_decoder.hpp"
 #include "worker/engine/app/transformer_stages.hpp"
 #include "worker/engine/app/video_placement.hpp"
 #include "worker/engine/app/video_models.hpp"
@@ -61,16 +62,18 @@ class Server {
   explicit Server(const ServeOptions& o) : opts_(o) {
     const auto& c = o.config;
     backend_ = rt::make_backend(c.device, c.vram_budget_bytes > 0 ? c.vram_budget_bytes : physical_memory_bytes());
-    stage_opts_ = video_placement_options(c);  // refuses vae_decoder "stream"
+    stage_opts_ = video_placement_options(c);
     const auto device = backend_->device();
     StagesOnHost on_host;
     on_host.stage1 = stage_opts_.stage1 != rt::Placement::kResident;
     on_host.stage2 = stage_opts_.stage2 != rt::Placement::kResident;
+    on_host.decoder = stage_opts_.decoder != rt::Placement::kResident;
     models_ = load_video_models(o.model_dir, device, on_host);
     // The stages charge what they keep on the device (all of a resident stage; the globals and the
-    // planned resident prefix of a streamed/auto one); the decoder is resident.
+    // planned resident prefix of a streamed/auto one); so does the decoder (all of it when
+    // resident, else its statistics, conv_in, conv_out and planned resident levels).
     stages_ = std::make_unique<TransformerStages>(models_, *backend_, stage_opts_);
-    weight_charge_.emplace(backend_->meter(), models_.decoder_bytes);
+    decoder_ = std::make_unique<PlacedDecoder>(models_, *backend_, stage_opts_);
     encode_ = open_encode_session(o.model_dir, c, *backend_);
     fingerprint_ = encoder_fingerprint(o.model_dir);
     if (c.vram_budget_bytes > 0) backend_->cap_allocations(c.vram_budget_bytes);
@@ -109,7 +112,7 @@ class Server {
     h.max_encode_batch = opts_.config.max_encode_batch;
     if (stage_opts_.stage1 == rt::Placement::kResident) h.components_resident.push_back("stage1_transformer");
     if (stage_opts_.stage2 == rt::Placement::kResident) h.components_resident.push_back("stage2_transformer");
-    h.components_resident.push_back("vae_decoder");
+    if (stage_opts_.decoder == rt::Placement::kResident) h.components_resident.push_back("vae_decoder");
     for (const char* comp : {"text_encoder", "embeddings_processor"})
       if (opts_.config.placement(comp) == rt::Placement::kResident) h.components_resident.push_back(comp);
     return h;
@@ -191,7 +194,8 @@ class Server {
     };
     try {
       StageVelocity stages = [this](int stage, const StageJob& job) { return stages_->velocity(stage, job); };
-      auto out = run_generate(models_, stages, req, opts_.config.output_root, backend_->device(),
+      LatentDecode decode = [this](const at::Tensor& latent) { return decoder_->decode(latent); };
+      auto out = run_generate(models_, stages, decode, req, opts_.config.output_root, backend_->device(),
                               backend_->meter(), hooks);
       r.ok = true;
       r.video_path = out.video_path;
@@ -218,12 +222,9 @@ class Server {
       c.peak_vram_bytes = peaks_[name];
       s.components[name] = c;
     }
-    proto::ComponentStats d;
-    d.placement = "resident";
-    d.peak_vram_bytes = peaks_["vae_decoder"];
-    d.resident_bytes = models_.decoder_bytes;
-    d.resident_blocks = d.total_blocks = static_cast<int32_t>(models_.decoder.levels.size());
-    s.components["vae_decoder"] = d;
+    proto::ComponentStats d = decoder_->stats();
+    d.peak_vram_bytes = peaks_[kDecoderComponent];
+    s.components[kDecoderComponent] = d;
     encode_stats(*encode_, s);
     return s;
   }
@@ -233,7 +234,7 @@ class Server {
   StagePlacementOptions stage_opts_;
   VideoModels models_;
   std::unique_ptr<TransformerStages> stages_;  // refers to models_
-  std::optional<rt::ScopedCharge> weight_charge_;
+  std::unique_ptr<PlacedDecoder> decoder_;  // refers to models_
   std::shared_ptr<EncodeSession> encode_;
   std::string fingerprint_;
   std::map<std::string, int64_t> peaks_;

@@ -1,12 +1,8 @@
 #include "worker/engine/app/transformer_stages.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <stdexcept>
 
-#include <c10/util/Exception.h>
-
-#include "worker/engine/encode/encode_pipeline.hpp"
 #include "worker/engine/runtime/component_stats.hpp"
 #include "worker/engine/video/stage_working_set.hpp"
 #include "worker/engine/video/streamed_velocity.hpp"
@@ -84,41 +80,16 @@ int64_t TransformerStages::working_bytes(const Stage& s, const video::LatentGrid
   return video::stage_working_bytes(s.model->config, grid, rows, elem);
 }
 
-int64_t TransformerStages::min_extra_bytes(const Stage& s, int64_t working) const {
-  int64_t all = 0, largest = 0;
-  for (int64_t b : s.block_bytes) {
-    all += b;
-    largest = std::max(largest, b);
-  }
-  const int64_t n = static_cast<int64_t>(s.block_bytes.size());
-  const int64_t ring = std::min<int64_t>(std::max(3, opts_.slots), n) * largest;
-  int64_t weights = s.mode == rt::Placement::kResident ? all
-                    : s.mode == rt::Placement::kStream ? ring
-                                                       : std::min(all, ring);
-  weights = std::max<int64_t>(0, weights - resident_block_bytes(s));
-  return weights + working;
-}
-
-rt::PlacementPlan TransformerStages::plan_for(const Stage& s, rt::Placement mode, int64_t working, int64_t later) {
-  const rt::MemorySnapshot m = be_.meter().snapshot();
-  rt::PlacementRequest req;
-  req.mode = mode;
-  req.block_bytes = s.block_bytes;
-  req.fixed_bytes = s.globals_bytes;
-  req.working_bytes = working;
-  req.later_bytes = later;
-  req.slots = opts_.slots;
-  req.budget_bytes = opts_.budget_bytes > 0 ? opts_.budget_bytes : m.cap_bytes;
-  req.reserve_bytes = opts_.reserve_bytes;
-  const int64_t mine = s.globals_bytes + resident_block_bytes(s);
-  req.used_bytes = std::max<int64_t>(0, m.allocated_bytes - mine);
-  req.device_free_bytes = m.free_bytes + std::max<int64_t>(0, m.reserved_bytes - m.allocated_bytes) + mine;
-  return rt::plan_placement(req);
-}
-
-void TransformerStages::log_plan(const Stage& s, const rt::PlacementPlan& plan, const char* note) const {
-  if (opts_.log_plans)
-    std::fprintf(stderr, "framefarm-engine: placement %s: %s%s\n", s.name.c_str(), plan.describe().c_str(), note);
+ComponentDemand TransformerStages::demand(const Stage& s, int64_t working, int64_t later) const {
+  ComponentDemand d;
+  d.name = s.name;
+  d.mode = s.mode;
+  d.block_bytes = s.block_bytes;
+  d.fixed_bytes = s.globals_bytes;
+  d.held_bytes = s.globals_bytes + resident_block_bytes(s);
+  d.working_bytes = working;
+  d.later_bytes = later;
+  return d;
 }
 
 video::VelocityFn TransformerStages::velocity(int stage, const StageJob& job) {
@@ -129,33 +100,12 @@ video::VelocityFn TransformerStages::velocity(int stage, const StageJob& job) {
   int64_t later = 0;
   if (stage == 1) {
     const Stage& next = get(2);
-    later = min_extra_bytes(next, working_bytes(next, job.grids.stage2, job.context_rows));
+    later = min_extra_bytes(demand(next, working_bytes(next, job.grids.stage2, job.context_rows), 0), opts_.slots);
   }
-  rt::PlacementPlan plan = plan_for(s, s.mode, working, later);
-  if (s.mode != rt::Placement::kResident) {
-    log_plan(s, plan);
-    if (!plan.fits)
-      throw encode::VramBudgetError(s.name + " does not fit the VRAM budget (placement " +
-                                    std::string(rt::placement_name(s.mode)) + "): " + plan.describe());
-    if (s.mode == rt::Placement::kAuto) {
-      bool oom = false;  // the estimate was low: stream everything instead
-      try {
-        s.store->set_resident_prefix(plan.resident_blocks);
-      } catch (const c10::OutOfMemoryError&) {
-        oom = true;
-      } catch (const rt::OutOfMemory&) {
-        oom = true;
-      }
-      if (oom) {
-        s.store->set_resident_prefix(0);
-        plan = plan_for(s, rt::Placement::kStream, working, later);
-        plan.mode = rt::Placement::kAuto;  // exported as auto:0/N
-        log_plan(s, plan, " (out of memory uploading the resident prefix: streaming all blocks)");
-        if (!plan.fits)
-          throw encode::VramBudgetError(s.name + " does not fit the VRAM budget: " + plan.describe());
-      }
-    }
-  }
+  const ComponentDemand d = demand(s, working, later);
+  const PlanLimits limits = plan_limits(opts_);
+  const rt::PlacementPlan plan = s.store ? place_streamed_component(be_, limits, d, *s.store)
+                                         : plan_component(be_, limits, d, s.mode);
   s.plan = plan;
   rt::record_plan(s.stats, plan, s.store ? s.store->pinned_bytes() : 0);
   auto charge = std::make_shared<rt::ScopedCharge>(be_.meter(), working);

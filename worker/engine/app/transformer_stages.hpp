@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/protocol.hpp"
+#include "worker/engine/app/block_planning.hpp"
 #include "worker/engine/app/video_models.hpp"
 #include "worker/engine/app/video_placement.hpp"
 #include "worker/engine/runtime/block_store.hpp"
@@ -76,11 +77,9 @@ class TransformerStages {
   Stage& get(int stage) { return const_cast<Stage&>(static_cast<const TransformerStages*>(this)->get(stage)); }
   // Device bytes of the stage's blocks that are resident now.
   int64_t resident_block_bytes(const Stage& s) const;
-  rt::PlacementPlan plan_for(const Stage& s, rt::Placement mode, int64_t working, int64_t later);
-  // The fewest device bytes the stage needs beyond what it holds, with `working` activations.
-  int64_t min_extra_bytes(const Stage& s, int64_t working) const;
+  // The stage's demand in a call with `working` activations and `later` bytes needed after it.
+  ComponentDemand demand(const Stage& s, int64_t working, int64_t later) const;
   int64_t working_bytes(const Stage& s, const video::LatentGrid& grid, int64_t context_rows) const;
-  void log_plan(const Stage& s, const rt::PlacementPlan& plan, const char* note = "") const;
 
   rt::DeviceBackend& be_;
   StagePlacementOptions opts_;

@@ -89,7 +89,7 @@ VideoModels load_video_models(const std::string& model_dir, at::Device device, S
   } catch (const std::invalid_argument& e) {
     throw CheckpointError(e.what());
   }
-  video::load_slots(video::decoder_slots(m.decoder, m.decoder_config), fetch_from(*vfile, device));
+  video::load_slots(video::decoder_slots(m.decoder, m.decoder_config), fetch_from(*vfile, on_host.decoder ? at::Device(at::kCPU) : device));
 
   const auto& c1 = m.stage1.config;
   const auto& c2 = m.stage2.config;

@@ -28,11 +28,12 @@ struct VideoModels {
   int64_t stage1_bytes = 0, stage2_bytes = 0, decoder_bytes = 0;  // weight bytes of each model
 };
 
-// Which stages keep their weights on the host after loading (CPU tensors aliasing the file
+// Which components keep their weights on the host after loading (CPU tensors aliasing the file
 // mapping): those whose blocks go into a BlockStore (placement stream/auto), so that no full
 // device copy is ever made.
 struct StagesOnHost {
   bool stage1 = false, stage2 = false;
+  bool decoder = false;  // vae_decoder
 };
 
 // Loads and checks everything. Throws io::CheckpointError (file/tensor named) for bad files,

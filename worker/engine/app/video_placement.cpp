@@ -1,12 +1,9 @@
 #include "worker/engine/app/video_placement.hpp"
 
-#include <stdexcept>
-#include <string>
-
 namespace ff::engine {
 namespace {
 
-rt::Placement stage_placement(const EngineConfig& c, const char* component) {
+rt::Placement video_placement(const EngineConfig& c, const char* component) {
   auto it = c.placements.find(component);
   return it == c.placements.end() ? rt::Placement::kResident : it->second;
 }
@@ -14,16 +11,22 @@ rt::Placement stage_placement(const EngineConfig& c, const char* component) {
 }  // namespace
 
 StagePlacementOptions video_placement_options(const EngineConfig& c) {
-  if (c.placement("vae_decoder") == rt::Placement::kStream)
-    throw std::invalid_argument(
-        "engine config: placement 'stream' is not supported for vae_decoder (the decoder is resident; "
-        "use resident or auto)");
   StagePlacementOptions o;
-  o.stage1 = stage_placement(c, "stage1_transformer");
-  o.stage2 = stage_placement(c, "stage2_transformer");
+  o.stage1 = video_placement(c, "stage1_transformer");
+  o.stage2 = video_placement(c, "stage2_transformer");
+  o.decoder = video_placement(c, "vae_decoder");
   o.budget_bytes = c.vram_budget_bytes;
   o.reserve_bytes = c.vram_reserve_bytes;
   return o;
+}
+
+PlanLimits plan_limits(const StagePlacementOptions& o) {
+  PlanLimits l;
+  l.budget_bytes = o.budget_bytes;
+  l.reserve_bytes = o.reserve_bytes;
+  l.slots = o.slots;
+  l.log_plans = o.log_plans;
+  return l;
 }
 
 }  // namespace ff::engine

@@ -53,7 +53,7 @@ std::vector<WeightSlot> decoder_slots(DecoderWeights& w, const DecoderConfig& c)
   return s;
 }
 
-at::Tensor decode_latent(const DecoderWeights& w, const DecoderConfig& c, const at::Tensor& latent) {
+at::Tensor decoder_input(const DecoderWeights& w, const DecoderConfig& c, const at::Tensor& latent) {
   if (latent.dim() != 5 || latent.size(0) != 1 || latent.size(1) != c.latent_channels)
     throw std::invalid_argument("decode_latent: expected latent [1, " + std::to_string(c.latent_channels) +
                                 ", F, H, W], got " + std::to_string(latent.dim()) + " dims");
@@ -61,18 +61,31 @@ at::Tensor decode_latent(const DecoderWeights& w, const DecoderConfig& c, const 
   const auto device = w.conv_in.weight.device();
   auto stats = [&](const at::Tensor& t) { return t.to(device, at::kFloat).view({1, -1, 1, 1, 1}); };
   auto x = (latent.to(device, at::kFloat) * stats(w.latents_std) + stats(w.latents_mean)).to(dtype);
-  x = conv(x, w.conv_in);
-  for (size_t i = 0; i < w.levels.size(); ++i) {
-    const auto& lw = w.levels[i];
-    auto r = conv(at::silu(pixel_norm(x, c.norm_eps)), lw.res_conv1);
-    x = x + conv(at::silu(pixel_norm(r, c.norm_eps)), lw.res_conv2);
-    const int64_t t = c.temporal_upsample[i];
-    x = depth_to_space(conv(x, lw.upsample), t, c.spatial_upsample[i]);
-    if (t > 1) x = x.narrow(2, t - 1, x.size(2) - (t - 1));
-  }
+  return conv(x, w.conv_in);
+}
+
+at::Tensor decoder_level(const DecoderLevelWeights& lw, const DecoderConfig& c, size_t level, const at::Tensor& x) {
+  if (level >= c.block_out_channels.size())
+    throw std::out_of_range("decoder_level: level " + std::to_string(level) + " of " +
+                            std::to_string(c.block_out_channels.size()));
+  auto r = conv(at::silu(pixel_norm(x, c.norm_eps)), lw.res_conv1);
+  auto y = x + conv(at::silu(pixel_norm(r, c.norm_eps)), lw.res_conv2);
+  const int64_t t = c.temporal_upsample[level];
+  y = depth_to_space(conv(y, lw.upsample), t, c.spatial_upsample[level]);
+  if (t > 1) y = y.narrow(2, t - 1, y.size(2) - (t - 1));
+  return y;
+}
+
+at::Tensor decoder_output(const DecoderWeights& w, const DecoderConfig& c, const at::Tensor& x) {
   auto rgb = conv(at::silu(pixel_norm(x, c.norm_eps)), w.conv_out).to(at::kFloat);  // [1,3,F,H,W]
   auto u8 = ((rgb.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(at::kByte);
   return u8.squeeze(0).permute({1, 2, 3, 0}).contiguous().to(at::kCPU);
+}
+
+at::Tensor decode_latent(const DecoderWeights& w, const DecoderConfig& c, const at::Tensor& latent) {
+  auto x = decoder_input(w, c, latent);
+  for (size_t i = 0; i < w.levels.size(); ++i) x = decoder_level(w.levels[i], c, i, x);
+  return decoder_output(w, c, x);
 }
 
 }  // namespace ff::video

@@ -41,6 +41,16 @@ std::vector<WeightSlot> decoder_slots(DecoderWeights& w, const DecoderConfig& c)
 // Decodes latent [1, C, F, H, W] to frames [F', H', W', 3] uint8 on the CPU, where
 // F' = 1 + temporal_scale * (F - 1), H' = H * spatial_scale, W' = W * spatial_scale.
 // The whole latent goes through at once (budgeting the largest activation is the caller's job).
+// Equals decoder_output(decoder_level(... decoder_input(latent) ...)) over every level in order.
 at::Tensor decode_latent(const DecoderWeights& w, const DecoderConfig& c, const at::Tensor& latent);
+
+// The steps of decode_latent, so the levels can come from anywhere (resident or streamed); each
+// reads only the weights it is given (`w.levels` is not used by input/output). Any thread.
+// Checks the latent, applies the latent statistics and conv_in (on conv_in's device and dtype).
+at::Tensor decoder_input(const DecoderWeights& w, const DecoderConfig& c, const at::Tensor& latent);
+// Level `level` (residual block, upsampling conv, depth-to-space, causal frame drop) on x.
+at::Tensor decoder_level(const DecoderLevelWeights& lw, const DecoderConfig& c, size_t level, const at::Tensor& x);
+// conv_out, then frames [F', H', W', 3] uint8 on the CPU.
+at::Tensor decoder_output(const DecoderWeights& w, const DecoderConfig& c, const at::Tensor& x);
 
 }  // namespace ff::video

@@ -5,16 +5,11 @@
 // deterministic device.
 #pragma once
 
-#include <functional>
-
 #include "worker/engine/runtime/block_store.hpp"
-#include "worker/engine/runtime/stream_ops.hpp"
+#include "worker/engine/video/pass_observer.hpp"
 #include "worker/engine/video/sampler.hpp"
 
 namespace ff::video {
-
-// Called on the sampling thread after every evaluation with that pass's copy figures.
-using PassObserver = std::function<void(const ff::engine::rt::PassTimings&)>;
 
 // A velocity for latents of `grid`: globals (device tensors) stay resident, blocks come from
 // `store` through a ring of `slots` GPU slots. References: `config`, `globals` and `store` must

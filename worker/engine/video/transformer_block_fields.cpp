@@ -1,5 +1,7 @@
 #include "worker/engine/video/transformer_block_fields.hpp"
 
+#include "worker/engine/video/block_fields.hpp"
+
 namespace ff::video {
 namespace {
 
@@ -35,32 +37,20 @@ std::vector<std::pair<std::string, at::Tensor*>> transformer_block_fields(Transf
 }
 
 rt::BlockTensors transformer_block_tensors(const TransformerBlockWeights& w) {
-  TransformerBlockWeights copy = w;  // shallow: tensors share storage
-  rt::BlockTensors b;
-  for (const auto& [name, t] : transformer_block_fields(copy))
-    if (t->defined()) b.add(name, *t);
-  return b;
+  return block_tensors_of(w, transformer_block_fields);
 }
 
 TransformerBlockWeights transformer_block_from(const rt::BlockTensors& b) {
-  TransformerBlockWeights w;
-  for (auto& [name, t] : transformer_block_fields(w))
-    if (b.has(name)) *t = b.get(name);
-  return w;
+  return struct_from_block<TransformerBlockWeights>(b, transformer_block_fields);
 }
 
 std::unique_ptr<rt::BlockStore> make_transformer_block_store(const std::string& component,
                                                              rt::DeviceBackend& backend,
                                                              const std::vector<TransformerBlockWeights>& blocks) {
   std::vector<rt::BlockTensors> tensors;
-  std::vector<rt::BlockLayout> layouts;
-  for (const auto& blk : blocks) {
-    tensors.push_back(transformer_block_tensors(blk));
-    layouts.push_back(rt::BlockLayout::of(tensors.back()));
-  }
-  auto store = std::make_unique<rt::BlockStore>(component, backend, std::move(layouts));
-  for (size_t i = 0; i < tensors.size(); ++i) store->fill(static_cast<int>(i), tensors[i]);
-  return store;
+  tensors.reserve(blocks.size());
+  for (const auto& blk : blocks) tensors.push_back(transformer_block_tensors(blk));
+  return make_block_store(component, backend, tensors);
 }
 
 }  // namespace ff::video
