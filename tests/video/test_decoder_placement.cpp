@@ -5,6 +5,7 @@
 // the stats count what was streamed.
 #include "tests/video/torch_doctest.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "tests/video/tiny_model.hpp"
@@ -217,4 +218,27 @@ TEST_CASE("placed decoder: auto is resident when it fits, keeps a partial prefix
   }
   CHECK(refused);
   REQUIRE(prefix > 0);
+}
+
+TEST_CASE("placed decoder: min_extra_bytes is the ring and working set of a streamed decode, 0 when resident") {
+  const auto d = tiny_preset_decoder();
+  const int64_t working = video::decoder_working_bytes(d, 3, 4, 6, 4);
+  REQUIRE(working > 0);
+  auto backend = rt::make_backend("cpu", int64_t(1) << 30);
+  auto stream_models = decoder_models(d, 7);
+  engine::PlacedDecoder streamed(stream_models, *backend, decoder_options(rt::Placement::kStream));
+  const int64_t largest = std::max(streamed.store()->block_bytes(0), streamed.store()->block_bytes(1));
+  CHECK(streamed.min_extra_bytes(3, 4, 6) == 2 * largest + working);  // two levels: two slots
+
+  auto auto_models = decoder_models(d, 7);
+  engine::PlacedDecoder automatic(auto_models, *backend, decoder_options(rt::Placement::kAuto));
+  // auto may keep both levels instead of a ring (cheaper here: min(all levels, ring)).
+  CHECK(automatic.min_extra_bytes(3, 4, 6) == sum_block_bytes(*automatic.store(), 0) + working);
+  automatic.decode(latent(d, 8));  // fully resident from now on
+  REQUIRE(automatic.store()->resident_prefix() == 2);
+  CHECK(automatic.min_extra_bytes(3, 4, 6) == working);
+
+  auto resident_models = decoder_models(d, 7);
+  engine::PlacedDecoder resident(resident_models, *backend, decoder_options(rt::Placement::kResident));
+  CHECK(resident.min_extra_bytes(3, 4, 6) == 0);
 }

@@ -169,6 +169,12 @@ TEST_CASE("transformer stages: stream keeps only the globals on the device and c
   CHECK(s.total_blocks == kLayers);
   CHECK(s.streamed_bytes_total == 2 * sum_block_bytes(*stages.store(2), 0));
   CHECK(stages.stats().at("stage1_transformer").streamed_bytes_total == 0);
+  // Stage 2's plan leaves the decode phase the room it says it needs.
+  CHECK(stages.last_plan(2).later_bytes == 0);
+  auto decode_job = job;
+  decode_job.decode_extra_bytes = 12345;
+  stages.velocity(2, decode_job);
+  CHECK(stages.last_plan(2).later_bytes == 12345);
 }
 
 TEST_CASE("transformer stages: auto under a tight budget keeps a partial prefix and stays bitwise equal") {

@@ -3,7 +3,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "worker/engine/app/block_planning.hpp"
 #include "worker/engine/runtime/component_stats.hpp"
 #include "worker/engine/video/decoder_level_fields.hpp"
 #include "worker/engine/video/decoder_working_set.hpp"
@@ -60,20 +59,29 @@ int64_t PlacedDecoder::device_weight_bytes() const {
   return n;
 }
 
-at::Tensor PlacedDecoder::decode(const at::Tensor& latent) {
-  const auto& c = models_.decoder_config;
-  if (!store_) return video::decode_latent(models_.decoder, c, latent);
-  if (latent.dim() != 5)
-    throw std::invalid_argument("vae_decoder: expected a latent [1, C, F, H, W], got " + std::to_string(latent.dim()) +
-                                " dims");
+ComponentDemand PlacedDecoder::demand(int64_t frames, int64_t height, int64_t width) const {
   ComponentDemand d;
   d.name = kDecoderComponent;
   d.mode = mode_;
   d.block_bytes = level_bytes_;
   d.fixed_bytes = fixed_bytes_;
   d.held_bytes = device_weight_bytes();
-  d.working_bytes = video::decoder_working_bytes(c, latent.size(2), latent.size(3), latent.size(4),
-                                                 models_.decoder.conv_in.weight.element_size());
+  d.working_bytes = video::decoder_working_bytes(models_.decoder_config, frames, height, width,
+                                                 static_cast<int64_t>(models_.decoder.conv_in.weight.element_size()));
+  return d;
+}
+
+int64_t PlacedDecoder::min_extra_bytes(int64_t frames, int64_t height, int64_t width) const {
+  return store_ ? engine::min_extra_bytes(demand(frames, height, width), opts_.slots) : 0;
+}
+
+at::Tensor PlacedDecoder::decode(const at::Tensor& latent) {
+  const auto& c = models_.decoder_config;
+  if (!store_) return video::decode_latent(models_.decoder, c, latent);
+  if (latent.dim() != 5)
+    throw std::invalid_argument("vae_decoder: expected a latent [1, C, F, H, W], got " + std::to_string(latent.dim()) +
+                                " dims");
+  const ComponentDemand d = demand(latent.size(2), latent.size(3), latent.size(4));
   plan_ = place_streamed_component(be_, plan_limits(opts_), d, *store_);
   rt::record_plan(stats_, plan_, store_->pinned_bytes());
   rt::ScopedCharge working(be_.meter(), d.working_bytes);

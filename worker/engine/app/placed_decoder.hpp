@@ -17,6 +17,7 @@
 #include <ATen/ATen.h>
 
 #include "common/protocol.hpp"
+#include "worker/engine/app/block_planning.hpp"
 #include "worker/engine/app/video_models.hpp"
 #include "worker/engine/app/video_placement.hpp"
 #include "worker/engine/runtime/block_store.hpp"
@@ -45,6 +46,11 @@ class PlacedDecoder {
   // working set cannot be charged, std::invalid_argument for a bad latent. Engine thread.
   at::Tensor decode(const at::Tensor& latent);
 
+  // The fewest device bytes a decode of a latent [1, C, frames, height, width] needs beyond what
+  // the decoder holds now (ring and working set of a stream/auto decoder; 0 when resident, whose
+  // activations are not budgeted). Any thread that is not decoding.
+  int64_t min_extra_bytes(int64_t frames, int64_t height, int64_t width) const;
+
   // Cumulative stats (peak_vram_bytes left 0: the job phases measure it).
   const proto::ComponentStats& stats() const { return stats_; }
   rt::Placement placement() const { return mode_; }
@@ -56,6 +62,9 @@ class PlacedDecoder {
   int64_t device_weight_bytes() const;
 
  private:
+  // The demand of a stream/auto decode of a latent of these dims.
+  ComponentDemand demand(int64_t frames, int64_t height, int64_t width) const;
+
   VideoModels& models_;
   rt::DeviceBackend& be_;
   StagePlacementOptions opts_;

@@ -193,7 +193,11 @@ class Server {
       send(proto::GenerateProgress{req.job_id, phase, done, total});
     };
     try {
-      StageVelocity stages = [this](int stage, const StageJob& job) { return stages_->velocity(stage, job); };
+      StageVelocity stages = [this](int stage, StageJob job) {
+        const auto& g = job.grids.stage2;  // the final latent is stage 2's
+        job.decode_extra_bytes = decoder_->min_extra_bytes(g.frames, g.height, g.width);
+        return stages_->velocity(stage, job);
+      };
       LatentDecode decode = [this](const at::Tensor& latent) { return decoder_->decode(latent); };
       auto out = run_generate(models_, stages, decode, req, opts_.config.output_root, backend_->device(),
                               backend_->meter(), hooks);

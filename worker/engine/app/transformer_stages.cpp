@@ -96,8 +96,9 @@ video::VelocityFn TransformerStages::velocity(int stage, const StageJob& job) {
   Stage& s = get(stage);
   const auto& grid = stage == 1 ? job.grids.stage1 : job.grids.stage2;
   const int64_t working = working_bytes(s, grid, job.context_rows);
-  // Stage 1's resident prefix stays through stage 2: leave stage 2 the room it needs at least.
-  int64_t later = 0;
+  // A stage's resident prefix stays through the next phase: leave stage 2 (after stage 1) or the
+  // decoder (after stage 2) the room it needs at least.
+  int64_t later = job.decode_extra_bytes;
   if (stage == 1) {
     const Stage& next = get(2);
     later = min_extra_bytes(demand(next, working_bytes(next, job.grids.stage2, job.context_rows), 0), opts_.slots);

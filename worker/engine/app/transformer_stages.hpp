@@ -33,6 +33,9 @@ namespace ff::engine {
 struct StageJob {
   video::StageGrids grids;
   int64_t context_rows = 0;  // the longest context (positive or negative)
+  // Device bytes the decode phase needs beyond what the decoder holds (its ring and working set
+  // when it streams; PlacedDecoder::min_extra_bytes): stage 2's plan leaves them free.
+  int64_t decode_extra_bytes = 0;
 };
 
 class TransformerStages {
