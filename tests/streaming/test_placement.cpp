@@ -64,6 +64,24 @@ TEST_CASE("the live free memory bounds the plan as well as the budget") {
   CHECK(plan.resident_blocks == 5);  // 0.6 + 1.17 + 5 x 0.39 = 3.73 GiB; 6 would be 4.12
 }
 
+TEST_CASE("live memory: the component's own device bytes count as available, not as used") {
+  MemorySnapshot m;
+  m.allocated_bytes = 70 * GiB;  // includes the component's 3 GiB
+  m.reserved_bytes = 72 * GiB;   // 2 GiB cached by the allocator
+  m.free_bytes = 10 * GiB;
+  m.total_bytes = 141 * GiB;
+  m.cap_bytes = 96 * GiB;
+  PlacementRequest req;
+  set_live_memory(req, m, 0, 3 * GiB);
+  CHECK(req.budget_bytes == 96 * GiB);  // 0: the meter's cap
+  CHECK(req.used_bytes == 67 * GiB);
+  CHECK(req.device_free_bytes == 15 * GiB);  // free + cached + held
+  set_live_memory(req, m, 80 * GiB, 0);
+  CHECK(req.budget_bytes == 80 * GiB);
+  CHECK(req.used_bytes == 70 * GiB);
+  CHECK(req.device_free_bytes == 12 * GiB);
+}
+
 TEST_CASE("auto with nothing left streams everything, or reports that it cannot fit") {
   auto plan = plan_placement(gemma_like(Placement::kAuto, 96 * GiB, 93 * GiB));
   CHECK(plan.fits);  // 2 GiB available: ring 1.17 + fixed + working = 1.77

@@ -20,7 +20,6 @@ void log_plan(const PlanLimits& limits, const std::string& name, const rt::Place
 
 rt::PlacementPlan plan_component(rt::DeviceBackend& backend, const PlanLimits& limits, const ComponentDemand& d,
                                  rt::Placement mode) {
-  const rt::MemorySnapshot m = backend.meter().snapshot();
   rt::PlacementRequest req;
   req.mode = mode;
   req.block_bytes = d.block_bytes;
@@ -28,10 +27,8 @@ rt::PlacementPlan plan_component(rt::DeviceBackend& backend, const PlanLimits& l
   req.working_bytes = d.working_bytes;
   req.later_bytes = d.later_bytes;
   req.slots = limits.slots;
-  req.budget_bytes = limits.budget_bytes > 0 ? limits.budget_bytes : m.cap_bytes;
   req.reserve_bytes = limits.reserve_bytes;
-  req.used_bytes = std::max<int64_t>(0, m.allocated_bytes - d.held_bytes);
-  req.device_free_bytes = m.free_bytes + std::max<int64_t>(0, m.reserved_bytes - m.allocated_bytes) + d.held_bytes;
+  rt::set_live_memory(req, backend.meter().snapshot(), limits.budget_bytes, d.held_bytes);
   return rt::plan_placement(req);
 }
 

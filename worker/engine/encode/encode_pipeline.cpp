@@ -138,7 +138,6 @@ void EncodePipeline::log_plan(const std::string& component, const rt::PlacementP
 
 rt::PlacementPlan EncodePipeline::plan_for(rt::BlockStore& store, int64_t fixed_bytes, rt::Placement mode,
                                            int64_t working, int64_t later) {
-  const rt::MemorySnapshot m = be_.meter().snapshot();
   rt::PlacementRequest req;
   req.mode = mode;
   req.block_bytes = store.all_block_bytes();
@@ -146,11 +145,8 @@ rt::PlacementPlan EncodePipeline::plan_for(rt::BlockStore& store, int64_t fixed_
   req.working_bytes = working;
   req.later_bytes = later;
   req.slots = opts_.slots;
-  req.budget_bytes = opts_.budget_bytes > 0 ? opts_.budget_bytes : m.cap_bytes;
   req.reserve_bytes = opts_.reserve_bytes;
-  const int64_t mine = store.resident_bytes() + fixed_bytes;
-  req.used_bytes = std::max<int64_t>(0, m.allocated_bytes - mine);
-  req.device_free_bytes = m.free_bytes + std::max<int64_t>(0, m.reserved_bytes - m.allocated_bytes) + mine;
+  rt::set_live_memory(req, be_.meter().snapshot(), opts_.budget_bytes, store.resident_bytes() + fixed_bytes);
   return rt::plan_placement(req);
 }
 

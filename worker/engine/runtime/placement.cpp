@@ -61,6 +61,12 @@ void fill(PlacementPlan& plan, const PlacementRequest& req, int r) {
 
 }  // namespace
 
+void set_live_memory(PlacementRequest& req, const MemorySnapshot& m, int64_t budget_bytes, int64_t held_bytes) {
+  req.budget_bytes = budget_bytes > 0 ? budget_bytes : m.cap_bytes;
+  req.used_bytes = std::max<int64_t>(0, m.allocated_bytes - held_bytes);
+  req.device_free_bytes = m.free_bytes + std::max<int64_t>(0, m.reserved_bytes - m.allocated_bytes) + held_bytes;
+}
+
 PlacementPlan plan_placement(const PlacementRequest& req) {
   PlacementPlan plan;
   plan.mode = req.mode;

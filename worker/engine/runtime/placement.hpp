@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "worker/engine/runtime/memory_meter.hpp"
+
 namespace ff::engine::rt {
 
 enum class Placement { kResident, kStream, kAuto };
@@ -55,5 +57,10 @@ struct PlacementPlan {
 
 // Decides the plan. Never throws; fits=false says the call cannot run with this working set.
 PlacementPlan plan_placement(const PlacementRequest& req);
+
+// Fills req's budget, used and free bytes from the meter's live figures `m`: `budget_bytes` 0 means
+// the meter's cap; `held_bytes` (the component's fixed weights and resident blocks now on the
+// device) count as available to it, not as used. Pure.
+void set_live_memory(PlacementRequest& req, const MemorySnapshot& m, int64_t budget_bytes, int64_t held_bytes);
 
 }  // namespace ff::engine::rt

@@ -2,7 +2,7 @@
 #include "worker/engine/text/gemma_model.hpp"
 #include "worker/engine/text/norms.hpp"
 
-#include <torch/version.h>
+#include "worker/engine/runtime/torch_version.hpp"
 
 #include <cmath>
 #include <map>
@@ -95,7 +95,7 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 // gelu_tanh(linear(x, w, b)). On CUDA the bias and the activation run in the GEMM's epilogue
 // (at::_addmm_activation's GELU is the tanh form, applied to the fp32 accumulator before rounding).
 at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#if FF_TORCH_AT_LEAST(2, 1)
   if (x.is_cuda() && b.defined()) {
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = w.size(0);
@@ -163,7 +163,7 @@ at::Tensor full_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   auto split = [&](const at::Tensor& x) { return x.view({b, t, heads, hd}).transpose(1, 2); };
   at::Tensor qh = split(q), kh = split(k), vh = split(v);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-#if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1)
+#if FF_TORCH_AT_LEAST(2, 1)
   at::Tensor o = at::scaled_dot_product_attention(qh, kh, vh, {}, 0.0, false, scale);
 #else
   at::Tensor scores = at::matmul(qh, kh.transpose(-1, -2)).to(at::kFloat) * scale;

@@ -1,6 +1,6 @@
 #include "worker/engine/text/gemma_model.hpp"
 
-#include <torch/version.h>
+#include "worker/engine/runtime/torch_version.hpp"
 
 #include "worker/engine/text/norms.hpp"
 
@@ -42,14 +42,14 @@ at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 // Softmax attention with a boolean mask [B, 1, T, T]; q [B, H, T, D], k/v [B, Hkv, T, D] (GQA:
 // each kv head serves H / Hkv consecutive query heads).
 at::Tensor attention(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& mask, double scale) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#if FF_TORCH_AT_LEAST(2, 5)
   return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale, /*enable_gqa=*/k.size(1) != q.size(1));
 #else
   if (const int64_t groups = q.size(1) / k.size(1); groups > 1) {
     k = k.repeat_interleave(groups, 1);
     v = v.repeat_interleave(groups, 1);
   }
-#if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1
+#if FF_TORCH_AT_LEAST(2, 1)
   return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
 #else
   // As HF's eager path: scores scaled in the compute dtype, softmax in fp32.

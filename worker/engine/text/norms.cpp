@@ -1,9 +1,6 @@
 #include "worker/engine/text/norms.hpp"
 
-#include <torch/version.h>
-
-#define FF_TORCH_AT_LEAST(maj, min) \
-  (TORCH_VERSION_MAJOR > (maj) || (TORCH_VERSION_MAJOR == (maj) && TORCH_VERSION_MINOR >= (min)))
+#include "worker/engine/runtime/torch_version.hpp"
 
 namespace ff::text {
 

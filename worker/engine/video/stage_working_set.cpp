@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include <torch/version.h>
+#include "worker/engine/runtime/torch_version.hpp"
 
 namespace ff::video {
 
@@ -16,7 +16,7 @@ int64_t stage_working_bytes(const TransformerConfig& c, const LatentGrid& g, int
   // attention out, merged heads, residual sums) and two float32 norm copies; the MLP's three
   // ffn-width tensors; cross-attention keys/values and the context in compute dtype.
   int64_t bytes = 12 * n * d * e + 2 * n * d * 4 + 3 * n * c.ffn_dim * e + 3 * t * d * e;
-#if TORCH_VERSION_MAJOR < 2
+#if !FF_TORCH_AT_LEAST(2, 0)
   // No fused attention: self-attention scores (float32 + softmax) and their compute-dtype copy.
   bytes += c.num_attention_heads * n * std::max(n, t) * (2 * 4 + e);
 #else

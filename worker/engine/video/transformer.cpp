@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include <torch/version.h>
+#include "worker/engine/runtime/torch_version.hpp"
 
 namespace ff::video {
 namespace {
@@ -60,7 +60,7 @@ void check_dim(const at::Tensor& t, int64_t dims, const char* what) {
 }  // namespace
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-#if TORCH_VERSION_MAJOR >= 2
+#if FF_TORCH_AT_LEAST(2, 0)
   return at::scaled_dot_product_attention(q, k, v);
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
