@@ -8,6 +8,9 @@ pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)
 find_package(prometheus-cpp CONFIG REQUIRED)
+# The supervisor's MP4 output (worker/media): FFmpeg 5.1's libraries and libpng (Debian 12).
+pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libswresample libavutil)
+pkg_check_modules(LIBPNG REQUIRED IMPORTED_TARGET libpng)
 find_package(doctest REQUIRED)
 include(doctest)
 

@@ -16,6 +16,7 @@ torch='torch/|ATen/|c10/|caffe2/'
 forbid common "dispatcher/|worker/|$torch" "common depends on nothing of ours, and not on torch"
 forbid dispatcher "worker/|$torch" "dispatcher never includes worker, and is torch-free"
 forbid worker "dispatcher/|worker/engine/|$torch" "the supervisor is torch-free and never includes dispatcher"
+forbid worker/media "dispatcher/|worker/engine/|$torch" "the MP4 output is torch-free (it runs in the supervisor)"
 forbid worker/engine/io "dispatcher/|worker/engine/(runtime|layers|text|video|ltx2|encode|app)/" "io is the lowest engine layer"
 forbid worker/engine/runtime "dispatcher/|worker/engine/(layers|text|video|ltx2|encode|app)/" "runtime sits below the models"
 forbid worker/engine/layers "dispatcher/|worker/engine/(text|video|ltx2|encode|app)/" "layers know no model"
