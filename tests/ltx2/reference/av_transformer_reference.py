@@ -22,8 +22,8 @@ Writes ONE file av_transformer.safetensors into --out:
              (latent/context BF16, timesteps [B,N,1] / sigma [B] / positions F32)
   expected   out.<pass>.<dtype>.{video,audio,video_x0,audio_x0}, pass in plain|stg|mod, dtype f32|bf16
   rope       rope.{video,audio,cross_video,cross_audio}.{cos,sin}.{f32,bf16} (precompute_freqs_cis
-             with the model's own arguments); grid.{video,audio,cross}.f64 (generate_freq_grid_np at
-             the REAL sizes 4096/3, 2048/1, 2048/1) and grid.video.f32 (generate_freq_grid_pytorch)
+             with the model's own arguments); grid.{video,audio}.f64 (generate_freq_grid_np at
+             the REAL sizes 4096/3 and 2048/1, the latter also the A/V cross-attention grid) and grid.video.f32 (generate_freq_grid_pytorch)
   metadata   "config" = {"transformer": {...}} as the published file carries it; "stg_block";
              "fps"; "generator"
 Usage: python3 tests/ltx2/reference/av_transformer_reference.py --out tests/ltx2/fixtures
@@ -296,7 +296,6 @@ def main():
     R = mods.rope
     fixture["grid.video.f64"] = R.generate_freq_grid_np(10000.0, 3, 4096).contiguous()
     fixture["grid.audio.f64"] = R.generate_freq_grid_np(10000.0, 1, 2048).contiguous()
-    fixture["grid.cross.f64"] = R.generate_freq_grid_np(10000.0, 1, 2048).contiguous()
     fixture["grid.video.f32"] = R.generate_freq_grid_pytorch(10000.0, 3, 4096).contiguous()
     print(summary_line("grid_f32_vs_f64", rel_err(fixture["grid.video.f32"], fixture["grid.video.f64"])))
 
@@ -330,6 +329,8 @@ def main():
         print(summary_line(f"{kind}_vs_plain.f32", [rel_err(q[0], p[0]), rel_err(q[1], p[1])]))
 
     path = os.path.join(args.out, "av_transformer.safetensors")
+    # Own storage per entry (cached grids and views must not share memory in the file).
+    fixture = {k: v.detach().clone().contiguous() for k, v in fixture.items()}
     save_file(fixture, path, metadata={
         "config": json.dumps({"transformer": TRANSFORMER}),
         "stg_block": str(STG_BLOCK), "fps": str(FPS),
