@@ -136,8 +136,9 @@ void ClipWriter::commit() {
   if (audio_written_ != h_.audio_values())
     fail("commit after " + std::to_string(audio_written_) + " of " + std::to_string(h_.audio_values()) +
          " audio values");
+  // No fsync: a clip is a hand-off between two processes of one machine, not durable state (a
+  // crash retries the job), and the engine writes it on the GPU's path.
   if (std::fflush(f_) != 0) fail("flush: " + errno_text());
-  if (::fsync(fileno(f_)) != 0) fail("fsync: " + errno_text());
   const int rc = std::fclose(f_);
   f_ = nullptr;
   if (rc != 0) fail("close: " + errno_text());

@@ -86,8 +86,8 @@ class ClipWriter {
   void write_frames(std::span<const uint8_t> rgb);
   // Appends interleaved samples (a multiple of audio_channels); only after every frame.
   void write_audio(std::span<const float> samples);
-  // Checks that exactly the promised frames and samples were written, flushes, fsyncs and
-  // renames into place.
+  // Checks that exactly the promised frames and samples were written, flushes (no fsync: the
+  // file is a hand-off, not durable state) and renames into place.
   void commit();
 
  private:

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -77,6 +78,15 @@ PartFile::~PartFile() { discard(); }
 
 void PartFile::commit() {
   if (done_) throw MediaError("rename " + part_ + ": already committed or discarded");
+  // The job is reported done once the file has its final name: its bytes reach the disk first.
+  const int fd = ::open(part_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    discard();
+    throw MediaError("fsync " + part_ + ": " + why);
+  }
+  ::close(fd);
   if (std::rename(part_.c_str(), final_.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     discard();

@@ -36,7 +36,8 @@ class PartFile {
 
   const std::string& path() const { return part_; }         // where to write
   const std::string& final_path() const { return final_; }
-  // Renames the part to the final name (replacing an older file there); throws MediaError.
+  // fsyncs the part and renames it to the final name (replacing an older file there); throws
+  // MediaError (then the part is removed).
   void commit();
   // Removes the part now (idempotent).
   void discard();
