@@ -19,6 +19,15 @@ inline uint8_t to_code(float x) {
 
 inline float dot(const float (&m)[3], float r, float g, float b) { return m[0] * r + m[1] * g + m[2] * b; }
 
+// code / 255 for every code: a division (exact: code 255 is 1.0 as the decoder's is), looked up.
+struct UnitTable {
+  float v[256];
+  UnitTable() {
+    for (int i = 0; i < 256; ++i) v[i] = static_cast<float>(i) / 255.0f;
+  }
+};
+const UnitTable kUnit;
+
 }  // namespace
 
 void rgb24_to_yuv420p_bt709(const uint8_t* rgb, int width, int height, uint8_t* y, int y_stride,
@@ -36,8 +45,7 @@ void rgb24_to_yuv420p_bt709(const uint8_t* rgb, int width, int height, uint8_t* 
       const uint8_t* px[4] = {r0 + 6 * bx, r0 + 6 * bx + 3, r1 + 6 * bx, r1 + 6 * bx + 3};
       uint8_t* yo[4] = {y0 + 2 * bx, y0 + 2 * bx + 1, y1 + 2 * bx, y1 + 2 * bx + 1};
       for (int k = 0; k < 4; ++k) {
-        // Division, not a reciprocal multiply: code 255 must be exactly 1.0 as the decoder's is.
-        const float r = px[k][0] / 255.0f, g = px[k][1] / 255.0f, b = px[k][2] / 255.0f;
+        const float r = kUnit.v[px[k][0]], g = kUnit.v[px[k][1]], b = kUnit.v[px[k][2]];
         *yo[k] = to_code(dot(kY, r, g, b) * 219.0f + 16.0f);
         us += dot(kU, r, g, b);
         vs += dot(kV, r, g, b);
