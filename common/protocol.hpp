@@ -75,16 +75,34 @@ MSGPACK_ADD_ENUM(ff::proto::ErrorKind);
 
 namespace ff::proto {
 
-// Generation parameters of a job (defaults are the schema's defaults).
+// Generation parameters of a job: the keys of framefarm.jobs.params. Each member's name is its
+// JSON key; kinds, ranges and rules are in common/job_params.hpp (one table, checked against
+// schema/ by tests). Defaults are the LTX-2.3 reference's (ltx-pipelines LTX_2_3_PARAMS): a
+// 1536x1024 output (stage 1 at 768x512), 121 frames at 24 fps, 30 stage-1 steps, seed 10, and
+// the multimodal guidance of both modalities (pred = c + (cfg-1)(c-u) + stg(c-p) + (mod-1)(c-m),
+// then rescaled toward std(c) by `rescale`).
 struct JobParams {
-  int32_t width = 768;
-  int32_t height = 512;
-  int32_t num_frames = 121;
+  int32_t width = 1536;               // output pixels; multiple of 64 (stage 1 at half size)
+  int32_t height = 1024;
+  int32_t num_frames = 121;           // 8k+1
   int32_t frame_rate = 24;
-  int32_t num_inference_steps = 30;
+  int32_t num_inference_steps = 30;   // stage-1 denoising steps
+  int64_t seed = 10;
+  double video_cfg = 3.0;             // classifier-free guidance (negative prompt)
+  double video_stg = 1.0;             // spatio-temporal guidance (perturbed self-attention)
+  double video_modality = 3.0;        // modality guidance (audio<->video cross-attention off)
+  double video_rescale = 0.7;         // 0 = no rescale, 1 = full std rescale
+  double audio_cfg = 7.0;
+  double audio_stg = 1.0;
+  double audio_modality = 3.0;
+  double audio_rescale = 0.7;
+  // Transitional, NOT a job param: the stand-in engine's single guidance scale
+  // (worker/engine/app/generate_job.cpp). job_params::decode sets it to video_cfg. Remove it
+  // once the engine reads video_cfg.
   double guidance_scale = 3.0;
-  int64_t seed = 0;
-  MSGPACK_DEFINE_MAP(width, height, num_frames, frame_rate, num_inference_steps, guidance_scale, seed);
+  MSGPACK_DEFINE_MAP(width, height, num_frames, frame_rate, num_inference_steps, seed, video_cfg,
+                     video_stg, video_modality, video_rescale, audio_cfg, audio_stg, audio_modality,
+                     audio_rescale, guidance_scale);
 };
 
 // ---------------------------------------------------------------- Dispatcher link

@@ -7,6 +7,7 @@
 
 #include <pqxx/pqxx>
 
+#include "common/job_params.hpp"
 #include "common/job_state.hpp"
 #include "common/json.hpp"
 #include "common/protocol.hpp"
@@ -31,25 +32,49 @@ std::vector<FlagSpec> common_flags() {
           {"help", "", "show help for this command"}};
 }
 
+// `submit --<flag>` of a params key; the help names the key, its rule and its default.
+FlagSpec param_flag(const params::ParamSpec& p) {
+  static const std::map<params::Kind, std::string> kValueName = {
+      {params::Kind::kInteger, "N"}, {params::Kind::kNumber, "X"}, {params::Kind::kBoolean, "BOOL"},
+      {params::Kind::kString, "TEXT"}};
+  std::string help = "params." + std::string(p.key) + ": " + std::string(p.doc) + "; " +
+                     std::string(params::kind_name(p.kind));
+  if (!p.min.empty()) help += " in [" + std::string(p.min) + ", " + std::string(p.max) + "]";
+  if (p.step > 0)
+    help += p.step_offset == 0 ? ", a multiple of " + std::to_string(p.step)
+                               : ", " + std::to_string(p.step) + "k+" + std::to_string(p.step_offset);
+  if (!p.choices.empty()) help += ", one of " + std::string(p.choices);
+  help += " (default " + params::default_json(p) + ")";
+  return {std::string(p.flag), kValueName.at(p.kind), help};
+}
+
+// The value of `--<flag>` as JSON: a JSON scalar literal, else (or for string keys) the text.
+json::Value param_value(const params::ParamSpec& p, const std::string& text) {
+  if (p.kind == params::Kind::kString) return json::Value(text);
+  try {
+    json::Value v = json::parse(text);
+    if (!v.is_array() && !v.is_object() && !v.is_null()) return v;
+  } catch (const json::ParseError&) {
+  }
+  return json::Value(text);
+}
+
 std::vector<FlagSpec> flags_of(const std::string& cmd) {
   std::vector<FlagSpec> f;
   if (cmd == "serve") return serve_flag_specs();
-  if (cmd == "submit")
-    f = {{"negative", "TEXT", "negative prompt (default empty)"},
+  if (cmd == "submit") {
+    f = {{"negative", "TEXT",
+          "negative prompt (default: LTX-2.3's, framefarm.default_negative_prompt(); '' = none)"},
          {"model", "NAME", "model name; empty = any worker (default empty)"},
-         {"priority", "N", "higher runs first (default 0)"},
-         {"width", "PX", "params.width [16, 4096]"},
-         {"height", "PX", "params.height [16, 4096]"},
-         {"frames", "N", "params.num_frames [1, 1025]"},
-         {"fps", "N", "params.frame_rate [1, 240]"},
-         {"steps", "N", "params.num_inference_steps [1, 500]"},
-         {"guidance", "X", "params.guidance_scale [0, 100]"},
-         {"seed", "N", "params.seed"},
-         {"idempotency-key", "KEY", "submit at most once per key (prints the existing job)"},
-         {"max-attempts", "N", "attempts before the job is dead (default 3)"},
-         {"delay-ms", "MS", "do not run before now + MS"},
-         {"wait", "", "wait until the job finishes; exit 5 if it ends dead/cancelled"},
-         {"wait-timeout-ms", "MS", "with --wait: give up after MS (exit 6); default: forever"}};
+         {"priority", "N", "higher runs first (default 0)"}};
+    for (const auto& p : params::specs()) f.push_back(param_flag(p));
+    for (FlagSpec x : {FlagSpec{"idempotency-key", "KEY", "submit at most once per key (prints the existing job)"},
+                       FlagSpec{"max-attempts", "N", "attempts before the job is dead (default 3)"},
+                       FlagSpec{"delay-ms", "MS", "do not run before now + MS"},
+                       FlagSpec{"wait", "", "wait until the job finishes; exit 5 if it ends dead/cancelled"},
+                       FlagSpec{"wait-timeout-ms", "MS", "with --wait: give up after MS (exit 6); default: forever"}})
+      f.push_back(std::move(x));
+  }
   else if (cmd == "list")
     f = {{"state", "STATE", "only jobs in this state"}, {"limit", "N", "at most N jobs, newest first (default 20)"}};
   else if (cmd == "workers")
@@ -451,7 +476,6 @@ CliRequest parse_cli(const std::vector<std::string>& args) {
 }
 
 SubmitOptions decode_submit(const CliRequest& req) {
-  using ff::config::parse_double;
   using ff::config::parse_int;
   SubmitOptions o;
   const auto& f = req.flags;
@@ -461,16 +485,22 @@ SubmitOptions decode_submit(const CliRequest& req) {
     throw UsageError("submit: the prompt is " + std::to_string(o.prompt.size()) + " bytes, the maximum is " +
                      std::to_string(proto::kMaxPromptBytes));
   if (auto v = f.get("negative")) o.negative_prompt = *v;
+  if (o.negative_prompt && o.negative_prompt->size() > proto::kMaxPromptBytes)
+    throw UsageError("--negative: the negative prompt is " + std::to_string(o.negative_prompt->size()) +
+                     " bytes, the maximum is " + std::to_string(proto::kMaxPromptBytes));
   if (auto v = f.get("model")) o.model = *v;
   if (auto v = f.get("priority")) o.priority = parse_int("--priority", *v, -1000000, 1000000);
+  // Params: checked with the rules the database applies (same messages), before connecting.
   json::Object params;
-  struct IntParam { const char* flag; const char* key; int64_t lo, hi; };
-  for (const IntParam& p : {IntParam{"width", "width", 16, 4096}, IntParam{"height", "height", 16, 4096},
-                            IntParam{"frames", "num_frames", 1, 1025}, IntParam{"fps", "frame_rate", 1, 240},
-                            IntParam{"steps", "num_inference_steps", 1, 500},
-                            IntParam{"seed", "seed", 0, INT64_MAX}})
-    if (auto v = f.get(p.flag)) params.set(p.key, static_cast<long long>(parse_int(std::string("--") + p.flag, *v, p.lo, p.hi)));
-  if (auto v = f.get("guidance")) params.set("guidance_scale", parse_double("--guidance", *v, 0, 100));
+  for (const auto& p : params::specs()) {
+    auto v = f.get(std::string(p.flag));
+    if (!v) continue;
+    json::Value value = param_value(p, *v);
+    const bool literal = value.is_number() || value.is_bool();
+    if (auto e = params::check(p, value, literal ? std::string_view(*v) : std::string_view()))
+      throw UsageError("--" + std::string(p.flag) + ": " + *e);
+    params.set(std::string(p.key), std::move(value));
+  }
   o.params_json = json::dump(json::Value(std::move(params)));
   if (auto v = f.get("idempotency-key")) {
     if (v->empty() || v->size() > 200) throw UsageError("--idempotency-key: must be 1..200 bytes");

@@ -39,10 +39,10 @@ struct CliRequest {
 // Options of `submit`, decoded in one place.
 struct SubmitOptions {
   std::string prompt;
-  std::string negative_prompt;
+  std::optional<std::string> negative_prompt;  // nullopt = the schema's default negative prompt
   std::string model;
   int64_t priority = 0;
-  std::string params_json = "{}";        // only the params given on the command line
+  std::string params_json = "{}";        // only the params given on the command line (checked)
   std::optional<std::string> idempotency_key;
   int64_t max_attempts = 3;
   int64_t delay_ms = 0;

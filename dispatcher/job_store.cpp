@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/job_params.hpp"
 #include "dispatcher/pg_array.hpp"
 #include "dispatcher/queries.hpp"
 
@@ -73,10 +74,14 @@ void JobStore::poll_notifications() { conn_->get_notifs(); }
 std::vector<ClaimedJob> JobStore::claim(const std::string& owner, int64_t limit,
                                         const std::vector<std::string>& models, int64_t lease_ms,
                                         const std::vector<std::string>& fingerprints) {
-  pqxx::nontransaction tx(*conn_);
-  auto r = tx.exec_prepared(sql::kClaimJobs, owner, limit, text_array(models), lease_ms,
-                            text_array(fingerprints));
+  pqxx::result r;
+  {
+    pqxx::nontransaction tx(*conn_);
+    r = tx.exec_prepared(sql::kClaimJobs, owner, limit, text_array(models), lease_ms,
+                         text_array(fingerprints));
+  }
   std::vector<ClaimedJob> out;
+  std::vector<CompletionRow> bad_params;
   out.reserve(r.size());
   for (const auto& row : r) {
     ClaimedJob c;
@@ -88,17 +93,17 @@ std::vector<ClaimedJob> JobStore::claim(const std::string& owner, int64_t limit,
     c.job.prompt = row[5].as<std::string>();
     c.job.negative_prompt = row[6].as<std::string>();
     c.job.model = row[7].as<std::string>();
-    auto& p = c.job.params;
-    p.width = row[8].as<int32_t>();
-    p.height = row[9].as<int32_t>();
-    p.num_frames = row[10].as<int32_t>();
-    p.frame_rate = row[11].as<int32_t>();
-    p.num_inference_steps = row[12].as<int32_t>();
-    p.guidance_scale = row[13].as<double>();
-    p.seed = row[14].as<int64_t>();
-    c.job.enqueued_unix_us = row[15].as<int64_t>();
+    try {
+      c.job.params = params::decode(row[8].as<std::string>());
+    } catch (const std::invalid_argument& e) {
+      // Only rows written around the trigger get here (it validates every INSERT/UPDATE).
+      bad_params.push_back({c.job.job_id, c.job.epoch, "dead", std::nullopt, std::nullopt,
+                            std::string("bad_input"), std::string(e.what()), 0});
+      continue;
+    }
+    c.job.enqueued_unix_us = row[9].as<int64_t>();
     // text[] as "{a,b}" (fingerprints are plain identifiers; quoted ones are unquoted here).
-    std::string arr = row[16].as<std::string>();
+    std::string arr = row[10].as<std::string>();
     if (arr.size() > 2) {
       std::string cur;
       bool q = false;
@@ -113,6 +118,7 @@ std::vector<ClaimedJob> JobStore::claim(const std::string& owner, int64_t limit,
     }
     out.push_back(std::move(c));
   }
+  if (!bad_params.empty()) complete(bad_params);
   return out;
 }
 

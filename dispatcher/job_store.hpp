@@ -74,7 +74,9 @@ class JobStore {
   // Delivers pending notifications to the callbacks; non-blocking.
   void poll_notifications();
 
-  // claim_jobs: leases up to `limit` ready jobs for `owner`.
+  // claim_jobs: leases up to `limit` ready jobs for `owner`. params are decoded with
+  // common/job_params.hpp; a job whose params do not decode is completed dead (bad_input, the
+  // message naming the rule) here and not returned.
   std::vector<ClaimedJob> claim(const std::string& owner, int64_t limit,
                                 const std::vector<std::string>& models, int64_t lease_ms,
                                 const std::vector<std::string>& fingerprints);

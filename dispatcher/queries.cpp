@@ -32,7 +32,7 @@ namespace {
 // Every claim takes a fresh fencing epoch and uses one attempt. Rows come back unordered;
 // `id = ANY(ARRAY(...))` keeps the plan on jobs_ready_idx + jobs_pkey (a join would hash the
 // whole table once it is large);
-// params are returned as columns with common/protocol.hpp JobParams defaults.
+// params come back as JSON text, decoded by common/job_params.hpp (defaults for absent keys).
 const char* const kClaimJobsSql = R"SQL(
 UPDATE framefarm.jobs j
    SET state = 'leased', attempts = j.attempts + 1, lease_owner = $1, lease_worker = NULL,
@@ -48,11 +48,7 @@ UPDATE framefarm.jobs j
     FOR UPDATE SKIP LOCKED))
 RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.priority, j.prompt,
           j.negative_prompt, j.model,
-          coalesce((j.params->>'width')::int, 768), coalesce((j.params->>'height')::int, 512),
-          coalesce((j.params->>'num_frames')::int, 121), coalesce((j.params->>'frame_rate')::int, 24),
-          coalesce((j.params->>'num_inference_steps')::int, 30),
-          coalesce((j.params->>'guidance_scale')::float8, 3.0),
-          coalesce((j.params->>'seed')::int8, 0),
+          j.params::text,
           (extract(epoch FROM j.created_at) * 1000000)::bigint,
           CASE WHEN cardinality($5::text[]) = 0 THEN '{}'::text[] ELSE
           (SELECT coalesce(array_agg(f.fp), '{}') FROM unnest($5::text[]) AS f(fp)
@@ -203,7 +199,7 @@ UPDATE framefarm.workers SET status = $3, jobs_in_flight = 0, credit = 0
 
 // ---- CLI ------------------------------------------------------------------------------------
 
-// Insert one job. $1 prompt, $2 negative, $3 model, $4 params json, $5 priority,
+// Insert one job. $1 prompt, $2 negative (NULL = framefarm.default_negative_prompt()), $3 model, $4 params json, $5 priority,
 // $6 idempotency key (NULL = none), $7 max attempts, $8 delay ms. No row when the key exists.
 const char* const kSubmitJobSql = R"SQL(
 INSERT INTO framefarm.jobs (prompt, negative_prompt, model, params, priority, idempotency_key,

@@ -13,7 +13,8 @@ TEST_CASE("job round-trips through encode/decode") {
   j.epoch = 7;
   j.prompt = "a cat in a hat";
   j.params.seed = -3;
-  j.params.guidance_scale = 4.5;
+  j.params.video_cfg = 4.5;
+  j.params.audio_rescale = 0.25;
   auto out = decode(encode(j));
   REQUIRE(std::holds_alternative<Message>(out));
   const auto& m = std::get<Message>(out);
@@ -23,7 +24,9 @@ TEST_CASE("job round-trips through encode/decode") {
   CHECK(g.epoch == 7);
   CHECK(g.prompt == "a cat in a hat");
   CHECK(g.params.seed == -3);
-  CHECK(g.params.guidance_scale == doctest::Approx(4.5));
+  CHECK(g.params.video_cfg == 4.5);
+  CHECK(g.params.audio_rescale == 0.25);
+  CHECK(g.params.audio_cfg == 7.0);  // untouched members keep their defaults
   CHECK(type_of(m) == MsgType::kJob);
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/config.hpp"
+#include "common/job_params.hpp"
 #include "dispatcher/backoff.hpp"
 #include "dispatcher/cli.hpp"
 #include "dispatcher/config.hpp"
@@ -105,7 +106,7 @@ TEST_CASE("a database URL with a password is refused") {
 }
 
 TEST_CASE("CLI parsing: commands, positionals, options per command") {
-  auto r = parse_cli({"submit", "a red fox", "--width", "512", "--steps", "8", "--guidance", "4.5", "--wait",
+  auto r = parse_cli({"submit", "a red fox", "--width", "512", "--steps", "8", "--video-cfg", "4.5", "--wait",
                       "--json", "--idempotency-key", "k1", "--database", "postgresql://u@h/d"});
   CHECK(r.command == "submit");
   CHECK(r.json);
@@ -114,7 +115,8 @@ TEST_CASE("CLI parsing: commands, positionals, options per command") {
   CHECK(s.prompt == "a red fox");
   CHECK(s.wait);
   CHECK(s.idempotency_key == std::optional<std::string>("k1"));
-  CHECK(s.params_json == "{\"width\":512,\"num_inference_steps\":8,\"guidance_scale\":4.5}");
+  CHECK(s.params_json == "{\"width\":512,\"num_inference_steps\":8,\"video_cfg\":4.5}");
+  CHECK(!s.negative_prompt);  // the schema's default negative prompt
   CHECK(decode_submit(parse_cli({"submit", "x"})).params_json == "{}");
   CHECK(parse_job_id(parse_cli({"status", "42"})) == 42);
   CHECK_THROWS_WITH_AS(parse_job_id(parse_cli({"status", "abc"})), Contains("job id: expected an integer"), UsageError);
@@ -126,12 +128,56 @@ TEST_CASE("CLI parsing: commands, positionals, options per command") {
   CHECK_THROWS_WITH_AS(parse_cli({"list", "--width", "5"}), Contains("unknown option '--width'"), UsageError);
   CHECK_THROWS_WITH_AS(parse_cli({"workers", "--database", "postgresql://u:pw@h/d"}), Contains("password"), UsageError);
   CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", "x", "--frames", "0"})),
-                       "--frames: 0 is out of range [1, 1025]", UsageError);
+                       "--frames: params.num_frames = 0 is out of range [1, 1025]", UsageError);
   CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", ""})), Contains("must not be empty"), UsageError);
   CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", std::string(8193, 'a')})), Contains("maximum is 8192"), UsageError);
   CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", "x", "--wait-timeout-ms", "5"})), Contains("needs --wait"), UsageError);
   CHECK(parse_cli({"serve", "--help"}).help);
   CHECK(parse_cli({"--help"}).help);
+}
+
+TEST_CASE("submit checks every params flag with the schema's rules before connecting") {
+  auto bad = [](std::vector<std::string> flags) {
+    std::vector<std::string> a = {"submit", "x"};
+    a.insert(a.end(), flags.begin(), flags.end());
+    return decode_submit(parse_cli(a));
+  };
+  CHECK_THROWS_WITH_AS(bad({"--frames", "10"}),
+                       "--frames: params.num_frames = 10 must be 8k+1 (e.g. 121): the video VAE encodes 1 + 8k frames",
+                       UsageError);
+  CHECK_THROWS_WITH_AS(bad({"--width", "1000"}),
+                       "--width: params.width = 1000 must be a multiple of 64 (e.g. 1536): stage 1 runs at half "
+                       "size on 32-px latent cells",
+                       UsageError);
+  CHECK_THROWS_WITH_AS(bad({"--steps", "-3"}), "--steps: params.num_inference_steps = -3 is out of range [1, 500]",
+                       UsageError);
+  CHECK_THROWS_WITH_AS(bad({"--height", "abc"}), "--height: params.height must be a JSON integer, got \"abc\"",
+                       UsageError);
+  CHECK_THROWS_WITH_AS(bad({"--audio-rescale", "1.5"}), "--audio-rescale: params.audio_rescale = 1.5 is out of range [0, 1]",
+                       UsageError);
+  CHECK_THROWS_WITH_AS(bad({"--guidance", "3"}), Contains("unknown option '--guidance'"), UsageError);
+  auto all = bad({"--width", "768", "--height", "512", "--frames", "9", "--fps", "25", "--steps", "4", "--seed", "7",
+                  "--video-cfg", "3.5", "--video-stg", "0", "--video-modality", "1", "--video-rescale", "0.5",
+                  "--audio-cfg", "5", "--audio-stg", "1", "--audio-modality", "2", "--audio-rescale", "0"});
+  CHECK(all.params_json ==
+        "{\"width\":768,\"height\":512,\"num_frames\":9,\"frame_rate\":25,\"num_inference_steps\":4,\"seed\":7,"
+        "\"video_cfg\":3.5,\"video_stg\":0,\"video_modality\":1,\"video_rescale\":0.5,\"audio_cfg\":5,"
+        "\"audio_stg\":1,\"audio_modality\":2,\"audio_rescale\":0}");
+  CHECK(ff::params::decode(all.params_json).video_rescale == 0.5);
+  // help: one flag per key, naming its rule and default
+  const std::string help = cli_help("submit");
+  CHECK(help.find("--frames N") != std::string::npos);
+  CHECK(help.find("params.num_frames: frames of the output video; integer in [1, 1025], 8k+1 (default 121)") !=
+        std::string::npos);
+  CHECK(help.find("params.width: output width in pixels; integer in [64, 4096], a multiple of 64 (default 1536)") !=
+        std::string::npos);
+  CHECK(help.find("--audio-rescale X") != std::string::npos);
+  CHECK(help.find("(default 0.7)") != std::string::npos);
+  // rejected with exit 2 without touching the (unreachable) database
+  std::ostringstream out, err;
+  CHECK(cli_main({"submit", "x", "--frames", "10", "--database", "postgresql://u@127.0.0.1:1/none"}, out, err) ==
+        kExitUsage);
+  CHECK(err.str().find("params.num_frames = 10 must be 8k+1") != std::string::npos);
 }
 
 TEST_CASE("cli_main: usage errors exit 2 with a message, --help exits 0") {

@@ -49,7 +49,7 @@ TEST_CASE("jobs are claimed in priority order, leased under fresh epochs, result
   proto::Job jm = j1->job_id == high ? *j2 : *j1;
   CHECK(jh.prompt == "high");
   CHECK(jh.params.width == 256);
-  CHECK(jh.params.height == 512);  // default
+  CHECK(jh.params.height == 1024);  // default (LTX-2.3)
   CHECK(jh.params.seed == 5);
   CHECK(jh.attempt == 1);
   CHECK(jh.epoch != jm.epoch);
@@ -334,7 +334,7 @@ TEST_CASE("embedding cache: cached jobs marked, misses grouped for one encoder p
   env.exec("INSERT INTO framefarm.prompt_embeddings (encoder_fingerprint, prompt_sha256, max_length, real_tokens, "
            "dtype, video_shape, audio_shape, video, audio) SELECT 'fpX', sha256(convert_to(p, 'UTF8')), 1024, 3, "
            "'bf16', '{3,4}', '{3,2}', '\\x00', '\\x00' FROM unnest(ARRAY['seen prompt', '']) p");
-  int64_t cached = insert(env, "(prompt) VALUES ('seen prompt')");
+  int64_t cached = insert(env, "(prompt, negative_prompt) VALUES ('seen prompt', '')");
   insert(env, "(prompt) VALUES ('new 1')");
   insert(env, "(prompt) VALUES ('new 2')");
   insert(env, "(prompt) VALUES ('new 3')");

@@ -8,6 +8,7 @@
 
 #include <pqxx/pqxx>
 
+#include "common/job_params.hpp"
 #include "common/job_state.hpp"
 #include "common/protocol.hpp"
 #include "dispatcher/migrate.hpp"
@@ -81,7 +82,7 @@ TEST_CASE("a prompt alone is a valid job with defaults") {
   CHECK(r[1].as<int>() == 0);
   CHECK(r[2].as<int>() == 3);
   CHECK(r[3].as<int>() == 0);
-  CHECK(r[4].as<std::string>() == "");
+  CHECK(r[4].as<std::string>().rfind("has_subtitles, has_blurbox", 0) == 0);  // LTX-2.3's default negative
   CHECK(r[5].as<std::string>() == "");
   CHECK(r[6].as<std::string>() == "{}");
   CHECK(r[7].as<bool>());
@@ -111,12 +112,11 @@ TEST_CASE("bad rows are rejected at INSERT with a readable message") {
   CHECK(rejected("INSERT INTO framefarm.jobs (prompt) VALUES (convert_from('\\xc328'::bytea, 'UTF8'))")
             .find("invalid byte sequence for encoding \"UTF8\"") != std::string::npos);
   CHECK(rejected("INSERT INTO framefarm.jobs (prompt, params) VALUES ('a', '{\"widht\": 512}')") ==
-        "ERROR:  framefarm.jobs: unknown key \"widht\" in params (allowed: frame_rate, guidance_scale, "
-        "height, num_frames, num_inference_steps, seed, width)");
+        "ERROR:  framefarm.jobs: unknown key \"widht\" in params (allowed: " + ff::params::allowed_keys() + ")");
   CHECK(rejected("INSERT INTO framefarm.jobs (prompt, params) VALUES ('a', '{\"width\": 8}')") ==
-        "ERROR:  framefarm.jobs: params.width = 8 is out of range [16, 4096]");
+        "ERROR:  framefarm.jobs: params.width = 8 is out of range [64, 4096]");
   CHECK(rejected("INSERT INTO framefarm.jobs (prompt, params) VALUES ('a', '{\"height\": 100000}')") ==
-        "ERROR:  framefarm.jobs: params.height = 100000 is out of range [16, 4096]");
+        "ERROR:  framefarm.jobs: params.height = 100000 is out of range [64, 4096]");
   CHECK(rejected("INSERT INTO framefarm.jobs (prompt, params) VALUES ('a', '{\"num_frames\": 0}')") ==
         "ERROR:  framefarm.jobs: params.num_frames = 0 is out of range [1, 1025]");
   CHECK(rejected("INSERT INTO framefarm.jobs (prompt, params) VALUES ('a', '{\"num_inference_steps\": 501}')") ==
@@ -131,7 +131,7 @@ TEST_CASE("bad rows are rejected at INSERT with a readable message") {
             .find("jobs_max_attempts_1_to_100") != std::string::npos);
   CHECK(rejected("INSERT INTO framefarm.jobs (prompt, params) VALUES ('a', "
                  "'{\"width\": 512, \"height\": 320, \"num_frames\": 9, \"frame_rate\": 24, "
-                 "\"num_inference_steps\": 4, \"guidance_scale\": 3.5, \"seed\": 7}')") == "ACCEPTED");
+                 "\"num_inference_steps\": 4, \"video_cfg\": 3.5, \"seed\": 7}')") == "ACCEPTED");
 }
 
 TEST_CASE("idempotency key is unique") {

@@ -62,8 +62,8 @@ TEST_CASE("a tiny-model job runs end to end through dispatcher, worker and engin
 
   const std::string id = pg.psql(
       "INSERT INTO framefarm.jobs (prompt, negative_prompt, params) VALUES ('a red fox runs through snow', "
-      "'blurry', '{\"width\": 32, \"height\": 32, \"num_frames\": 9, \"frame_rate\": 8, "
-      "\"num_inference_steps\": 3, \"guidance_scale\": 3.0, \"seed\": 11}') RETURNING id");
+      "'blurry', '{\"width\": 64, \"height\": 64, \"num_frames\": 9, \"frame_rate\": 8, "
+      "\"num_inference_steps\": 3, \"video_cfg\": 3.0, \"seed\": 11}') RETURNING id");
   const std::string job_id = id.substr(0, id.find_first_of("\n|"));
   std::string state;
   const bool done = ff::test::eventually([&] {
@@ -79,14 +79,14 @@ TEST_CASE("a tiny-model job runs end to end through dispatcher, worker and engin
   const fs::path y4m_path = fs::path(out_root) / (job_id + ".y4m");
   REQUIRE(fs::exists(y4m_path));
   auto y4m = ff::test::read_y4m(y4m_path.string());
-  CHECK(y4m.width == 32);
-  CHECK(y4m.height == 32);
+  CHECK(y4m.width == 64);
+  CHECK(y4m.height == 64);
   CHECK(y4m.frames == 9);
   CHECK(y4m.fps_num == 8);
   CHECK(y4m.fps_den == 1);
   auto png = ff::test::check_png(ff::test::read_file((fs::path(out_root) / (job_id + ".png")).string()));
-  CHECK(png.width == 32);
-  CHECK(png.height == 32);
+  CHECK(png.width == 64);
+  CHECK(png.height == 64);
 
   // Both contexts (prompt and negative prompt) were persisted by the worker's embedding cache
   // (written behind the job, hence eventually), in the cached format whatever the model dtype.

@@ -139,9 +139,10 @@ TEST_CASE("500 jobs by SQL and CLI through 3 workers: each succeeds exactly once
     CHECK((it != logged.end() && it->second == 1));
   }
   CHECK(logged.size() == 500);
-  // Every worker took part; the cache holds each distinct prompt once (40 + 10 CLI + "" + blurry).
+  // Every worker took part; the cache holds each distinct prompt once (40 + 10 CLI + "" + blurry
+  // + the default negative prompt the CLI's jobs got from the schema).
   CHECK(std::stoll(f.pg.psql("SELECT count(DISTINCT lease_worker) FROM framefarm.jobs")) == 3);
-  CHECK(std::stoll(f.pg.psql("SELECT count(*) FROM framefarm.prompt_embeddings")) == 40 + 10 + 2);
+  CHECK(std::stoll(f.pg.psql("SELECT count(*) FROM framefarm.prompt_embeddings")) == 40 + 10 + 3);
 }
 
 TEST_CASE("kill -9 of a worker mid-job: its jobs re-run elsewhere, none lost, none completed twice") {
