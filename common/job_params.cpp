@@ -19,7 +19,7 @@ constexpr std::string_view kFramesReason = "the video VAE encodes 1 + 8k frames"
 // The table. Order = the order of `submit --help`. Ranges are this farm's policy; the step
 // rules are the reference's (ltx-pipelines helpers.assert_resolution for two-stage pipelines,
 // the 8x temporal VAE for frames).
-const std::array<ParamSpec, 14> kParamSpecs = {{
+const std::array<ParamSpec, 17> kParamSpecs = {{
     {"width", "width", Kind::kInteger, "64", "4096", 64, 0, kResolutionReason, "",
      "output width in pixels", &P::width},
     {"height", "height", Kind::kInteger, "64", "4096", 64, 0, kResolutionReason, "",
@@ -48,6 +48,14 @@ const std::array<ParamSpec, 14> kParamSpecs = {{
      "audio modality guidance scale (1 = off)", &P::audio_modality},
     {"audio_rescale", "audio-rescale", Kind::kNumber, "0", "1", 0, 0, "", "",
      "audio guidance rescale toward the conditional std (0 = off)", &P::audio_rescale},
+    // The MP4 (schema/004_media_params.sql): x264's quality and speed, and the AAC track.
+    {"crf", "crf", Kind::kInteger, "0", "51", 0, 0, "", "",
+     "H.264 constant rate factor of the MP4 (lower = better, larger)", &P::crf},
+    {"preset", "preset", Kind::kString, "", "", 0, 0, "",
+     "ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow, placebo",
+     "x264 speed preset of the MP4 (slower = smaller at the same quality)", &P::preset},
+    {"audio", "audio", Kind::kBoolean, "", "", 0, 0, "", "",
+     "whether the MP4 carries the generated audio (AAC 48 kHz stereo)", &P::audio},
 }};
 
 int64_t parse_i64(std::string_view s) {

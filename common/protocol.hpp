@@ -96,13 +96,18 @@ struct JobParams {
   double audio_stg = 1.0;
   double audio_modality = 3.0;
   double audio_rescale = 0.7;
+  // The MP4 (the supervisor's mux, worker/media/mp4_writer.hpp): libx264 quality and speed as the
+  // reference encodes (crf 19, preset veryfast), and whether the MP4 carries the AAC track.
+  int32_t crf = 19;                   // 0..51, lower = better
+  std::string preset = "veryfast";    // an x264 preset name
+  bool audio = true;
   // Transitional, NOT a job param: the stand-in engine's single guidance scale
   // (worker/engine/app/generate_job.cpp). job_params::decode sets it to video_cfg. Remove it
   // once the engine reads video_cfg.
   double guidance_scale = 3.0;
   MSGPACK_DEFINE_MAP(width, height, num_frames, frame_rate, num_inference_steps, seed, video_cfg,
                      video_stg, video_modality, video_rescale, audio_cfg, audio_stg, audio_modality,
-                     audio_rescale, guidance_scale);
+                     audio_rescale, guidance_scale, crf, preset, audio);
 };
 
 // ---------------------------------------------------------------- Dispatcher link
@@ -161,6 +166,24 @@ struct Progress {
   MSGPACK_DEFINE_MAP(job_id, epoch, phase, step, total_steps);
 };
 
+// The MP4 of a successful job, as the supervisor's mux thread wrote it (worker/media/). Recorded
+// in framefarm.jobs.result under "media"; an empty mp4_path means no MP4 (a stand-in engine that
+// wrote its own video file: output_path only).
+struct MediaInfo {
+  std::string mp4_path;           // <output_root>/<job id>.mp4 (also Result::output_path)
+  std::string poster_path;        // <output_root>/<job id>.png: the first frame
+  double duration_s = 0;          // max(video, audio) duration
+  int32_t frames = 0;
+  double fps = 0;
+  int32_t width = 0;
+  int32_t height = 0;
+  int32_t audio_sample_rate = 0;  // of the AAC stream; 0 = no audio stream
+  int32_t audio_channels = 0;
+  int64_t bytes = 0;              // MP4 file size
+  MSGPACK_DEFINE_MAP(mp4_path, poster_path, duration_s, frames, fps, width, height,
+                     audio_sample_rate, audio_channels, bytes);
+};
+
 struct Result {
   int64_t job_id = 0;
   int64_t epoch = 0;
@@ -170,8 +193,9 @@ struct Result {
   std::map<std::string, int64_t> peak_vram_bytes;  // component -> peak bytes
   ErrorKind error_kind = ErrorKind::kNone;
   std::string error_message;
+  MediaInfo media;                          // on success with an MP4
   MSGPACK_DEFINE_MAP(job_id, epoch, ok, output_path, timings_s, peak_vram_bytes, error_kind,
-                     error_message);
+                     error_message, media);
 };
 
 struct Cancel {
@@ -251,8 +275,12 @@ struct GenerateRequest {
   JobParams params;
   PromptEmbedding positive;
   PromptEmbedding negative;
-  std::string output_dir;  // the engine writes <output_dir>/<job_id>.y4m and .png
-  MSGPACK_DEFINE_MAP(job_id, params, positive, negative, output_dir);
+  std::string output_dir;  // stand-in engine only: it writes <output_dir>/<job_id>.y4m and .png
+  // Where the engine writes the job's clip file (common/clip_file.hpp): decoded RGB24 frames at
+  // params.frame_rate and the float32 waveform, through clip::write_clip_file (or ClipWriter).
+  // Always <run_dir>/clips/<job_id>.clip; the supervisor muxes the MP4 from it.
+  std::string clip_path;
+  MSGPACK_DEFINE_MAP(job_id, params, positive, negative, output_dir, clip_path);
 };
 
 struct GenerateProgress {
@@ -263,17 +291,23 @@ struct GenerateProgress {
   MSGPACK_DEFINE_MAP(job_id, phase, step, total_steps);
 };
 
+// The engine's side of a finished job. The real engine sets clip_path (the clip file it wrote,
+// = GenerateRequest::clip_path) and replies as soon as the file is complete: the supervisor
+// muxes the MP4 on its own thread while the engine starts the next job, and reports the job to
+// the dispatcher only once the MP4 is complete. video_path/preview_path are the stand-in
+// engine's (a Y4M it wrote itself, reported as is); they go once it is gone.
 struct GenerateResult {
   int64_t job_id = 0;
   bool ok = false;
-  std::string video_path;
-  std::string preview_path;
+  std::string video_path;    // stand-in engine only
+  std::string preview_path;  // stand-in engine only
   std::map<std::string, double> timings_s;
   std::map<std::string, int64_t> peak_vram_bytes;
   ErrorKind error_kind = ErrorKind::kNone;
   std::string error_message;
+  std::string clip_path;     // on success: the clip file to mux (in <run_dir>/clips/)
   MSGPACK_DEFINE_MAP(job_id, ok, video_path, preview_path, timings_s, peak_vram_bytes, error_kind,
-                     error_message);
+                     error_message, clip_path);
 };
 
 struct EngineCancel {

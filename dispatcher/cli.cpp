@@ -163,6 +163,31 @@ json::Object job_json(const pqxx::row& r) {
   return o;
 }
 
+// result.media (the worker's MP4, see proto::MediaInfo) as four readable lines.
+void print_media_text(const json::Value& m, std::ostream& out) {
+  auto num = [&](const char* k) {
+    const json::Value* v = m.find(k);
+    return v && v->is_number() ? v->as_double() : 0.0;
+  };
+  auto text = [&](const char* k) {
+    const json::Value* v = m.find(k);
+    return v && v->is_string() ? v->as_string() : std::string();
+  };
+  char line[256];
+  out << "mp4: " << text("mp4_path") << '\n' << "poster: " << text("poster_path") << '\n';
+  std::snprintf(line, sizeof line, "video: %lldx%lld, %lld frames at %g fps, %.3f s, %lld bytes\n",
+                static_cast<long long>(num("width")), static_cast<long long>(num("height")),
+                static_cast<long long>(num("frames")), num("fps"), num("duration_s"),
+                static_cast<long long>(num("bytes")));
+  out << line;
+  if (num("audio_channels") > 0)
+    std::snprintf(line, sizeof line, "audio: AAC %lld Hz, %lld channels\n",
+                  static_cast<long long>(num("audio_sample_rate")), static_cast<long long>(num("audio_channels")));
+  else
+    std::snprintf(line, sizeof line, "audio: none\n");
+  out << line;
+}
+
 void print_job_text(const json::Object& o, std::ostream& out) {
   for (const auto& [k, v] : o) {
     if (v.is_null()) continue;
@@ -171,6 +196,8 @@ void print_job_text(const json::Object& o, std::ostream& out) {
     else out << json::dump(v);
     out << '\n';
   }
+  if (const json::Value* r = o.find("result"); r && r->is_object())
+    if (const json::Value* m = r->find("media"); m && m->is_object()) print_media_text(*m, out);
 }
 
 std::unique_ptr<pqxx::connection> connect(const CliRequest& req) {

@@ -343,6 +343,23 @@ struct Dispatcher::Impl {
     pending_progress[p.job_id] = std::move(row);
   }
 
+  // result.media: the MP4 the worker wrote (proto::MediaInfo); non-finite numbers become 0.
+  static json::Object media_json(const proto::MediaInfo& m) {
+    auto finite = [](double v) { return v == v && v < 1e300 && v > -1e300 ? v : 0.0; };
+    json::Object o;
+    o.set("mp4_path", sanitize_text(m.mp4_path, 4096));
+    o.set("poster_path", sanitize_text(m.poster_path, 4096));
+    o.set("duration_s", finite(m.duration_s));
+    o.set("frames", static_cast<long long>(m.frames));
+    o.set("fps", finite(m.fps));
+    o.set("width", static_cast<long long>(m.width));
+    o.set("height", static_cast<long long>(m.height));
+    o.set("audio_sample_rate", static_cast<long long>(m.audio_sample_rate));
+    o.set("audio_channels", static_cast<long long>(m.audio_channels));
+    o.set("bytes", static_cast<long long>(m.bytes));
+    return o;
+  }
+
   void on_result(WorkerSession& s, const proto::Result& r) {
     auto it = s.leases.find(r.job_id);
     if (it == s.leases.end() || it->second.epoch != r.epoch) {
@@ -367,6 +384,7 @@ struct Dispatcher::Impl {
       for (const auto& [k, v] : r.peak_vram_bytes) peaks.set(sanitize_text(k, 64), static_cast<long long>(v));
       res.set("timings_s", std::move(timings));
       res.set("peak_vram_bytes", std::move(peaks));
+      if (!r.media.mp4_path.empty()) res.set("media", media_json(r.media));
       c.result_json = json::dump(json::Value(std::move(res)));
     } else {
       auto kind = r.error_kind == proto::ErrorKind::kNone ? proto::ErrorKind::kInternal : r.error_kind;

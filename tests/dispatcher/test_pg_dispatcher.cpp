@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/json.hpp"
 #include "dispatcher/cli.hpp"
 #include "tests/dispatcher/dispatcher_env.hpp"
 #include "tests/dispatcher/sim_worker.hpp"
@@ -417,4 +418,76 @@ TEST_CASE("jobs go only to workers serving their model, model '' to any") {
   CHECK(!w.recv_until<proto::Job>(300ms));
   CHECK(state_of(env, other) == "queued");
   CHECK(env.q("SELECT attempts FROM framefarm.jobs WHERE id = " + std::to_string(other)) == "0");
+}
+
+TEST_CASE("a result with an MP4 records its media under result.media; status prints it") {
+  DispatcherEnv env;
+  const int64_t id = insert(env, "(prompt) VALUES ('a fox with sound')");
+  RunningDispatcher d(env.ctx, env.config("d1"));
+  SimWorker w(env.ctx, d.endpoint());
+  REQUIRE(w.register_as("w1", 1));
+  auto j = w.recv_until<proto::Job>(5s);
+  REQUIRE(j);
+  proto::Result r;
+  r.job_id = j->job_id;
+  r.epoch = j->epoch;
+  r.ok = true;
+  r.output_path = "/out/" + std::to_string(id) + ".mp4";
+  r.timings_s["mux"] = 0.25;
+  r.media.mp4_path = r.output_path;
+  r.media.poster_path = "/out/" + std::to_string(id) + ".png";
+  r.media.duration_s = 17.0 / 24;
+  r.media.frames = 17;
+  r.media.fps = 24;
+  r.media.width = 64;
+  r.media.height = 96;
+  r.media.audio_sample_rate = 48000;
+  r.media.audio_channels = 2;
+  r.media.bytes = 12345;
+  w.send(r);
+  REQUIRE(wait_state(env, id, "succeeded") == "succeeded");
+  auto media = [&](const std::string& k) {
+    return env.q("SELECT result->'media'->>'" + k + "' FROM framefarm.jobs WHERE id = " + std::to_string(id));
+  };
+  CHECK(media("mp4_path") == r.output_path);
+  CHECK(media("poster_path") == r.media.poster_path);
+  CHECK(std::stod(media("duration_s")) == doctest::Approx(17.0 / 24));
+  CHECK(media("frames") == "17");
+  CHECK(std::stod(media("fps")) == 24.0);
+  CHECK(media("width") == "64");
+  CHECK(media("height") == "96");
+  CHECK(media("audio_sample_rate") == "48000");
+  CHECK(media("audio_channels") == "2");
+  CHECK(media("bytes") == "12345");
+  CHECK(env.q("SELECT result->'timings_s'->>'mux' FROM framefarm.jobs WHERE id = " + std::to_string(id)) == "0.25");
+
+  std::ostringstream out, err;
+  REQUIRE(dispatcher::cli_main({"status", std::to_string(id), "--database", env.pg.url()}, out, err) == 0);
+  CHECK(out.str().find("mp4: /out/" + std::to_string(id) + ".mp4\n") != std::string::npos);
+  CHECK(out.str().find("poster: /out/" + std::to_string(id) + ".png\n") != std::string::npos);
+  CHECK(out.str().find("video: 64x96, 17 frames at 24 fps, 0.708 s, 12345 bytes\n") != std::string::npos);
+  CHECK(out.str().find("audio: AAC 48000 Hz, 2 channels\n") != std::string::npos);
+  std::ostringstream oj, ej;
+  REQUIRE(dispatcher::cli_main({"status", std::to_string(id), "--json", "--database", env.pg.url()}, oj, ej) == 0);
+  const json::Value v = json::parse(oj.str());
+  CHECK(v["result"]["media"]["frames"].as_int() == 17);
+  CHECK(v["result"]["media"]["audio_channels"].as_int() == 2);
+  CHECK(v["result"]["media"]["mp4_path"].as_string() == r.output_path);
+
+  // A result without an MP4 (a stand-in engine's Y4M) has no media and no media lines.
+  const int64_t id2 = insert(env, "(prompt) VALUES ('no mp4')");
+  w.send(proto::Credit{1});
+  auto j2 = w.recv_until<proto::Job>(5s);
+  REQUIRE(j2);
+  proto::Result r2;
+  r2.job_id = j2->job_id;
+  r2.epoch = j2->epoch;
+  r2.ok = true;
+  r2.output_path = "/out/x.y4m";
+  w.send(r2);
+  REQUIRE(wait_state(env, id2, "succeeded") == "succeeded");
+  CHECK(env.q("SELECT result ? 'media' FROM framefarm.jobs WHERE id = " + std::to_string(id2)) == "f");
+  std::ostringstream o2, e2;
+  REQUIRE(dispatcher::cli_main({"status", std::to_string(id2), "--database", env.pg.url()}, o2, e2) == 0);
+  CHECK(o2.str().find("mp4:") == std::string::npos);
 }

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/job_params.hpp"
 #include "tests/media/media_test_support.hpp"
 #include "worker/media/frame_convert.hpp"
 #include "worker/media/mp4_writer.hpp"
@@ -313,4 +314,22 @@ TEST_CASE("stopping the mux thread aborts the mux in progress and fails the queu
   CHECK(got.all[1].error == "mux worker stopped");
   CHECK(got.all[2].error == "mux worker stopped");
   CHECK(d.names().empty());
+}
+
+TEST_CASE("the job params crf/preset/audio default to the writer's defaults; preset choices are x264's") {
+  const ff::proto::JobParams p;
+  const Mp4Options o;
+  CHECK(p.crf == o.crf);
+  CHECK(p.preset == o.preset);
+  CHECK(p.audio == o.audio);
+  const auto* spec = ff::params::find("preset");
+  REQUIRE(spec);
+  std::string all;
+  for (const char* name : kX264Presets) all += (all.empty() ? "" : ", ") + std::string(name);
+  CHECK(spec->choices == all);
+  const auto* crf = ff::params::find("crf");
+  REQUIRE(crf);
+  CHECK(crf->min == "0");
+  CHECK(crf->max == "51");
+  REQUIRE(ff::params::find("audio"));
 }
