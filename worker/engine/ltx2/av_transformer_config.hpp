@@ -41,6 +41,9 @@ struct AVTransformerConfig {
   bool audio_ff_bias = true;
   bool double_precision_rope = false;  // "frequencies_precision": "float64" -> float64 grid
   bool use_middle_indices_grid = true;
+  // Keys of the section this decoder neither reads nor knows to belong elsewhere (for a log line;
+  // nothing depends on them).
+  std::vector<std::string> unrecognized_keys;
 
   int64_t inner_dim() const { return num_attention_heads * attention_head_dim; }
   int64_t audio_inner_dim() const { return audio_num_attention_heads * audio_attention_head_dim; }

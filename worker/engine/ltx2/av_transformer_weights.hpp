@@ -24,12 +24,14 @@
 // math casts to the compute dtype at use.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
 
+#include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/layers/layers.hpp"
 #include "worker/engine/ltx2/av_transformer_config.hpp"
 #include "worker/engine/video/weight_spec.hpp"
@@ -113,5 +115,14 @@ std::vector<std::pair<std::string, ff::layers::Linear*>> av_block_linears(AVBloc
 // undefined (block_tensors_of skips them). LoRA factors of the Linears are not listed.
 using NamedFields = std::vector<std::pair<std::string, at::Tensor*>>;
 NamedFields av_block_fields(AVBlockWeights& b);
+
+// Loads every slot from `file` (names under `prefix`, e.g. "model.diffusion_model.") onto
+// `device`. `dtype`: every tensor is cast to it (kFloat for parity runs; kBFloat16 is what
+// ltx-core's loader does, rounding the F32 tables); nullopt keeps the stored dtypes (the math
+// casts at use). Throws ff::io::CheckpointError naming the file and the tensor when one is
+// missing, mis-shaped or not floating point.
+AVTransformerWeights load_av_transformer(const ff::io::SafetensorsFile& file, const AVTransformerConfig& c,
+                                         const std::string& prefix, at::Device device,
+                                         std::optional<at::ScalarType> dtype);
 
 }  // namespace ff::ltx2
