@@ -324,6 +324,14 @@ TEST_CASE("av transformer: the step API equals forward and a state copied at the
   CHECK(at::equal(resumed.audio, full_stg.audio));
   CHECK(rel_err(full_stg.video, full_plain.video) > 1e-3);  // the perturbation matters
   CHECK(rel_err(resumed.video, f->copy("out.stg.f32.video")) <= 1e-4);
+
+  // Weights as stored (BF16 Linears, F32 tables) cast at use give the same fp32 result.
+  const AVTransformerWeights stored = load_av_transformer(*f, c, kPrefix, at::kCPU, std::nullopt);
+  CHECK((stored.blocks[0].attn1.to_q.weight.scalar_type() == at::kBFloat16));
+  CHECK((stored.blocks[0].scale_shift_table.scalar_type() == at::kFloat));
+  const AVVelocity as_stored = av_transformer_forward(stored, c, video, audio, plain);
+  CHECK(at::equal(as_stored.video, full_plain.video));
+  CHECK(at::equal(as_stored.audio, full_plain.audio));
 }
 
 TEST_CASE("av transformer: the parity check sees the known traps") {

@@ -47,8 +47,10 @@ at::Tensor attention(const AVAttentionWeights& a, const at::Tensor& x, const at:
   if (value_only) {
     out = v;
   } else {
-    at::Tensor q = L::rms_norm(L::linear(x, a.to_q), a.q_norm, eps);
-    at::Tensor k = L::rms_norm(L::linear(context, a.to_k), a.k_norm, eps);
+    // Norm weights stored in another dtype (e.g. F32 next to bf16 activations) are cast first.
+    at::Tensor q = L::linear(x, a.to_q), k = L::linear(context, a.to_k);
+    q = L::rms_norm(q, a.q_norm.to(q.scalar_type()), eps);
+    k = L::rms_norm(k, a.k_norm.to(k.scalar_type()), eps);
     at::Tensor q4 = heads_first(q, heads), k4 = heads_first(k, heads);
     if (pe) {
       q4 = split_rope(q4, *pe);
