@@ -39,8 +39,9 @@ inline constexpr std::array<std::string_view, 5> kComponents = {
     "text_encoder", "embeddings_processor", "stage1_transformer", "stage2_transformer",
     "vae_decoder"};
 inline constexpr std::array<std::string_view, 2> kTiers = {"ram", "database"};
-inline constexpr std::array<std::string_view, 6> kPhases = {"queue_wait", "encode", "stage1",
-                                                            "stage2",     "decode", "write"};
+// "mux": the supervisor's MP4 encode of a finished job (worker/mux_stage.hpp), off the engine.
+inline constexpr std::array<std::string_view, 7> kPhases = {"queue_wait", "encode", "stage1", "stage2",
+                                                            "decode",     "write",  "mux"};
 // "succeeded", then one per proto::ErrorKind except kNone (same order as the enum).
 inline constexpr std::array<std::string_view, 7> kOutcomes = {
     "succeeded",   "bad_input", "out_of_memory", "vram_budget",

@@ -20,6 +20,7 @@
 #include "worker/job_book.hpp"
 #include "worker/log.hpp"
 #include "worker/metrics.hpp"
+#include "worker/mux_stage.hpp"
 #include "worker/tokenizer.hpp"
 
 namespace fs = std::filesystem;
@@ -77,6 +78,7 @@ class SupervisorImpl {
   void on_engine_message(proto::Message& m);
   void on_encode_result(const proto::EncodeResult& r);
   void on_generate_result(const proto::GenerateResult& r);
+  void on_mux_done();
   void engine_lost(const std::string& why);
   void schedule();
   // ---- embedding cache (the one place lookups and stores go through)
@@ -98,6 +100,7 @@ class SupervisorImpl {
   JobBook book_;
   std::unique_ptr<EmbeddingCache> cache_;
   std::unique_ptr<WorkerMetrics> metrics_;  // null when metrics_port is 0
+  std::unique_ptr<MuxStage> mux_;           // finished jobs whose MP4 is being written
   Clock::time_point next_cache_flush_{};
   Clock::time_point next_cache_prune_{};
   std::string fingerprint_;
@@ -153,6 +156,7 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
     out << engine_config_json(cfg_) << "\n";
     if (!out) throw std::runtime_error("cannot write " + engine_cfg_path);
   }
+  mux_ = std::make_unique<MuxStage>(run_dir_, output_dir_, [](const std::string& l) { log_info(l); });
   const std::string sock = run_dir_ + "/engine.sock";
   engine_ = std::make_unique<EngineLink>(
       ctx_, sock,
@@ -163,6 +167,7 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
 
 SupervisorImpl::~SupervisorImpl() {
   engine_.reset();
+  mux_.reset();
   if (sigfd_ >= 0) ::close(sigfd_);
   if (own_run_dir_) {
     std::error_code ec;
@@ -180,7 +185,8 @@ void SupervisorImpl::register_with_dispatcher() {
   reg.vram_total_bytes = h.vram_total_bytes;
   reg.vram_budget_bytes = h.vram_budget_bytes;
   reg.model = cfg_.model;
-  reg.free_slots = std::max<int32_t>(0, cfg_.slots - static_cast<int32_t>(book_.size()));
+  reg.free_slots =
+      std::max<int32_t>(0, cfg_.slots - static_cast<int32_t>(book_.size() + mux_->in_flight()));
   reg.max_encode_batch = cfg_.max_encode_batch;
   reg.components_resident = h.components_resident;
   reg.encoder_fingerprint = fingerprint_;
@@ -248,6 +254,7 @@ void SupervisorImpl::on_job(const proto::Job& job) {
     if (!h->started) h->job = job;
     return;
   }
+  if (mux_->renew(job)) return;  // generated already; its MP4 is being written
   std::vector<int32_t> pos, neg;
   try {
     pos = tokenizer_->encode(job.prompt);
@@ -381,9 +388,33 @@ void SupervisorImpl::on_generate_result(const proto::GenerateResult& g) {
   r.error_message = g.error_message;
   book_.remove(g.job_id);
   encode_seconds_.erase(g.job_id);
+  if (!g.ok) mux_->discard_clip(g.job_id);
+  if (g.ok && !g.clip_path.empty()) {
+    // The engine is idle again; the MP4 is written on the mux thread and the Result goes out
+    // when it is complete (on_mux_done).
+    if (auto err = mux_->start(job, g.clip_path, std::move(r))) {
+      proto::Result f;
+      f.error_kind = err->rfind("options:", 0) == 0 ? ErrorKind::kBadInput : ErrorKind::kInternal;
+      f.error_message = "mux failed: " + *err;
+      log_warn("job " + std::to_string(g.job_id) + " failed: " + f.error_message);
+      send_result(job, std::move(f), true);
+    }
+    return;
+  }
   if (g.ok) log_info("job " + std::to_string(g.job_id) + " succeeded: " + g.video_path);
   else log_warn("job " + std::to_string(g.job_id) + " failed in engine: " + g.error_message);
   send_result(job, std::move(r), true);
+}
+
+void SupervisorImpl::on_mux_done() {
+  for (auto& [job, r] : mux_->take_done()) {
+    if (r.ok)
+      log_info("job " + std::to_string(job.job_id) + " succeeded: " + r.output_path + " (" +
+               std::to_string(r.media.bytes) + " bytes, muxed in " + std::to_string(r.timings_s["mux"]) + " s)");
+    else
+      log_warn("job " + std::to_string(job.job_id) + " failed: " + r.error_message);
+    send_result(job, std::move(r), true);
+  }
 }
 
 void SupervisorImpl::engine_lost(const std::string& why) {
@@ -391,6 +422,7 @@ void SupervisorImpl::engine_lost(const std::string& why) {
   if (generating_) {
     const int64_t id = *generating_;
     generating_.reset();
+    mux_->discard_clip(id);  // a clip the engine was writing when it died
     fail_job(id, ErrorKind::kEngineCrash, "engine failed while running this job: " + why);
   }
   if (encoding_) {
@@ -433,6 +465,7 @@ void SupervisorImpl::schedule() {
     }
     if (auto id = book_.next_runnable()) {
       proto::GenerateRequest req = book_.start(*id, output_dir_);
+      req.clip_path = mux_->clip_path_for(*id);
       if (engine_->send_request(req)) {
         generating_ = *id;
       } else {
@@ -482,12 +515,14 @@ int SupervisorImpl::run() {
     std::vector<zmq::pollitem_t> items;
     items.push_back({static_cast<void*>(engine_->socket()), 0, ZMQ_POLLIN, 0});
     items.push_back({nullptr, sigfd_, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, mux_->fd(), ZMQ_POLLIN, 0});
     if (session_.connected()) items.push_back({static_cast<void*>(session_.socket()), 0, ZMQ_POLLIN, 0});
     zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
 
     if (read_signals()) begin_shutdown("signal");
 
     for (auto& m : engine_->receive()) on_engine_message(m);
+    on_mux_done();
     if (session_.connected())
       for (auto& m : session_.receive()) on_dispatcher_message(m);
 
@@ -516,13 +551,22 @@ int SupervisorImpl::run() {
     }
 
     if (shutting_down_) {
-      if (generating_ && Clock::now() > shutdown_deadline_) {
-        engine_->stop(0);
-        const int64_t id = *generating_;
-        generating_.reset();
-        fail_job(id, ErrorKind::kInternal, "worker stopped before the job finished");
+      if ((generating_ || mux_->in_flight() > 0) && Clock::now() > shutdown_deadline_) {
+        if (generating_) {
+          engine_->stop(0);
+          const int64_t id = *generating_;
+          generating_.reset();
+          fail_job(id, ErrorKind::kInternal, "worker stopped before the job finished");
+        }
+        for (const proto::Job& job : mux_->stop()) {
+          proto::Result r;
+          r.error_kind = ErrorKind::kInternal;
+          r.error_message = "worker stopped before the job's MP4 was complete";
+          log_warn("job " + std::to_string(job.job_id) + " failed: " + r.error_message);
+          send_result(job, std::move(r), true);
+        }
       }
-      if (!generating_) {
+      if (!generating_ && mux_->in_flight() == 0) {
         session_.close("worker stopping", 2000);
         engine_->stop(5000);
         log_info("stopped");

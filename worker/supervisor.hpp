@@ -7,6 +7,10 @@
 // all held jobs are encoded together (deduplicated, up to max_encode_batch) in one EncodeRequest,
 // the embeddings stored in the cache; then one GenerateRequest per job, GenerateProgress relayed
 // as Progress, GenerateResult as Result, and one Credit returned per finished job.
+// MP4 output: a GenerateResult with a clip_path (the engine's decoded frames + audio in
+// <run_dir>/clips, common/clip_file.hpp) goes to the mux thread (mux_stage.hpp) and the engine
+// starts the next job at once; the job's Result (output_path = <output_root>/<id>.mp4 + media)
+// goes out when the MP4 is complete, or a failed Result "mux failed: ..." (kInternal, retried).
 // Faults: a dead or hung engine is killed and restarted; the job it was running fails with
 // kEngineCrash (the dispatcher retries it), jobs whose prompts it was encoding fail the same way,
 // other held jobs stay. A silent dispatcher is presumed dead: unstarted jobs are handed back and the

@@ -19,10 +19,16 @@
 //                                     once-only; default: all
 //   FF_TEST_ENGINE_FINGERPRINT=S      encoder_fingerprint (default "test-engine-v1")
 //   FF_TEST_ENGINE_HELLO_DELAY_MS=N   wait before EngineHello
+//   FF_TEST_ENGINE_CLIP=WxHxF         hand the job over as a clip file (GenerateRequest::clip_path,
+//                                     common/clip_file.hpp) of F frames of WxH at the job's fps with
+//                                     a 440 Hz 48 kHz stereo tone, as the real engine does, instead
+//                                     of a Y4M; "corrupt" writes a file that is not a clip
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -34,6 +40,7 @@
 
 #include <zmq.hpp>
 
+#include "common/clip_file.hpp"
 #include "common/protocol.hpp"
 #include "worker/tokenizer.hpp"
 
@@ -220,6 +227,16 @@ class Engine {
       }
       send(proto::GenerateProgress{req.job_id, "stage1", s, steps});
     }
+    if (const std::string clip = env("FF_TEST_ENGINE_CLIP"); !clip.empty() && !req.clip_path.empty()) {
+      write_clip(clip, req);
+      r.ok = true;
+      r.clip_path = req.clip_path;
+      r.timings_s = {{"stage1", steps * step_ms / 1000.0}};
+      log_line("result " + std::to_string(req.job_id));
+      send(r);
+      send(proto::EngineStats{});
+      return;
+    }
     const std::string path = req.output_dir + "/" + std::to_string(req.job_id) + ".y4m";
     {
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -232,6 +249,26 @@ class Engine {
     log_line("result " + std::to_string(req.job_id));
     send(r);
     send(proto::EngineStats{});
+  }
+
+  // FF_TEST_ENGINE_CLIP: "WxHxF" -> a gradient clip with a tone; "corrupt" -> not a clip.
+  static void write_clip(const std::string& spec, const proto::GenerateRequest& req) {
+    if (spec == "corrupt") {
+      std::ofstream(req.clip_path, std::ios::binary) << std::string(200, 'x');
+      return;
+    }
+    ff::clip::ClipHeader h;
+    if (std::sscanf(spec.c_str(), "%dx%dx%d", &h.width, &h.height, &h.frames) != 3)
+      throw std::runtime_error("FF_TEST_ENGINE_CLIP: '" + spec + "' is not WxHxF");
+    h.fps_num = req.params.frame_rate;
+    h.audio_sample_rate = 48000;
+    h.audio_channels = 2;
+    h.audio_samples = int64_t(h.frames) * 48000 / h.fps_num;
+    std::vector<uint8_t> rgb(h.video_bytes());
+    for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>((i / 3 % h.width) * 255 / h.width + i % 3 * 40);
+    std::vector<float> audio(h.audio_values());
+    for (size_t i = 0; i < audio.size(); ++i) audio[i] = 0.3f * std::sin(2 * M_PI * 440.0 * double(i / 2) / 48000.0);
+    ff::clip::write_clip_file(req.clip_path, h, rgb, audio);
   }
 
   zmq::context_t ctx_;
