@@ -52,7 +52,7 @@ const std::array<ParamSpec, 17> kParamSpecs = {{
     {"crf", "crf", Kind::kInteger, "0", "51", 0, 0, "", "",
      "H.264 constant rate factor of the MP4 (lower = better, larger)", &P::crf},
     {"preset", "preset", Kind::kString, "", "", 0, 0, "",
-     "ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow, placebo",
+     "ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow",
      "x264 speed preset of the MP4 (slower = smaller at the same quality)", &P::preset},
     {"audio", "audio", Kind::kBoolean, "", "", 0, 0, "", "",
      "whether the MP4 carries the generated audio (AAC 48 kHz stereo)", &P::audio},
