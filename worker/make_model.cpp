@@ -61,8 +61,6 @@ void train_tokenizer(const std::string& corpus_text, const std::string& model_pa
   if (!status.ok()) throw std::runtime_error("sentencepiece training failed: " + status.ToString());
 }
 
-namespace {
-
 int run_and_wait(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -81,23 +79,39 @@ int run_and_wait(const std::vector<std::string>& argv) {
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-}  // namespace
+std::vector<std::string> tokenizer_folders(const std::string& preset) {
+  if (preset == "tiny") return {"text_encoder", "gemma-3-12b-it-qat-q4_0-unquantized"};
+  if (preset == "ltx23-22b") return {"gemma-3-12b-it-qat-q4_0-unquantized"};
+  return {"text_encoder"};
+}
+
+std::string find_engine(const std::string& configured) {
+  if (!configured.empty()) {
+    if (::access(configured.c_str(), X_OK) != 0)
+      throw std::runtime_error("engine '" + configured + "' is not an executable file");
+    return configured;
+  }
+  const std::string dir = self_exe_dir();
+  for (const std::string& c : {dir + "/framefarm-engine", dir + "/engine/app/framefarm-engine"})
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  throw std::runtime_error("no framefarm-engine next to " + dir + " (pass --engine PATH)");
+}
 
 int make_model(const MakeModelOptions& opt) {
   try {
     if (opt.dir.empty()) throw std::runtime_error("missing model directory");
-    const std::string tok = opt.dir + "/text_encoder/tokenizer.model";
+    const std::vector<std::string> folders = tokenizer_folders(opt.preset);
+    const std::string tok = opt.dir + "/" + folders.front() + "/tokenizer.model";
     train_tokenizer(builtin_tokenizer_corpus(), tok, kTinyVocabSize);
     std::cerr << "make-model: wrote " << tok << " (vocab " << kTinyVocabSize << ")\n";
-    if (opt.tokenizer_only) return 0;
-    std::string engine = opt.engine_command;
-    if (engine.empty()) {
-      const std::string dir = self_exe_dir();
-      for (const std::string& c : {dir + "/framefarm-engine", dir + "/engine/app/framefarm-engine"})
-        if (::access(c.c_str(), X_OK) == 0) { engine = c; break; }
-      if (engine.empty())
-        throw std::runtime_error("no framefarm-engine next to " + dir + " (pass --engine PATH)");
+    for (size_t i = 1; i < folders.size(); ++i) {
+      const fs::path copy = fs::path(opt.dir) / folders[i] / "tokenizer.model";
+      fs::create_directories(copy.parent_path());
+      fs::copy_file(tok, copy, fs::copy_options::overwrite_existing);
+      std::cerr << "make-model: wrote " << copy.string() << "\n";
     }
+    if (opt.tokenizer_only) return 0;
+    const std::string engine = find_engine(opt.engine_command);
     const int rc = run_and_wait({engine, "make-weights", "--preset", opt.preset, "--seed",
                                  std::to_string(opt.seed), opt.dir});
     if (rc != 0) std::cerr << "make-model: " << engine << " make-weights exited with status " << rc << "\n";

@@ -1,21 +1,27 @@
 // `framefarm-worker make-model`: the torch-free half of writing a model directory.
 // It trains the sentencepiece tokenizer on the corpus shipped in worker/tokenizer_corpus.txt
-// (compiled into the binary) into DIR/text_encoder/tokenizer.model, with Gemma's special ids
-// (pad 0, eos 1, bos 2, unk 3) and byte fallback, then runs
-// `framefarm-engine make-weights --preset P --seed S DIR` for the tensors (a torch process).
+// (compiled into the binary), with Gemma's special ids (pad 0, eos 1, bos 2, unk 3) and byte
+// fallback, into the text encoder folder(s) of the preset's layout:
+//   tiny         DIR/text_encoder/ (the stand-in layout) and
+//                DIR/gemma-3-12b-it-qat-q4_0-unquantized/ (the published LTX-2.3 layout)
+//   ltx23-22b    DIR/gemma-3-12b-it-qat-q4_0-unquantized/ only
+//   gemma3-12b, stage-22b   DIR/text_encoder/ only
+// then runs `framefarm-engine make-weights --preset P --seed S DIR` for the tensors (a torch
+// process; it also writes DIR/model.json for the published layout).
 // Every preset gets the tiny tokenizer (vocab kTinyVocabSize); a preset's model config may declare
 // a larger vocabulary (Gemma-3's 262208), whose extra rows no prompt ever indexes.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ff::worker {
 
 inline constexpr int32_t kTinyVocabSize = 512;
 
 struct MakeModelOptions {
-  std::string preset = "tiny";  // tiny | gemma3-12b | stage-22b (the engine validates the name)
+  std::string preset = "tiny";  // tiny | ltx23-22b | gemma3-12b | stage-22b (the engine validates it)
   std::string dir;              // model directory to write
   int64_t seed = 0;
   std::string engine_command;   // framefarm-engine; "" = next to this binary
@@ -32,5 +38,16 @@ const std::string& builtin_tokenizer_corpus();
 
 // Runs make-model; returns the process exit code (0 = success), logging errors to stderr.
 int make_model(const MakeModelOptions& opt);
+
+// The text encoder folders (relative to DIR) that receive tokenizer.model for `preset`.
+std::vector<std::string> tokenizer_folders(const std::string& preset);
+
+// The engine executable: `configured` when set (must be executable), else framefarm-engine next
+// to this binary or in the build tree (engine/app/). Throws std::runtime_error.
+std::string find_engine(const std::string& configured);
+
+// Runs argv (argv[0] an executable path) with inherited stdio and waits; returns its exit status
+// (128 + signal when killed).
+int run_and_wait(const std::vector<std::string>& argv);
 
 }  // namespace ff::worker

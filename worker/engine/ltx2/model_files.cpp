@@ -33,9 +33,18 @@ std::string with_commas(int64_t n) {
   return s;
 }
 
-std::string gib(int64_t bytes) {
+// "12.34 GiB", "3.10 MiB", "512 B".
+std::string human_bytes(int64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  if (u == 0) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  else std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[u]);
   return buf;
 }
 
@@ -131,10 +140,10 @@ std::string format_report(const ModelFilesReport& r) {
   char line[512];
   int64_t total_params = 0, total_bytes = 0, loaded_bytes = 0;
   for (const FileSummary& f : r.files_checked) {
-    s += f.file + " (" + gib(f.file_bytes) + ")\n";
+    s += f.file + " (" + human_bytes(f.file_bytes) + ")\n";
     for (const ComponentSummary& c : f.components) {
-      std::snprintf(line, sizeof line, "  %-28s %7lld tensors %18s params %12s%s\n", c.component.c_str(),
-                    static_cast<long long>(c.tensors), with_commas(c.params).c_str(), gib(c.bytes).c_str(),
+      std::snprintf(line, sizeof line, "  %-32s %7lld tensors %18s params %12s%s\n", c.component.c_str(),
+                    static_cast<long long>(c.tensors), with_commas(c.params).c_str(), human_bytes(c.bytes).c_str(),
                     c.loaded ? "" : "  (not loaded)");
       s += line;
       total_params += c.params;
@@ -142,7 +151,7 @@ std::string format_report(const ModelFilesReport& r) {
       if (c.loaded) loaded_bytes += c.bytes;
     }
   }
-  s += "total: " + with_commas(total_params) + " params, " + gib(total_bytes) + " stored, " + gib(loaded_bytes) +
+  s += "total: " + with_commas(total_params) + " params, " + human_bytes(total_bytes) + " stored, " + human_bytes(loaded_bytes) +
        " loaded\n";
   if (!r.lora_ranks.empty()) {
     s += "distilled LoRA: rank";
