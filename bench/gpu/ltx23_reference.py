@@ -112,10 +112,9 @@ class Inputs:
             patchifier=mods.patchifiers.VideoLatentPatchifier(patch_size=1),
             target_shape=T.VideoLatentShape(batch=1, channels=cfg["in_channels"], frames=f, height=h, width=w),
             fps=FPS)
-        z = 8 if tiny else 8
         atools = mods.tools.AudioLatentTools(
             patchifier=mods.patchifiers.AudioPatchifier(patch_size=1),
-            target_shape=T.AudioLatentShape(batch=1, channels=z, frames=AUDIO_FRAMES, mel_bins=16))
+            target_shape=T.AudioLatentShape(batch=1, channels=8, frames=AUDIO_FRAMES, mel_bins=16))  # 8 x 16 = 128
         vstate = vtools.create_initial_state(device=device, dtype=torch.bfloat16)
         astate = atools.create_initial_state(device=device, dtype=torch.bfloat16)
         self.video_tokens = vstate.latent.shape[1]
