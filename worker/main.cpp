@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "worker/check_model.hpp"
 #include "worker/log.hpp"
 #include "worker/make_model.hpp"
 #include "worker/supervisor.hpp"
@@ -13,15 +14,18 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: framefarm-worker serve --config FILE\n"
-    "       framefarm-worker make-model [--preset tiny|gemma3-12b|stage-22b] [--seed N]\n"
+    "       framefarm-worker make-model [--preset tiny|ltx23-22b|gemma3-12b|stage-22b] [--seed N]\n"
     "                                   [--engine PATH] [--tokenizer-only] DIR\n"
     "       framefarm-worker check-config --config FILE\n"
+    "       framefarm-worker check-model --config FILE\n"
     "\n"
     "serve         run the supervisor: register with the dispatcher, run the engine child,\n"
     "              execute jobs; SIGTERM hands back unstarted jobs and exits 0.\n"
-    "make-model    train the tokenizer into DIR/text_encoder/tokenizer.model, then run\n"
+    "make-model    train the tokenizer into the preset's text encoder folder(s), then run\n"
     "              `framefarm-engine make-weights --preset P --seed S DIR`.\n"
-    "check-config  decode the config file and report the first problem (exit 0 if valid).\n";
+    "check-config  decode the config file and report the first problem (exit 0 if valid).\n"
+    "check-model   check the model files (headers, names, shapes, dtypes, configs, tokenizer)\n"
+    "              through `framefarm-engine check-model`, without loading weights.\n";
 
 int usage_error(const std::string& what) {
   std::cerr << "framefarm-worker: " << what << "\n\n" << kUsage;
@@ -39,7 +43,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  if (cmd == "serve" || cmd == "check-config") {
+  if (cmd == "serve" || cmd == "check-config" || cmd == "check-model") {
     std::string config;
     for (size_t i = 1; i < args.size(); ++i) {
       if (args[i] == "--help") { std::cout << kUsage; return 0; }
@@ -47,6 +51,7 @@ int main(int argc, char** argv) {
       else return usage_error("unknown argument '" + args[i] + "' for " + cmd);
     }
     if (config.empty()) return usage_error(cmd + " needs --config FILE");
+    if (cmd == "check-model") return ff::worker::check_model(config);
     try {
       ff::worker::WorkerConfig cfg = ff::worker::load_worker_config(config);
       if (cmd == "check-config") {

@@ -2,6 +2,8 @@
 // Dashboards, alert rules and tests refer to these; keep ops/grafana and ops/prometheus in step.
 #pragma once
 
+#include "common/components.hpp"
+
 #include <array>
 #include <string_view>
 
@@ -35,9 +37,7 @@ inline constexpr std::string_view kEncodeBatch = "framefarm_encode_batch_prompts
 inline constexpr std::string_view kPhaseDuration = "framefarm_job_phase_duration_seconds";  // histogram, phase
 inline constexpr std::string_view kJobs = "framefarm_jobs_total";                          // outcome
 
-inline constexpr std::array<std::string_view, 5> kComponents = {
-    "text_encoder", "embeddings_processor", "stage1_transformer", "stage2_transformer",
-    "vae_decoder"};
+inline constexpr auto kComponents = ff::kComponentNames;  // common/components.hpp
 inline constexpr std::array<std::string_view, 2> kTiers = {"ram", "database"};
 // "mux": the supervisor's MP4 encode of a finished job (worker/mux_stage.hpp), off the engine.
 inline constexpr std::array<std::string_view, 7> kPhases = {"queue_wait", "encode", "stage1", "stage2",

@@ -125,9 +125,10 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
     : cfg_(std::move(cfg)),
       ctx_(1),
       session_(ctx_, cfg_.dispatcher_endpoint, cfg_.heartbeat_interval_ms) {
-  if (!fs::is_directory(cfg_.model_dir))
-    throw std::runtime_error("worker config: model_dir '" + cfg_.model_dir + "' is not a directory");
-  tokenizer_ = std::make_unique<Tokenizer>(cfg_.model_dir + "/text_encoder/tokenizer.model",
+  const std::string text_encoder = text_encoder_dir(cfg_);
+  if (!fs::is_directory(text_encoder))
+    throw std::runtime_error("worker config: model_files.text_encoder '" + text_encoder + "' is not a directory");
+  tokenizer_ = std::make_unique<Tokenizer>(text_encoder + "/tokenizer.model",
                                            cfg_.max_length);
   const std::string engine_cmd = resolve_engine_command(cfg_);
 
@@ -160,8 +161,7 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
   const std::string sock = run_dir_ + "/engine.sock";
   engine_ = std::make_unique<EngineLink>(
       ctx_, sock,
-      std::vector<std::string>{engine_cmd, "serve", "--ipc", "ipc://" + sock, "--model-dir",
-                               fs::absolute(cfg_.model_dir).string(), "--config", engine_cfg_path},
+      std::vector<std::string>{engine_cmd, "serve", "--ipc", "ipc://" + sock, "--config", engine_cfg_path},
       cfg_.engine_start_timeout_ms, cfg_.engine_request_timeout_ms);
 }
 

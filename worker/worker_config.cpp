@@ -1,5 +1,6 @@
 #include "worker/worker_config.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -35,6 +36,24 @@ int32_t get_i32(const json::Value& v, std::string_view key, int32_t lo, int32_t 
   return static_cast<int32_t>(get_int(v, key, lo, hi));
 }
 
+// The model files as users download them. The supervisor needs only text_encoder (the tokenizer);
+// the engine decodes and checks the whole object (ltx2::model_files_from_json). Relative paths
+// are made absolute against the working directory, since the engine runs from elsewhere.
+json::Value decode_model_files(const json::Value& v) {
+  if (!v.is_object()) fail("model_files", std::string("expected an object, got ") + v.type_name());
+  json::Value out = v;
+  for (auto& [key, value] : out.as_object()) {
+    if (!value.is_string()) continue;
+    if (key == "pipeline") continue;
+    if (value.as_string().empty()) fail("model_files." + key, "must not be empty");
+    value = json::Value(std::filesystem::absolute(value.as_string()).lexically_normal().string());
+  }
+  for (const char* required : {"checkpoint", "text_encoder"})
+    if (!out.as_object().contains(required)) fail(std::string("model_files.") + required, "required");
+  get_string(*out.find("text_encoder"), "model_files.text_encoder");
+  return out;
+}
+
 constexpr int32_t kMaxI32 = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxI64 = std::numeric_limits<int64_t>::max();
 
@@ -55,7 +74,7 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
     if (key == "dispatcher_endpoint") c.dispatcher_endpoint = get_string(v, key);
     else if (key == "worker_id") c.worker_id = get_string(v, key);
     else if (key == "model") c.model = get_string(v, key);
-    else if (key == "model_dir") c.model_dir = get_string(v, key);
+    else if (key == "model_files") c.model_files = decode_model_files(v);
     else if (key == "run_dir") c.run_dir = get_string(v, key);
     else if (key == "slots") c.slots = get_i32(v, key, 1, 1024);
     else if (key == "max_encode_batch") c.max_encode_batch = get_i32(v, key, 1, 1024);
@@ -80,7 +99,7 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
   }
   if (c.dispatcher_endpoint.empty()) fail("dispatcher_endpoint", "required");
   if (c.worker_id.empty()) fail("worker_id", "required");
-  if (c.model_dir.empty()) fail("model_dir", "required");
+  if (c.model_files.is_null()) fail("model_files", "required");
   if (c.model.empty()) fail("model", "must not be empty");
   if (!c.engine.is_object()) c.engine = json::Object{};
   if (c.output_root.empty()) c.output_root = "output";  // relative to the working directory
@@ -99,10 +118,16 @@ WorkerConfig load_worker_config(const std::string& path) {
   }
 }
 
+std::string text_encoder_dir(const WorkerConfig& cfg) {
+  const json::Value* te = cfg.model_files.is_object() ? cfg.model_files.find("text_encoder") : nullptr;
+  return te && te->is_string() ? te->as_string() : std::string();
+}
+
 std::string engine_config_json(const WorkerConfig& cfg) {
   json::Value v = cfg.engine.is_object() ? cfg.engine : json::Value(json::Object{});
   if (!v.as_object().contains("max_encode_batch"))
     v.as_object().set("max_encode_batch", json::Value(cfg.max_encode_batch));
+  v.as_object().set("model", cfg.model_files);
   if (!v.as_object().contains("output_root"))
     v.as_object().set("output_root", json::Value(cfg.output_root));
   return json::dump(v, 2);

@@ -1,12 +1,17 @@
 // Configuration of `framefarm-worker serve`: a JSON file decoded in one place (decode_worker_config)
 // into this plain struct. Unknown keys are rejected with an error naming them.
 //
-// Example (only dispatcher_endpoint, worker_id and model_dir are required):
+// Example (only dispatcher_endpoint, worker_id and model_files with checkpoint and text_encoder
+// are required; model_files names the files users download, see worker/engine/README.md):
 //   {
 //     "dispatcher_endpoint": "tcp://10.0.0.5:5555",
 //     "worker_id": "gpu-node-3/cuda:0",
 //     "model": "ltx-2.3",
-//     "model_dir": "/var/lib/framefarm/model",
+//     "model_files": {"checkpoint": "/models/ltx-2.3-22b-dev.safetensors",
+//                     "text_encoder": "/models/gemma-3-12b-it-qat-q4_0-unquantized",
+//                     "spatial_upsampler": "/models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
+//                     "distilled_lora": "/models/ltx-2.3-22b-distilled-lora-384-1.1.safetensors",
+//                     "distilled_lora_strength": 1.0, "pipeline": "two_stages"},
 //     "run_dir": "/run/framefarm/worker-0",
 //     "slots": 2,
 //     "max_encode_batch": 8,
@@ -37,7 +42,7 @@ struct WorkerConfig {
   std::string dispatcher_endpoint;  // ZeroMQ endpoint of the dispatcher's ROUTER (tcp://host:port)
   std::string worker_id;            // stable name reported in Register, e.g. "node-3/cuda:0"
   std::string model = "ltx-2.3";    // model name matched against jobs.model
-  std::string model_dir;            // the model directory (text_encoder/tokenizer.model, ...)
+  json::Value model_files;          // object: checkpoint, text_encoder, ... (paths made absolute)
   std::string run_dir;              // private folder for engine.sock + engine.json; "" = a temp dir
   int32_t slots = 1;                // jobs held at once (credit); the engine runs one at a time
   int32_t max_encode_batch = 8;     // most prompts encoded in one engine pass
@@ -65,8 +70,11 @@ WorkerConfig decode_worker_config(std::string_view json_text);
 // Reads and decodes the file at `path`; errors name the file. Pure apart from the read.
 WorkerConfig load_worker_config(const std::string& path);
 
-// The engine's config file content: `engine` plus max_encode_batch and output_root (unless set
-// there). Pure.
+// The Gemma-3 folder of model_files (its tokenizer.model is the supervisor's tokenizer). Pure.
+std::string text_encoder_dir(const WorkerConfig& cfg);
+
+// The engine's config file content: `engine` plus "model" (= model_files), max_encode_batch and
+// output_root (unless set there). Pure.
 std::string engine_config_json(const WorkerConfig& cfg);
 
 }  // namespace ff::worker

@@ -1,2 +1,2 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"

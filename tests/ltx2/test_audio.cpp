@@ -2,7 +2,7 @@
 // ltx-core (fixture written by reference/audio_reference.py from ltx-core's own modules built by
 // its configurators, weights under the published names), plus the published 2.3 configs'
 // tensor inventory, config refusals and loader errors.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <filesystem>
 #include <string>
@@ -74,7 +74,7 @@ json::Value edited(const char* text, const std::string& path, json::Value v) {
   return root;
 }
 
-int64_t elements(const std::vector<ff::video::WeightSlot>& slots) {
+int64_t elements(const std::vector<ff::layers::WeightSlot>& slots) {
   int64_t n = 0;
   for (const auto& s : slots) {
     int64_t e = 1;
@@ -340,7 +340,7 @@ TEST_CASE("audio decoder and vocoder: shapes on random weights (no fixture)") {
   AudioDecoderModel d;
   d.config = audio_decoder_config_from_json(parse(audio_vae), "tiny");
   at::Generator gen = at::detail::createCPUGenerator(7);
-  for (auto& s : audio_decoder_slots(d.weights, d.config)) *s.target = ff::video::random_tensor(s, gen);
+  for (auto& s : audio_decoder_slots(d.weights, d.config)) *s.target = ff::layers::random_tensor(s, gen);
   for (int64_t T : {1, 2, 5}) {
     const at::Tensor mel = decode_audio_latent(d, at::randn({1, 8, T, 2}));
     CHECK(mel.sizes().equals({1, 2, std::max<int64_t>(4 * T - 3, 1), 8}));
@@ -353,7 +353,7 @@ TEST_CASE("audio decoder and vocoder: shapes on random weights (no fixture)") {
       edited(json::dump(edited(kPublishedVocoder, "vocoder.upsample_initial_channel", 64)).c_str(),
              "bwe.upsample_initial_channel", 32),
       "tiny");
-  for (auto& s : vocoder_slots(v.weights, v.config)) *s.target = ff::video::random_tensor(s, gen);
+  for (auto& s : vocoder_slots(v.weights, v.config)) *s.target = ff::layers::random_tensor(s, gen);
   for (int64_t T : {1, 3}) {
     const at::Tensor wave = vocode(v, at::randn({1, 2, T, 64}) - 4.0);
     CHECK(wave.sizes().equals({1, 2, T * 160 * 3}));

@@ -2,7 +2,7 @@
 // Fixture: tests/ltx2/fixtures/av_transformer.safetensors, written by
 // tests/ltx2/reference/av_transformer_reference.py (tiny config with every 2.3 feature on; plain,
 // STG and modality-isolated passes in fp32 and bf16; batch 2 with a clean first video frame).
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <filesystem>
 #include <set>

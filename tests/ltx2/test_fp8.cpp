@@ -2,7 +2,7 @@
 // Linears are stored as float8_e4m3fn (vs the downcast map's own choice, recorded in the lora
 // fixture), plain-cast weights and biases, upcast per call. Without float8 (libtorch < 2.1) the
 // functions must fail with the clear error.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <cmath>
 #include <filesystem>

@@ -2,7 +2,7 @@
 // apply_loras (fixture from tests/ltx2/reference/lora_reference.py) bit for bit in bf16 and fp32;
 // fused in bf16 equals ltx-core's formula written out here; fused and delta outputs agree within
 // bf16 rounding; file and target errors name the file and key.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <algorithm>
 #include <filesystem>

@@ -3,7 +3,7 @@
 // reference/inventory_reference.py); make-weights' ltx23-22b plan declares exactly that set; and
 // check_model_files accepts header-only sparse copies of the real layout and the tiny preset's
 // real files, and refuses each kind of broken file naming the file and the tensor or key.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -405,7 +405,7 @@ TEST_CASE("the tiny preset's real files pass check-model") {
     CHECK(ck.info("model.diffusion_model.transformer_blocks.0.scale_shift_table").dtype == "F32");
     CHECK(ck.info("model.diffusion_model.transformer_blocks.0.attn1.to_q.weight").dtype == "BF16");
     AVTransformerWeights w;
-    ff::video::load_slots(av_transformer_slots(w, cfg.transformer, "model.diffusion_model."),
+    ff::layers::load_slots(av_transformer_slots(w, cfg.transformer, "model.diffusion_model."),
                           checkpoint_fetch(ck, at::kCPU, at::kFloat));
     REQUIRE(w.blocks.size() == 29);
     CHECK((w.blocks[28].scale_shift_table.scalar_type() == at::kFloat));

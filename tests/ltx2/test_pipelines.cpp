@@ -2,7 +2,7 @@
 // reference/pipelines_reference.py): `two_stages` (guided stage 1 with 4 passes, upsampler,
 // 3-step stage 2, stage-1 audio kept) and `distilled` on a tiny random model with every 2.3
 // feature on, the four noise tensors injected, in float32 and bfloat16.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -46,7 +46,7 @@ const Fixture& fixture() {
   return f;
 }
 
-ff::video::TensorFetch fetch(const ff::io::SafetensorsFile& file, at::ScalarType dtype) {
+ff::layers::TensorFetch fetch(const ff::io::SafetensorsFile& file, at::ScalarType dtype) {
   return [&file, dtype](const std::string& name, const std::vector<int64_t>& shape) {
     const ff::io::TensorInfo* info = file.find(name);
     if (!info) throw std::runtime_error(file.path() + ": missing tensor " + name);
@@ -84,9 +84,9 @@ struct Setup {
 std::unique_ptr<Setup> setup(at::ScalarType dtype) {
   const Fixture& f = fixture();
   auto s = std::make_unique<Setup>();
-  ff::video::load_slots(av_transformer_slots(s->weights, f.config, "model.diffusion_model."), fetch(*f.file, dtype));
+  ff::layers::load_slots(av_transformer_slots(s->weights, f.config, "model.diffusion_model."), fetch(*f.file, dtype));
   s->upsampler.config = f.upsampler_config;
-  ff::video::load_slots(upsampler_slots(s->upsampler.weights, f.upsampler_config, "upsampler."), fetch(*f.file, dtype));
+  ff::layers::load_slots(upsampler_slots(s->upsampler.weights, f.upsampler_config, "upsampler."), fetch(*f.file, dtype));
   s->mean = f.file->copy("vae.per_channel_statistics.mean-of-means");
   s->std = f.file->copy("vae.per_channel_statistics.std-of-means");
   s->contexts = {f.file->copy("inputs.video_context"), f.file->copy("inputs.audio_context"),
@@ -215,7 +215,7 @@ TEST_CASE("ltx2 pipelines: the resident denoiser's shared prefixes equal indepen
     return inner(req);
   };
   s->run.hooks.cancelled = [&] { return captured.has_value(); };  // stop after the first step
-  CHECK_THROWS_AS(run_two_stages(s->run, s->contexts, grab, upsample_fn(*s), grab), ff::video::Cancelled);
+  CHECK_THROWS_AS(run_two_stages(s->run, s->contexts, grab, upsample_fn(*s), grab), ff::ltx2::Cancelled);
   REQUIRE(captured.has_value());
   std::vector<AVVelocity> shared = inner(*captured);
   for (size_t k = 0; k < captured->passes.size(); ++k) {
@@ -243,7 +243,7 @@ TEST_CASE("ltx2 pipelines: cancellation stops between steps with the phase and s
   try {
     run_distilled(s->run, s->contexts, fn, upsample_fn(*s));
     FAIL("not cancelled");
-  } catch (const ff::video::Cancelled& e) {
+  } catch (const ff::ltx2::Cancelled& e) {
     CHECK(e.phase == "stage2");
     CHECK(e.step == 1);
   }

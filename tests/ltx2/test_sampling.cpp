@@ -1,7 +1,7 @@
 // Parity of LTX-2.3's sampling pieces with ltx-core (fixture written by
 // reference/sampling_reference.py): LTX2Scheduler sigmas, the pipelines' constant schedules,
 // MultiModalGuider, the Euler step with a denoise mask, the noiser, and the latent shapes.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <cmath>
 #include <filesystem>

@@ -2,7 +2,7 @@
 // tests/ltx2/reference/upsampler_reference.py): both key variants of the x2 conv, the bare network
 // in fp32, upsample_video (un-normalize, upsample, normalize) in fp32 and bf16; the loader on a
 // file laid out like the published one; config refusals and loader errors.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -199,7 +199,7 @@ TEST_CASE("upsampler: bad inputs") {
   c.num_blocks_per_stage = 1;
   Upsampler u{c, {}};
   at::Generator gen = at::detail::createCPUGenerator(7);
-  for (auto& s : upsampler_slots(u.weights, c)) *s.target = ff::video::random_tensor(s, gen);
+  for (auto& s : upsampler_slots(u.weights, c)) *s.target = ff::layers::random_tensor(s, gen);
   CHECK((upsampler_forward(at::randn({1, 8, 2, 3, 5}), u).sizes() == at::IntArrayRef({1, 8, 2, 6, 10})));
   CHECK(!error_of([&] { upsampler_forward(at::randn({1, 4, 2, 3, 5}), u); }).empty());
   CHECK(!error_of([&] { upsampler_forward(at::randn({1, 8, 2, 3, 5}, at::kBFloat16), u); }).empty());

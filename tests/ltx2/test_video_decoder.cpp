@@ -1,7 +1,7 @@
 // LTX-2.3 video VAE decoder and tiled decoding vs ltx-core (fixture from
 // tests/ltx2/reference/video_decoder_reference.py), plus config refusals, loader errors, the
 // pipeline's default tiling and the streaming block fields.
-#include "tests/video/torch_doctest.hpp"
+#include "tests/ltx2/torch_doctest.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -171,7 +171,7 @@ TEST_CASE("video decoder: loader names a missing or mis-shaped tensor") {
   auto slots = video_decoder_slots(w, sc);
   at::Generator gen = at::detail::createCPUGenerator(7);
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& s : slots) tensors.emplace_back(s.name, ff::video::random_tensor(s, gen));
+  for (const auto& s : slots) tensors.emplace_back(s.name, ff::layers::random_tensor(s, gen));
   ff::json::Object cfg;
   cfg.set("vae", small);
   const std::map<std::string, std::string> meta = {{"config", ff::json::dump(ff::json::Value(cfg))}};

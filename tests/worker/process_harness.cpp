@@ -128,7 +128,8 @@ void write_worker_config(const std::string& path, const WorkerSpec& s) {
   json::Object engine{{"device", "cpu"}, {"output_root", s.output_root}};
   json::Object o{{"dispatcher_endpoint", s.endpoint},
                  {"worker_id", s.worker_id},
-                 {"model_dir", s.model_dir},
+                 {"model_files", json::Object{{"checkpoint", s.model_dir + "/ltx-2.3-22b-dev.safetensors"},
+                                              {"text_encoder", s.model_dir + "/text_encoder"}}},
                  {"run_dir", s.run_dir},
                  {"slots", s.slots},
                  {"max_encode_batch", s.max_encode_batch},

@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -41,6 +42,7 @@
 #include <zmq.hpp>
 
 #include "common/clip_file.hpp"
+#include "common/json.hpp"
 #include "common/protocol.hpp"
 #include "worker/tokenizer.hpp"
 
@@ -118,11 +120,11 @@ std::vector<int32_t> ids_of(const proto::PromptEmbedding& e) {
 
 class Engine {
  public:
-  Engine(const std::string& ipc, const std::string& model_dir)
+  Engine(const std::string& ipc, const std::string& text_encoder)
       : ctx_(1), sock_(ctx_, zmq::socket_type::dealer) {
     sock_.set(zmq::sockopt::linger, 1000);
     sock_.connect(ipc);
-    const std::string tok_path = model_dir + "/text_encoder/tokenizer.model";
+    const std::string tok_path = text_encoder + "/tokenizer.model";
     ff::worker::Tokenizer tok(tok_path);
     for (const char* kind : {"CRASH", "HANG", "OOM", "ENCODE_CRASH"}) {
       const std::string p = env(("FF_TEST_ENGINE_" + std::string(kind) + "_PROMPT").c_str());
@@ -279,23 +281,27 @@ class Engine {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string ipc, model_dir, config;
+  std::string ipc, config;
   for (int i = 1; i + 1 < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--ipc") ipc = argv[++i];
-    else if (a == "--model-dir") model_dir = argv[++i];
     else if (a == "--config") config = argv[++i];
   }
-  if (argc < 2 || std::string(argv[1]) != "serve" || ipc.empty() || model_dir.empty() || config.empty()) {
-    std::cerr << "usage: ff_test_engine serve --ipc ipc://PATH --model-dir DIR --config FILE\n";
+  if (argc < 2 || std::string(argv[1]) != "serve" || ipc.empty() || config.empty()) {
+    std::cerr << "usage: ff_test_engine serve --ipc ipc://PATH --config FILE\n";
     return 2;
   }
-  if (!std::ifstream(config)) {
+  std::ifstream in(config);
+  if (!in) {
     std::cerr << "test engine: cannot read config " << config << "\n";
     return 2;
   }
   try {
-    Engine e(ipc, model_dir);
+    std::stringstream text;
+    text << in.rdbuf();
+    // The supervisor writes the model files under "model" (see worker_config.hpp).
+    const ff::json::Value cfg = ff::json::parse(text.str());
+    Engine e(ipc, cfg.find("model")->find("text_encoder")->as_string());
     return e.run();
   } catch (const std::exception& ex) {
     std::cerr << "test engine: " << ex.what() << "\n";

@@ -9,14 +9,16 @@ using ff::worker::decode_worker_config;
 
 namespace {
 const std::string kMinimal =
-    R"({"dispatcher_endpoint": "tcp://127.0.0.1:5555", "worker_id": "w1", "model_dir": "/m"})";
+    R"({"dispatcher_endpoint": "tcp://127.0.0.1:5555", "worker_id": "w1",
+        "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}})";
 }
 
 TEST_CASE("a minimal config gets the documented defaults") {
   const auto c = decode_worker_config(kMinimal);
   CHECK(c.dispatcher_endpoint == "tcp://127.0.0.1:5555");
   CHECK(c.worker_id == "w1");
-  CHECK(c.model_dir == "/m");
+  CHECK(ff::worker::text_encoder_dir(c) == "/m/te");
+  CHECK(c.model_files["checkpoint"].as_string() == "/m/c.safetensors");
   CHECK(c.model == "ltx-2.3");
   CHECK(c.slots == 1);
   CHECK(c.max_encode_batch == 8);
@@ -32,7 +34,7 @@ TEST_CASE("a minimal config gets the documented defaults") {
 TEST_CASE("every key is decoded") {
   const auto c = decode_worker_config(R"({
     "dispatcher_endpoint": "tcp://d:1", "worker_id": "node/cuda:0", "model": "m2",
-    "model_dir": "/models/x", "run_dir": "/run/w0", "slots": 4, "max_encode_batch": 16,
+    "model_files": {"checkpoint": "/models/x.safetensors", "text_encoder": "/models/te", "pipeline": "distilled"}, "run_dir": "/run/w0", "slots": 4, "max_encode_batch": 16,
     "max_length": 512, "heartbeat_interval_ms": 250, "engine_command": "/bin/engine",
     "engine_start_timeout_ms": 5000, "engine_request_timeout_ms": 7000,
     "engine_restart_backoff_ms": 10, "shutdown_grace_ms": 3000,
@@ -63,20 +65,21 @@ TEST_CASE("every key is decoded") {
 
 TEST_CASE("the engine config passes through, with max_encode_batch added") {
   auto c = decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
-      "model_dir": "/m", "max_encode_batch": 5, "engine": {"device": "cpu"}})");
+      "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}, "max_encode_batch": 5, "engine": {"device": "cpu"}})");
   auto v = ff::json::parse(ff::worker::engine_config_json(c));
   CHECK(v["device"].as_string() == "cpu");
   CHECK(v["max_encode_batch"].as_int() == 5);
   CHECK(v["output_root"].as_string() == "output");
+  CHECK(v["model"]["text_encoder"].as_string() == "/m/te");
   c = decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
-      "model_dir": "/m", "engine": {"max_encode_batch": 3}})");
+      "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}, "engine": {"max_encode_batch": 3}})");
   CHECK(ff::json::parse(ff::worker::engine_config_json(c))["max_encode_batch"].as_int() == 3);
 }
 
 TEST_CASE("an unknown key is rejected, naming it") {
   CHECK_THROWS_WITH_AS(
       decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
-                               "model_dir": "/m", "slot": 2})"),
+                               "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}, "slot": 2})"),
       doctest::Contains("'slot': unknown key"), std::runtime_error);
 }
 
@@ -89,10 +92,10 @@ TEST_CASE("wrong types, ranges and missing keys name the key") {
     }
     return "no error";
   };
-  CHECK(err(R"({"worker_id": "w", "model_dir": "/m"})").find("'dispatcher_endpoint': required") != std::string::npos);
-  CHECK(err(R"({"dispatcher_endpoint": "x", "model_dir": "/m"})").find("'worker_id': required") != std::string::npos);
-  CHECK(err(R"({"dispatcher_endpoint": "x", "worker_id": "w"})").find("'model_dir': required") != std::string::npos);
-  const std::string base = R"("dispatcher_endpoint": "x", "worker_id": "w", "model_dir": "/m")";
+  CHECK(err(R"({"worker_id": "w", "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}})").find("'dispatcher_endpoint': required") != std::string::npos);
+  CHECK(err(R"({"dispatcher_endpoint": "x", "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}})").find("'worker_id': required") != std::string::npos);
+  CHECK(err(R"({"dispatcher_endpoint": "x", "worker_id": "w"})").find("'model_files': required") != std::string::npos);
+  const std::string base = R"("dispatcher_endpoint": "x", "worker_id": "w", "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"})";
   CHECK(err("{" + base + R"(, "slots": "2"})").find("'slots': expected an integer, got string") != std::string::npos);
   CHECK(err("{" + base + R"(, "slots": 0})").find("'slots': value 0 out of range") != std::string::npos);
   CHECK(err("{" + base + R"(, "slots": 1.5})").find("'slots'") != std::string::npos);
@@ -102,4 +105,16 @@ TEST_CASE("wrong types, ranges and missing keys name the key") {
   CHECK(err("[1, 2]").find("expected a JSON object") != std::string::npos);
   CHECK(err("{").find("worker config: json:") != std::string::npos);
   CHECK(err("{" + base + R"(, "worker_id": "again"})").find("duplicate") != std::string::npos);
+}
+
+TEST_CASE("model_files: paths become absolute, checkpoint and text_encoder are required") {
+  const auto c = decode_worker_config(R"({"dispatcher_endpoint": "x", "worker_id": "w",
+      "model_files": {"checkpoint": "rel/c.safetensors", "text_encoder": "/a/../te", "pipeline": "two_stages"}})");
+  CHECK(c.model_files["checkpoint"].as_string().front() == '/');
+  CHECK(ff::worker::text_encoder_dir(c) == "/te");
+  CHECK(c.model_files["pipeline"].as_string() == "two_stages");
+  CHECK_THROWS_WITH_AS(decode_worker_config(R"({"dispatcher_endpoint": "x", "worker_id": "w",
+      "model_files": {"checkpoint": "/c"}})"), doctest::Contains("'model_files.text_encoder': required"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(decode_worker_config(R"({"dispatcher_endpoint": "x", "worker_id": "w",
+      "model_files": "/m"})"), doctest::Contains("'model_files': expected an object"), std::runtime_error);
 }

@@ -19,10 +19,11 @@ struct EncodeSession {
   std::unique_ptr<encode::EncodePipeline> pipeline;
 };
 
-std::shared_ptr<EncodeSession> open_encode_session(const std::string& model_dir, const EngineConfig& config,
+std::shared_ptr<EncodeSession> open_encode_session(const std::string& text_encoder_dir, const std::string& checkpoint,
+                                                   const EngineConfig& config,
                                                    rt::DeviceBackend& backend) {
   auto s = std::make_shared<EncodeSession>(backend);
-  encode::LoadedEncoder loaded = encode::load_gemma_ltx(model_dir, backend);
+  encode::LoadedEncoder loaded = encode::load_gemma_ltx(text_encoder_dir, checkpoint, backend);
   encode::PipelineOptions o;
   o.text_placement = config.placement("text_encoder");
   o.processor_placement = config.placement("embeddings_processor");

@@ -17,10 +17,11 @@ namespace ff::engine {
 // Everything loaded once for encoding (weights, plans); defined in encode_entry.cpp.
 struct EncodeSession;
 
-// Loads the text encoder (DIR/text_encoder/) and the embeddings processor (DIR/ltx.safetensors)
+// Loads the text encoder (the Gemma-3 HF folder) and the embeddings processor (from the LTX-2.3
+// checkpoint)
 // for `config`'s placements on `backend`'s device. Engine thread. Throws io::CheckpointError /
 // std::exception naming the problem. The session keeps a reference to `backend`.
-std::shared_ptr<EncodeSession> open_encode_session(const std::string& model_dir,
+std::shared_ptr<EncodeSession> open_encode_session(const std::string& text_encoder_dir, const std::string& checkpoint,
                                                    const EngineConfig& config,
                                                    rt::DeviceBackend& backend);
 

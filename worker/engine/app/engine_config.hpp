@@ -1,39 +1,53 @@
 // The engine's configuration file (JSON), decoded in one place into a plain struct.
 // Example:
 //   {"device": "cuda:0",
+//    "model": {"checkpoint": "/models/ltx-2.3-22b-dev.safetensors", "text_encoder": "/models/gemma-3-12b-it-qat-q4_0-unquantized",
+//              "spatial_upsampler": "/models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
+//              "distilled_lora": "/models/ltx-2.3-22b-distilled-lora-384-1.1.safetensors",
+//              "distilled_lora_strength": 1.0, "pipeline": "two_stages"},
 //    "placements": {"text_encoder": "stream", "stage1_transformer": "resident"},
 //    "vram_budget_bytes": 90000000000, "vram_reserve_bytes": 2000000000,
 //    "output_root": "/var/lib/framefarm/output", "max_encode_batch": 8}
 // Unknown keys (top level and component names) are errors.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
 
+#include "common/components.hpp"
+#include "common/json.hpp"
+#include "worker/engine/app/block_planning.hpp"
 #include "worker/engine/runtime/placement.hpp"
 
 namespace ff::engine {
 
-// The components whose placement can be configured.
-inline constexpr std::array<std::string_view, 5> kComponents = {
-    "text_encoder", "embeddings_processor", "stage1_transformer", "stage2_transformer",
-    "vae_decoder"};
-
 struct EngineConfig {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
-  // Per component; components not named are kAuto, except the stage transformers, which are
-  // resident when not named (video_placement_options decides the video components).
+  // The model files as users download them (an object decoded by ltx2::model_files_from_json).
+  json::Value model;
+  // Per component (common/components.hpp names); see placement() for the defaults.
   std::map<std::string, rt::Placement> placements;
+  // How stage 2 of two_stages applies the distilled LoRA: as a low-rank delta over stage 1's
+  // weights (no second copy) or fused into a second copy, as the reference.
+  enum class LoraMode { kDelta, kFused };
+  LoraMode stage2_lora = LoraMode::kDelta;  // "stage2_lora": "lora_delta" | "fused"
+  // Weight storage per transformer component: "bf16" (default) or "fp8" (float8_e4m3fn, upcast
+  // per layer at compute, as ltx-core's fp8-cast).
+  std::map<std::string, std::string> weights;
+  bool vae_tiling = true;  // "vae_tiling": decode in the reference's default tiles (false: whole clips)
   int64_t vram_budget_bytes = 0;   // 0: the whole device
   int64_t vram_reserve_bytes = 0;  // kept free inside the budget
   std::string output_root;         // required: videos go to <output_root>/<job_id>.y4m
   int32_t max_encode_batch = 8;    // prompts per encoder pass (advertised to the dispatcher)
 
-  // The placement of `component` (kAuto when not configured; see video_placement.hpp for the stages).
+  // The placement of `component`: as configured, else kAuto for the text encoder and the
+  // embeddings processor (streamed on a cache miss when memory is short) and kResident for the rest.
   rt::Placement placement(std::string_view component) const;
+  bool weights_fp8(std::string_view component) const;
+  // The limits every placement plan works within: budget, reserve, a 3-slot ring, plans logged.
+  PlanLimits plan_limits() const;
 };
 
 // Decodes the JSON text; throws std::invalid_argument naming `source` (the file) and the key.

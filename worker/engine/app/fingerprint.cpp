@@ -104,9 +104,9 @@ bool is_embeddings_processor(std::string_view name) {
 
 }  // namespace
 
-std::string encoder_fingerprint(const std::string& model_dir) {
+std::string encoder_fingerprint(const std::string& text_encoder_dir, const std::string& checkpoint) {
   Hasher h;
-  const fs::path te = fs::path(model_dir) / "text_encoder";
+  const fs::path te = text_encoder_dir;
   std::error_code ec;
   if (!fs::is_directory(te, ec))
     throw std::runtime_error("encoder fingerprint: " + te.string() + " is not a directory");
@@ -124,7 +124,7 @@ std::string encoder_fingerprint(const std::string& model_dir) {
     f.hash_range(h, 0, f.size());
   }
 
-  File ltx(fs::path(model_dir) / "ltx.safetensors");
+  File ltx(checkpoint);
   auto [header_len, header] = safetensors_header(ltx);
   if (!header.is_object()) throw std::runtime_error("encoder fingerprint: " + ltx.path() + " header is not an object");
   const uint64_t data_start = 8 + header_len;

@@ -2,9 +2,9 @@
 // (text encoder + tokenizer + embeddings processor), so that cached embeddings are reused only
 // by workers whose encoder would compute the same values. Torch-free.
 //
-// It hashes (FNV-1a, two 64-bit lanes): DIR/text_encoder/config.json, tokenizer.model and every
-// *.safetensors / *.json file there (size, header, and data: whole files up to 8 MiB, else 4 KiB
-// samples at 256 evenly spaced offsets plus the tail); and from DIR/ltx.safetensors the
+// It hashes (FNV-1a, two 64-bit lanes): the text encoder folder's config.json, tokenizer.model and
+// every *.safetensors / *.json file there (size, header, and data: whole files up to 8 MiB, else
+// 4 KiB samples at 256 evenly spaced offsets plus the tail); and from the LTX-2.3 checkpoint the
 // "config" metadata plus the header entries and data (same sampling per tensor) of the
 // embeddings-processor tensors only, so retraining a stage transformer keeps the fingerprint.
 #pragma once
@@ -14,6 +14,6 @@
 namespace ff::engine {
 
 // "ff1-<32 hex digits>". Throws std::runtime_error naming the file that is missing or unreadable.
-std::string encoder_fingerprint(const std::string& model_dir);
+std::string encoder_fingerprint(const std::string& text_encoder_dir, const std::string& checkpoint);
 
 }  // namespace ff::engine

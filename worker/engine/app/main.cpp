@@ -1,6 +1,7 @@
 // framefarm-engine: the torch process of a worker.
-//   framefarm-engine serve --ipc ipc://PATH --model-dir DIR --config FILE
-//   framefarm-engine make-weights --preset tiny|gemma3-12b|stage-22b --seed S DIR
+//   framefarm-engine serve --ipc ipc://PATH --config FILE
+//   framefarm-engine make-weights --preset tiny|ltx23-22b --seed S DIR
+//   framefarm-engine check-model --config FILE | --model FILE
 // Exit status: 0 success, 1 runtime failure (message on stderr), 2 usage error.
 #include <cstdlib>
 #include <exception>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "worker/engine/app/check_model.hpp"
 #include "worker/engine/app/engine_config.hpp"
 #include "worker/engine/app/make_weights.hpp"
 #include "worker/engine/app/serve.hpp"
@@ -15,8 +17,9 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: framefarm-engine serve --ipc ipc://PATH --model-dir DIR --config FILE\n"
-    "       framefarm-engine make-weights --preset tiny|gemma3-12b|stage-22b --seed S DIR\n";
+    "usage: framefarm-engine serve --ipc ipc://PATH --config FILE\n"
+    "       framefarm-engine make-weights --preset tiny|ltx23-22b --seed S DIR\n"
+    "       framefarm-engine check-model --config FILE | --model FILE\n";
 
 int usage_error(const std::string& why) {
   std::cerr << "framefarm-engine: " << why << "\n" << kUsage;
@@ -34,21 +37,20 @@ int main(int argc, char** argv) {
   const std::string cmd = args[0];
   try {
     if (cmd == "serve") {
-      std::string ipc, model_dir, config;
+      std::string ipc, config;
       for (size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (i + 1 >= args.size()) return usage_error("option " + a + " needs a value");
         if (a == "--ipc") ipc = args[++i];
-        else if (a == "--model-dir") model_dir = args[++i];
         else if (a == "--config") config = args[++i];
         else return usage_error("unknown option " + a);
       }
-      if (ipc.empty() || model_dir.empty() || config.empty())
-        return usage_error("serve needs --ipc, --model-dir and --config");
+      if (ipc.empty() || config.empty()) return usage_error("serve needs --ipc and --config");
       if (ipc.rfind("ipc://", 0) != 0) return usage_error("--ipc must be an ipc:// endpoint, got " + ipc);
-      ff::engine::ServeOptions opts{ipc, model_dir, ff::engine::load_engine_config(config)};
+      ff::engine::ServeOptions opts{ipc, ff::engine::load_engine_config(config)};
       return ff::engine::serve(opts);
     }
+    if (cmd == "check-model") return ff::engine::check_model_command({args.begin() + 1, args.end()});
     if (cmd == "make-weights") {
       std::string preset, dir;
       long long seed = 0;

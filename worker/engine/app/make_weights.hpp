@@ -1,11 +1,8 @@
-// `framefarm-engine make-weights --preset P --seed S DIR`: writes a complete random model in the
-// real formats (see video_models.hpp and the text owner's text_encoder/ layout):
-//   DIR/text_encoder/            written by the text owner's preset writer
-//   DIR/ltx.safetensors          embeddings-processor tensors + stage-1 transformer, metadata
-//                                "config" = {"transformer": {text keys..., stage keys...},
-//                                            "sampler": {...}}
-//   DIR/stage2.safetensors       stage-2 transformer, metadata "config" = {"transformer": {...}}
-//   DIR/vae_decoder.safetensors  decoder, metadata "config" = {"vae": {...}}
+// `framefarm-engine make-weights --preset tiny|ltx23-22b --seed S DIR`: writes the published
+// LTX-2.3 layout with random weights (ltx2/published_writer.hpp): ltx-2.3-22b-dev.safetensors,
+// the upsampler, the distilled LoRA, gemma-3-12b-it-qat-q4_0-unquantized/ and model.json naming
+// them (tiny also writes ltx-2.3-22b-distilled-1.1.safetensors). `tiny` runs a job in seconds on a
+// CPU (CI, ops/quickstart); `ltx23-22b` is the real size (46 GB checkpoint streamed to disk).
 // Same preset and seed give byte-identical files.
 #pragma once
 

@@ -12,11 +12,8 @@
 #include "common/protocol.hpp"
 #include "worker/engine/app/encode_entry.hpp"
 #include "worker/engine/app/fingerprint.hpp"
-#include "worker/engine/app/generate_job.hpp"
-#include "worker/engine/app/placed_decoder.hpp"
-#include "worker/engine/app/transformer_stages.hpp"
-#include "worker/engine/app/video_placement.hpp"
-#include "worker/engine/app/video_models.hpp"
+#include "worker/engine/app/ltx2_job.hpp"
+#include "worker/engine/app/ltx2_model.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
 #include "worker/engine/runtime/device_backend.hpp"
@@ -36,7 +33,7 @@ int64_t physical_memory_bytes() {
 std::pair<proto::ErrorKind, std::string> classify(std::exception_ptr ep) {
   try {
     std::rethrow_exception(ep);
-  } catch (const video::Cancelled& e) {
+  } catch (const ltx2::Cancelled& e) {
     return {proto::ErrorKind::kCancelled, e.what()};
   } catch (const c10::OutOfMemoryError& e) {
     return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what_without_backtrace()};
@@ -44,8 +41,6 @@ std::pair<proto::ErrorKind, std::string> classify(std::exception_ptr ep) {
     return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what()};
   } catch (const encode::VramBudgetError& e) {
     return {proto::ErrorKind::kVramBudget, e.what()};
-  } catch (const video::InvalidRequest& e) {
-    return {proto::ErrorKind::kBadInput, e.what()};
   } catch (const std::invalid_argument& e) {
     return {proto::ErrorKind::kBadInput, e.what()};
   } catch (const c10::Error& e) {
@@ -62,22 +57,14 @@ class Server {
   explicit Server(const ServeOptions& o) : opts_(o) {
     const auto& c = o.config;
     backend_ = rt::make_backend(c.device, c.vram_budget_bytes > 0 ? c.vram_budget_bytes : physical_memory_bytes());
-    stage_opts_ = video_placement_options(c);
-    const auto device = backend_->device();
-    StagesOnHost on_host;
-    on_host.stage1 = stage_opts_.stage1 != rt::Placement::kResident;
-    on_host.stage2 = stage_opts_.stage2 != rt::Placement::kResident;
-    on_host.decoder = stage_opts_.decoder != rt::Placement::kResident;
-    models_ = load_video_models(o.model_dir, device, on_host);
-    // The stages charge what they keep on the device (all of a resident stage; the globals and the
-    // planned resident prefix of a streamed/auto one); so does the decoder (all of it when
-    // resident, else its statistics, conv_in, conv_out and planned resident levels).
-    stages_ = std::make_unique<TransformerStages>(models_, *backend_, stage_opts_);
-    decoder_ = std::make_unique<PlacedDecoder>(models_, *backend_, stage_opts_);
-    encode_ = open_encode_session(o.model_dir, c, *backend_);
-    fingerprint_ = encoder_fingerprint(o.model_dir);
+    // Checks every model file before loading a weight; the stages charge what they keep on the
+    // device (all of a resident stage; the globals and the planned resident prefix of a
+    // streamed/auto one).
+    model_ = std::make_unique<Ltx2Model>(load_ltx2_model(c, *backend_));
+    encode_ = open_encode_session(model_->files.text_encoder, model_->files.checkpoint, c, *backend_);
+    fingerprint_ = encoder_fingerprint(model_->files.text_encoder, model_->files.checkpoint);
     if (c.vram_budget_bytes > 0) backend_->cap_allocations(c.vram_budget_bytes);
-    for (const char* comp : {"stage1_transformer", "stage2_transformer", "vae_decoder"}) peaks_[comp] = 0;
+    for (auto name : kComponentNames) peaks_[std::string(name)] = 0;
 
     socket_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     socket_.set(zmq::sockopt::linger, 1000);
@@ -110,11 +97,8 @@ class Server {
     h.vram_budget_bytes = opts_.config.vram_budget_bytes > 0 ? opts_.config.vram_budget_bytes : snap.total_bytes;
     h.encoder_fingerprint = fingerprint_;
     h.max_encode_batch = opts_.config.max_encode_batch;
-    if (stage_opts_.stage1 == rt::Placement::kResident) h.components_resident.push_back("stage1_transformer");
-    if (stage_opts_.stage2 == rt::Placement::kResident) h.components_resident.push_back("stage2_transformer");
-    if (stage_opts_.decoder == rt::Placement::kResident) h.components_resident.push_back("vae_decoder");
-    for (const char* comp : {"text_encoder", "embeddings_processor"})
-      if (opts_.config.placement(comp) == rt::Placement::kResident) h.components_resident.push_back(comp);
+    for (auto comp : kComponentNames)
+      if (opts_.config.placement(comp) == rt::Placement::kResident) h.components_resident.emplace_back(comp);
     return h;
   }
 
@@ -184,7 +168,7 @@ class Server {
     r.job_id = req.job_id;
     running_job_ = req.job_id;
     cancel_requested_ = false;
-    video::StepHooks hooks;
+    ltx2::StepHooks hooks;
     hooks.cancelled = [this] {
       receive(0);
       return cancel_requested_;
@@ -193,17 +177,9 @@ class Server {
       send(proto::GenerateProgress{req.job_id, phase, done, total});
     };
     try {
-      StageVelocity stages = [this](int stage, StageJob job) {
-        const auto& g = job.grids.stage2;  // the final latent is stage 2's
-        job.decode_extra_bytes = decoder_->min_extra_bytes(g.frames, g.height, g.width);
-        return stages_->velocity(stage, job);
-      };
-      LatentDecode decode = [this](const at::Tensor& latent) { return decoder_->decode(latent); };
-      auto out = run_generate(models_, stages, decode, req, opts_.config.output_root, backend_->device(),
-                              backend_->meter(), hooks);
+      auto out = run_ltx2_job(*model_, opts_.config, req, *backend_, hooks);
       r.ok = true;
-      r.video_path = out.video_path;
-      r.preview_path = out.preview_path;
+      r.clip_path = out.clip_path;
       r.timings_s = out.timings_s;
       r.peak_vram_bytes = out.peak_vram_bytes;
       for (const auto& [k, v] : out.peak_vram_bytes) peaks_[k] = v;
@@ -222,23 +198,17 @@ class Server {
     s.gpu_used_bytes = snap.allocated_bytes;
     s.gpu_total_bytes = snap.total_bytes;
     s.vram_budget_bytes = opts_.config.vram_budget_bytes > 0 ? opts_.config.vram_budget_bytes : snap.total_bytes;
-    for (auto [name, c] : stages_->stats()) {
+    for (auto [name, c] : model_->stats()) {
       c.peak_vram_bytes = peaks_[name];
       s.components[name] = c;
     }
-    proto::ComponentStats d = decoder_->stats();
-    d.peak_vram_bytes = peaks_[kDecoderComponent];
-    s.components[kDecoderComponent] = d;
     encode_stats(*encode_, s);
     return s;
   }
 
   ServeOptions opts_;
   std::unique_ptr<rt::DeviceBackend> backend_;
-  StagePlacementOptions stage_opts_;
-  VideoModels models_;
-  std::unique_ptr<TransformerStages> stages_;  // refers to models_
-  std::unique_ptr<PlacedDecoder> decoder_;  // refers to models_
+  std::unique_ptr<Ltx2Model> model_;
   std::shared_ptr<EncodeSession> encode_;
   std::string fingerprint_;
   std::map<std::string, int64_t> peaks_;

@@ -1,4 +1,4 @@
-// `framefarm-engine serve`: loads the model directory, connects a DEALER to the supervisor's
+// `framefarm-engine serve`: loads the model files named by the config, connects a DEALER to the supervisor's
 // ROUTER, says EngineHello, then serves one request at a time until Shutdown:
 //   EncodeRequest   -> EncodeResult, then EngineStats
 //   GenerateRequest -> GenerateProgress per denoising step, GenerateResult, then EngineStats
@@ -18,8 +18,7 @@ namespace ff::engine {
 
 struct ServeOptions {
   std::string ipc_endpoint;  // "ipc:///run/framefarm/engine.sock"
-  std::string model_dir;
-  EngineConfig config;
+  EngineConfig config;  // config.model names the model files
 };
 
 // Runs the engine on the calling thread; returns the process exit code (0 after Shutdown).

@@ -9,7 +9,7 @@
 
 #include "worker/engine/runtime/block_pass.hpp"
 #include "worker/engine/runtime/component_stats.hpp"
-#include "worker/engine/text/norms.hpp"
+#include "worker/engine/layers/layers.hpp"
 
 namespace ff::engine::encode {
 namespace {
@@ -111,8 +111,8 @@ EncodePipeline::EncodePipeline(std::unique_ptr<TextModelOps> ops, EncoderWeights
     : ops_(std::move(ops)), w_(std::move(weights)), be_(backend), opts_(options) {
   if (!w_.text || !w_.connectors) throw std::invalid_argument("encode pipeline: missing block stores");
   dims_ = ops_->dims();
-  dims_.attention_stores_scores = text::attention_stores_scores(be_.device());
-  dims_.fused_norms = text::rms_norm_is_fused(be_.device());
+  dims_.attention_stores_scores = layers::attention_stores_scores(be_.device());
+  dims_.fused_norms = layers::rms_norm_is_fused(be_.device());
   if (w_.text->size() != ops_->num_layers())
     throw std::invalid_argument("encode pipeline: " + std::to_string(w_.text->size()) +
                                 " text blocks for " + std::to_string(ops_->num_layers()) + " layers");

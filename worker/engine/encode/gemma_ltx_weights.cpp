@@ -40,14 +40,13 @@ EncoderWeights build_gemma_ltx_weights(const GemmaLtxSource& src, const text::Ge
   return w;
 }
 
-LoadedEncoder load_gemma_ltx(const std::string& model_dir, rt::DeviceBackend& backend) {
+LoadedEncoder load_gemma_ltx(const std::string& te, const std::string& ltx_path,
+                             rt::DeviceBackend& backend) {
   LoadedEncoder out;
-  const std::string te = model_dir + "/text_encoder";
   out.gemma = io::load_gemma_config(te);
   io::Checkpoint gck = io::Checkpoint::open(te);
   text::GemmaWeights gw = text::load_gemma_weights(gck, out.gemma);
   out.dtype = gw.embed_tokens.scalar_type();
-  const std::string ltx_path = model_dir + "/ltx.safetensors";
   io::Checkpoint lck = io::Checkpoint::open(ltx_path);
   auto it = lck.metadata().find("config");
   if (it == lck.metadata().end()) throw io::CheckpointError(ltx_path + ": no 'config' metadata");

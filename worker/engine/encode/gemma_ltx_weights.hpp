@@ -26,8 +26,8 @@ struct GemmaLtxSource {
 EncoderWeights build_gemma_ltx_weights(const GemmaLtxSource& src, const text::GemmaConfig& g,
                                        rt::DeviceBackend& backend);
 
-// A model directory's text encoder (DIR/text_encoder/) and embeddings processor
-// (DIR/ltx.safetensors): the configs, the ops, and the weights in block stores. Throws
+// The text encoder (the Gemma-3 HF folder) and the embeddings processor (the LTX-2.3 checkpoint,
+// which holds it beside the transformer): the configs, the ops, and the weights in block stores. Throws
 // io::CheckpointError naming the file/tensor on bad input.
 struct LoadedEncoder {
   text::GemmaConfig gemma;
@@ -35,6 +35,7 @@ struct LoadedEncoder {
   at::ScalarType dtype = at::kBFloat16;
   EncoderWeights weights;
 };
-LoadedEncoder load_gemma_ltx(const std::string& model_dir, rt::DeviceBackend& backend);
+LoadedEncoder load_gemma_ltx(const std::string& text_encoder_dir, const std::string& checkpoint,
+                             rt::DeviceBackend& backend);
 
 }  // namespace ff::engine::encode

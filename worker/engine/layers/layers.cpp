@@ -1,6 +1,7 @@
 #include "worker/engine/layers/layers.hpp"
 
 #include <cmath>
+#include <limits>
 
 #include "worker/engine/runtime/torch_version.hpp"
 
@@ -18,6 +19,19 @@ at::Tensor linear(const at::Tensor& x, const Linear& l) {
   if (l.lora_a.defined())
     y.add_(at::linear(at::linear(x, as_type(l.lora_a, type)), as_type(l.lora_b, type)), l.lora_scale);
   return y;
+}
+
+at::Tensor linear_gelu_tanh(const at::Tensor& x, const Linear& l) {
+#if FF_TORCH_AT_LEAST(2, 1)
+  if (x.is_cuda() && l.bias.defined() && !l.lora_a.defined() && l.weight.scalar_type() == x.scalar_type()) {
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = l.weight.size(0);
+    return at::_addmm_activation(l.bias.to(x.scalar_type()), x.reshape({-1, x.size(-1)}), l.weight.t(), 1, 1,
+                                 /*use_gelu=*/true)
+        .view(shape);
+  }
+#endif
+  return gelu_tanh(linear(x, l));
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
@@ -50,6 +64,24 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   at::Tensor scores = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)) * s;
   return at::matmul(scores.softmax(-1).to(v.scalar_type()), v);
+#endif
+}
+
+at::Tensor masked_attention(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& mask, double scale) {
+#if FF_TORCH_AT_LEAST(2, 5)
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale, /*enable_gqa=*/k.size(1) != q.size(1));
+#else
+  if (const int64_t groups = q.size(1) / k.size(1); groups > 1) {
+    k = k.repeat_interleave(groups, 1);
+    v = v.repeat_interleave(groups, 1);
+  }
+#if FF_TORCH_AT_LEAST(2, 1)
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+#else
+  at::Tensor scores = (at::matmul(q, k.transpose(-1, -2)) * scale).to(at::kFloat);
+  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  return at::matmul(at::softmax(scores, -1).to(q.scalar_type()), v);
+#endif
 #endif
 }
 

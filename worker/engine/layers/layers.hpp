@@ -39,11 +39,21 @@ at::Tensor pixel_norm(const at::Tensor& x, int64_t dim, double eps);
 // GELU with the tanh approximation.
 at::Tensor gelu_tanh(const at::Tensor& x);
 
+// gelu_tanh(linear(x, l)) without a LoRA delta. On CUDA the bias and the activation run in the
+// GEMM's epilogue (at::_addmm_activation's GELU is the tanh form, on the fp32 accumulator).
+at::Tensor linear_gelu_tanh(const at::Tensor& x, const Linear& l);
+
 // Unmasked scaled-dot-product attention over q [B, H, Nq, Dh], k/v [B, H, Nk, Dh]; softmax scale
 // `scale` or 1/sqrt(Dh). The fused kernel (at::scaled_dot_product_attention) from libtorch 2.0,
 // else softmax(q k^T) v with the scores in fp32.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      std::optional<double> scale = std::nullopt);
+
+// Softmax attention with a boolean mask [B, 1, Nq, Nk] (true = attend); q [B, H, Nq, Dh],
+// k/v [B, Hkv, Nk, Dh] with grouped queries (each kv head serves H / Hkv consecutive query heads).
+// Fused from libtorch 2.1 (native GQA from 2.5); else HF's eager path (scores scaled in the compute
+// dtype, softmax in fp32).
+at::Tensor masked_attention(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& mask, double scale);
 
 // Whether attention() on `device` materialises the [B, H, Nq, Nk] scores (used by memory
 // estimates); false for the fused kernel on CUDA.

@@ -11,14 +11,14 @@ namespace {
 
 constexpr double kPixelNormEps = 1e-6;  // ltx-core build_normalization_layer(PIXEL)
 
-void conv_slots(std::vector<video::WeightSlot>& out, AudioConv& conv, const std::string& name, int64_t co,
+void conv_slots(std::vector<layers::WeightSlot>& out, AudioConv& conv, const std::string& name, int64_t co,
                 int64_t ci, int64_t k) {
   const double std = 1.0 / std::sqrt(static_cast<double>(ci * k * k));
-  out.push_back({name + ".conv.weight", {co, ci, k, k}, video::WeightInit::normal(std), &conv.weight});
-  out.push_back({name + ".conv.bias", {co}, video::WeightInit::constant(0.0), &conv.bias});
+  out.push_back({name + ".conv.weight", {co, ci, k, k}, layers::WeightInit::normal(std), &conv.weight});
+  out.push_back({name + ".conv.bias", {co}, layers::WeightInit::constant(0.0), &conv.bias});
 }
 
-void block_slots(std::vector<video::WeightSlot>& out, AudioResBlock& b, const std::string& name, int64_t ci,
+void block_slots(std::vector<layers::WeightSlot>& out, AudioResBlock& b, const std::string& name, int64_t ci,
                  int64_t co) {
   conv_slots(out, b.conv1, name + ".conv1", co, ci, 3);
   conv_slots(out, b.conv2, name + ".conv2", co, co, 3);
@@ -55,12 +55,12 @@ at::Tensor upsample(const at::Tensor& x, const AudioConv& conv) {
 
 }  // namespace
 
-std::vector<video::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, const AudioDecoderConfig& c,
+std::vector<layers::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, const AudioDecoderConfig& c,
                                                    const std::string& decoder_prefix,
                                                    const std::string& statistics_prefix) {
-  std::vector<video::WeightSlot> out;
-  out.push_back({statistics_prefix + "mean-of-means", {c.ch}, video::WeightInit::constant(0.0), &w.mean_of_means});
-  out.push_back({statistics_prefix + "std-of-means", {c.ch}, video::WeightInit::constant(1.0), &w.std_of_means});
+  std::vector<layers::WeightSlot> out;
+  out.push_back({statistics_prefix + "mean-of-means", {c.ch}, layers::WeightInit::constant(0.0), &w.mean_of_means});
+  out.push_back({statistics_prefix + "std-of-means", {c.ch}, layers::WeightInit::constant(1.0), &w.std_of_means});
   const int64_t base = c.base_channels();
   conv_slots(out, w.conv_in, decoder_prefix + "conv_in", base, c.z_channels, 3);
   block_slots(out, w.mid_block_1, decoder_prefix + "mid.block_1", base, base);
@@ -82,7 +82,7 @@ std::vector<video::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, const
   return out;
 }
 
-video::TensorFetch audio_file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype) {
+layers::TensorFetch audio_file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype) {
   return [&file, device, dtype](const std::string& name, const std::vector<int64_t>& shape) {
     const io::TensorInfo* info = file.find(name);
     if (!info) throw io::CheckpointError(file.path() + ": missing tensor '" + name + "'");
@@ -102,7 +102,7 @@ AudioDecoderModel load_audio_decoder(const io::SafetensorsFile& file, at::Device
   const json::Value cfg = config_from_metadata(file.metadata(), file.path());
   m.config = audio_decoder_config_from_json(config_section(cfg, "audio_vae", file.path()),
                                             file.path() + " config.audio_vae");
-  video::load_slots(audio_decoder_slots(m.weights, m.config), audio_file_fetch(file, device, dtype));
+  layers::load_slots(audio_decoder_slots(m.weights, m.config), audio_file_fetch(file, device, dtype));
   return m;
 }
 

@@ -29,7 +29,7 @@
 
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/audio_decoder_config.hpp"
-#include "worker/engine/video/weight_spec.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
 
@@ -64,14 +64,14 @@ inline const std::string kAudioStatisticsPrefix = "audio_vae.per_channel_statist
 
 // Slots of `w` under `decoder_prefix` + names above and `statistics_prefix` + {mean,std}-of-means;
 // resizes w.up first. The same list drives the loader and the random-weight writer.
-std::vector<video::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, const AudioDecoderConfig& c,
+std::vector<layers::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, const AudioDecoderConfig& c,
                                                    const std::string& decoder_prefix = kAudioDecoderPrefix,
                                                    const std::string& statistics_prefix = kAudioStatisticsPrefix);
 
 // A fetch over `file` for load_slots: each tensor must exist with the slot's shape and a floating
 // dtype (F32, BF16, F16); it is returned cast to `dtype` on `device`. Throws io::CheckpointError
 // naming the file and the tensor. Used by the audio decoder and vocoder loaders.
-video::TensorFetch audio_file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype);
+layers::TensorFetch audio_file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype);
 
 // Config from `file`'s metadata "config" section "audio_vae" and every decoder tensor, cast to
 // `dtype` on `device`. Throws std::invalid_argument (config) or io::CheckpointError (tensors).

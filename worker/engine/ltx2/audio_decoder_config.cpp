@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "worker/engine/video/json_fields.hpp"
+#include "worker/engine/layers/json_fields.hpp"
 
 namespace ff::ltx2 {
 namespace {
 
-namespace fields = video::fields;
+namespace fields = layers::fields;
 
 [[noreturn]] void refuse(const std::string& what, const std::string& key, const std::string& msg) {
   throw std::invalid_argument(what + ": key '" + key + "' " + msg);

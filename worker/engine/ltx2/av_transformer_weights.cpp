@@ -8,8 +8,8 @@ namespace ff::ltx2 {
 namespace {
 
 using ff::layers::Linear;
-using ff::video::WeightInit;
-using ff::video::WeightSlot;
+using ff::layers::WeightInit;
+using ff::layers::WeightSlot;
 
 constexpr int64_t kTimestepChannels = 256;  // sinusoid width of ltx-core's Timesteps
 constexpr int64_t kFeedForwardMult = 4;
@@ -222,7 +222,7 @@ AVTransformerWeights load_av_transformer(const ff::io::SafetensorsFile& file, co
                                          std::optional<at::ScalarType> dtype) {
   using ff::io::CheckpointError;
   AVTransformerWeights w;
-  ff::video::load_slots(av_transformer_slots(w, c, prefix), [&](const std::string& name,
+  ff::layers::load_slots(av_transformer_slots(w, c, prefix), [&](const std::string& name,
                                                                 const std::vector<int64_t>& shape) {
     const ff::io::TensorInfo* info = file.find(name);
     if (!info) throw CheckpointError(file.path() + ": missing tensor '" + name + "'");

@@ -34,7 +34,7 @@
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/layers/layers.hpp"
 #include "worker/engine/ltx2/av_transformer_config.hpp"
-#include "worker/engine/video/weight_spec.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
 
@@ -89,15 +89,15 @@ struct AVTransformerWeights {
 };
 
 // Slots of the globals, names under `prefix` (e.g. "model.diffusion_model.").
-std::vector<ff::video::WeightSlot> av_global_slots(AVGlobals& g, const AVTransformerConfig& c,
+std::vector<ff::layers::WeightSlot> av_global_slots(AVGlobals& g, const AVTransformerConfig& c,
                                                    const std::string& prefix);
 // Slots of block `index` ("<prefix>transformer_blocks.<index>.*").
-std::vector<ff::video::WeightSlot> av_block_slots(AVBlockWeights& b, const AVTransformerConfig& c,
+std::vector<ff::layers::WeightSlot> av_block_slots(AVBlockWeights& b, const AVTransformerConfig& c,
                                                   const std::string& prefix, int64_t index);
 // Every stored tensor of the transformer (globals, then blocks in order); resizes w.blocks to
 // c.num_layers first. The name set equals ltx-core's LTXModel state_dict for this config minus
 // the embeddings connectors.
-std::vector<ff::video::WeightSlot> av_transformer_slots(AVTransformerWeights& w,
+std::vector<ff::layers::WeightSlot> av_transformer_slots(AVTransformerWeights& w,
                                                         const AVTransformerConfig& c,
                                                         const std::string& prefix);
 

@@ -24,7 +24,7 @@ int64_t numel(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-std::vector<NamedShape> shapes_of(const std::vector<video::WeightSlot>& slots) {
+std::vector<NamedShape> shapes_of(const std::vector<layers::WeightSlot>& slots) {
   std::vector<NamedShape> out;
   out.reserve(slots.size());
   for (const auto& s : slots) out.push_back({s.name, s.shape});
@@ -107,7 +107,7 @@ FileSummary check_inventory(const io::Checkpoint& ck, const std::vector<Componen
   return sum;
 }
 
-video::TensorFetch checkpoint_fetch(const io::Checkpoint& ck, at::Device device, at::ScalarType dtype) {
+layers::TensorFetch checkpoint_fetch(const io::Checkpoint& ck, at::Device device, at::ScalarType dtype) {
   return [&ck, device, dtype](const std::string& name, const std::vector<int64_t>& shape) {
     const at::Tensor t = ck.get(name, shape);  // checks presence and shape, names file and tensor
     const io::TensorInfo& ti = ck.info(name);

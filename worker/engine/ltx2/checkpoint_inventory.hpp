@@ -17,7 +17,7 @@
 
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/ltx2/encoder_inventory.hpp"
-#include "worker/engine/video/weight_spec.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
 
@@ -29,7 +29,7 @@ struct ComponentInventory {
 };
 
 // Names and shapes of `slots` (their targets are not touched).
-std::vector<NamedShape> shapes_of(const std::vector<video::WeightSlot>& slots);
+std::vector<NamedShape> shapes_of(const std::vector<layers::WeightSlot>& slots);
 
 // Per-component totals as found in the file.
 struct ComponentSummary {
@@ -59,13 +59,13 @@ FileSummary check_inventory(const io::Checkpoint& ck, const std::vector<Componen
                             const std::vector<std::string>& ignored_prefixes = {});
 
 // The loader's fetch over a checkpoint (io::Checkpoint: a single file or an HF index), for
-// video::load_slots: each tensor must exist with the slot's shape and a floating dtype; it comes
+// layers::load_slots: each tensor must exist with the slot's shape and a floating dtype; it comes
 // back on `device` converted to `dtype` (ltx-core casts every floating tensor of the checkpoint,
 // the F32 scale_shift tables included, to the load dtype: pass the compute dtype, e.g. bf16).
 // A zero-copy view over the mapping when device is the CPU and the dtype already matches.
 // Throws io::CheckpointError naming the file and the tensor. `ck` must outlive the call only
 // (views keep their mapping alive).
-video::TensorFetch checkpoint_fetch(const io::Checkpoint& ck, at::Device device, at::ScalarType dtype);
+layers::TensorFetch checkpoint_fetch(const io::Checkpoint& ck, at::Device device, at::ScalarType dtype);
 
 // Writes a safetensors file whose header declares `tensors` (name, dtype, shape) with `metadata`
 // and whose data section is a hole of the right size (ftruncate): a sparse, header-exact copy

@@ -76,12 +76,12 @@ std::vector<PassRequest> passes_for(const Guidance* g, const Stream& v, const St
 // The Euler loop of one stage (euler_denoising_loop with FactoryGuidedDenoiser when `guidance`,
 // else SimpleDenoiser).
 void run_stage(int stage, const std::vector<float>& sigmas, Stream& v, Stream& a, const Guidance* guidance,
-               const DenoiseFn& denoise, const ff::video::StepHooks& hooks) {
+               const DenoiseFn& denoise, const StepHooks& hooks) {
   const std::string phase = "stage" + std::to_string(stage);
   const int64_t steps = static_cast<int64_t>(sigmas.size()) - 1;
   at::Tensor last_v, last_a;
   for (int64_t i = 0; i < steps; ++i) {
-    if (hooks.cancelled && hooks.cancelled()) throw ff::video::Cancelled(phase, static_cast<int>(i));
+    if (hooks.cancelled && hooks.cancelled()) throw Cancelled(phase, static_cast<int>(i));
     at::Tensor dv, da;
     if (guidance && guidance->video.skips_step(i) && guidance->audio.skips_step(i)) {
       dv = last_v;
@@ -189,9 +189,11 @@ NoiseFn seeded_noise(int64_t seed, at::Device device) {
     std::lock_guard<std::mutex> lock(gen->mutex());
     gen->set_current_seed(static_cast<uint64_t>(seed));
   }
-  // at::randn takes the generator's lock itself.
+  // at::randn takes the generator's lock itself. Drawn in float32 and rounded: on CUDA this equals
+  // a bf16 draw (checked on the H200), and libtorch 1.13's CPU bf16 normal_ deadlocks on the
+  // generator's lock.
   return [gen](NoiseDraw, at::IntArrayRef shape, at::ScalarType dtype, at::Device d) {
-    return at::randn(shape, *gen, at::TensorOptions().dtype(dtype).device(d));
+    return at::randn(shape, *gen, at::TensorOptions().dtype(at::kFloat).device(d)).to(dtype);
   };
 }
 

@@ -29,7 +29,7 @@
 #include "worker/engine/ltx2/av_transformer.hpp"
 #include "worker/engine/ltx2/guider.hpp"
 #include "worker/engine/ltx2/pipeline_params.hpp"
-#include "worker/engine/video/sampler.hpp"  // ff::video::StepHooks, ff::video::Cancelled
+#include "worker/engine/ltx2/step_hooks.hpp"
 
 namespace ff::ltx2 {
 
@@ -84,7 +84,7 @@ struct PipelineRun {
   at::ScalarType dtype = at::kBFloat16;  // state dtype (the reference: bf16)
   at::Device device = at::kCPU;
   NoiseFn noise;                         // empty: seeded_noise(params.seed, device)
-  ff::video::StepHooks hooks;            // phases "stage1" and "stage2"; Cancelled between steps
+  StepHooks hooks;            // phases "stage1" and "stage2"; Cancelled between steps
   int64_t num_layers = 0;                // > 0: STG blocks are checked against it
 };
 
@@ -99,7 +99,7 @@ struct SampleResult {
 };
 
 // Throws std::invalid_argument (params, context shapes, callback results of the wrong count or
-// shape), ff::video::Cancelled, and whatever the callbacks throw.
+// shape), Cancelled, and whatever the callbacks throw.
 SampleResult run_two_stages(const PipelineRun& run, const PromptContexts& contexts, const DenoiseFn& stage1,
                             const UpsampleFn& upsample, const DenoiseFn& stage2);
 SampleResult run_distilled(const PipelineRun& run, const PromptContexts& contexts, const DenoiseFn& denoise,

@@ -39,14 +39,14 @@ uint64_t mix(uint64_t seed, const std::string& name) {
 }
 
 // Weights of fan-in f: normal(0, 1/sqrt(f)); 1-D tensors (biases): zero.
-video::WeightInit fan_in_init(const std::vector<int64_t>& shape) {
-  if (shape.size() < 2) return video::WeightInit::constant(0.0);
+layers::WeightInit fan_in_init(const std::vector<int64_t>& shape) {
+  if (shape.size() < 2) return layers::WeightInit::constant(0.0);
   int64_t fan_in = 1;
   for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
-  return video::WeightInit::normal(1.0 / std::sqrt(static_cast<double>(fan_in)));
+  return layers::WeightInit::normal(1.0 / std::sqrt(static_cast<double>(fan_in)));
 }
 
-void add_slots(PlannedFile& f, const std::vector<video::WeightSlot>& slots) {
+void add_slots(PlannedFile& f, const std::vector<layers::WeightSlot>& slots) {
   for (const auto& s : slots) f.tensors.push_back({s.name, s.shape, published_dtype(s.name), s.init});
 }
 
@@ -98,8 +98,8 @@ PlannedFile lora_file(const PlannedFile& ckpt, int64_t rank) {
     const std::string path = "diffusion_model." + t.name.substr(prefix.size(), t.name.size() - prefix.size() - 7);
     const double a_std = 1.0 / std::sqrt(static_cast<double>(t.shape[1]));
     const double b_std = 0.1 / std::sqrt(static_cast<double>(rank));
-    f.tensors.push_back({path + ".lora_A.weight", {rank, t.shape[1]}, at::kBFloat16, video::WeightInit::normal(a_std)});
-    f.tensors.push_back({path + ".lora_B.weight", {t.shape[0], rank}, at::kBFloat16, video::WeightInit::normal(b_std)});
+    f.tensors.push_back({path + ".lora_A.weight", {rank, t.shape[1]}, at::kBFloat16, layers::WeightInit::normal(a_std)});
+    f.tensors.push_back({path + ".lora_B.weight", {t.shape[0], rank}, at::kBFloat16, layers::WeightInit::normal(b_std)});
   }
   return f;
 }
@@ -149,7 +149,7 @@ void gemma_files(const PublishedPreset& p, PublishedLayout& l) {
   }
   groups.emplace_back();
   for (const auto& t : vision_tensors(p))
-    groups.back().push_back({t.name, t.shape, at::kBFloat16, video::WeightInit::normal(0.02)});
+    groups.back().push_back({t.name, t.shape, at::kBFloat16, layers::WeightInit::normal(0.02)});
   auto bytes = [](const std::vector<PlannedTensor>& grp) {
     uint64_t n = 0;
     for (const auto& t : grp) n += io::TensorSpec{t.name, t.dtype, t.shape}.bytes();
@@ -230,8 +230,8 @@ void write_file(const PlannedFile& f, uint64_t seed, const std::string& dir, int
       v = text::random_tensor(key, t.shape, file_seed, t.dtype, t.gemma_norm_form);
     } else {
       at::Generator gen = at::detail::createCPUGenerator(mix(file_seed, key));
-      video::WeightSlot s{key, t.shape, t.init, nullptr};
-      v = video::random_tensor(s, gen).to(t.dtype);
+      layers::WeightSlot s{key, t.shape, t.init, nullptr};
+      v = layers::random_tensor(s, gen).to(t.dtype);
     }
     if (cacheable) cache[key] = v;
     w.write(v);

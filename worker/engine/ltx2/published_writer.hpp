@@ -35,7 +35,7 @@
 
 #include "worker/engine/ltx2/model_files.hpp"
 #include "worker/engine/ltx2/published_presets.hpp"
-#include "worker/engine/video/weight_spec.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
 
@@ -49,7 +49,7 @@ struct PlannedTensor {
   std::string name;
   std::vector<int64_t> shape;
   at::ScalarType dtype;
-  video::WeightInit init;
+  layers::WeightInit init;
   ValueRule rule = ValueRule::kInit;
   bool gemma_norm_form = false;  // kTextSide: Gemma's (1 + w) norms
 };

@@ -9,8 +9,8 @@
 namespace ff::ltx2 {
 namespace {
 
-using video::WeightInit;
-using video::WeightSlot;
+using layers::WeightInit;
+using layers::WeightSlot;
 
 constexpr int64_t kGroups = 32;    // torch.nn.GroupNorm(32, channels)
 constexpr double kGroupNormEps = 1e-5;  // its default eps
@@ -86,7 +86,7 @@ std::vector<WeightSlot> upsampler_slots(UpsamplerWeights& w, const UpsamplerConf
 UpsamplerWeights load_upsampler_weights(const io::SafetensorsFile& file, const UpsamplerConfig& config,
                                         at::Device device, at::ScalarType dtype, const std::string& prefix) {
   UpsamplerWeights w;
-  video::load_slots(upsampler_slots(w, config, prefix), [&](const std::string& name, const std::vector<int64_t>& shape) {
+  layers::load_slots(upsampler_slots(w, config, prefix), [&](const std::string& name, const std::vector<int64_t>& shape) {
     const io::TensorInfo* info = file.find(name);
     if (!info) throw io::CheckpointError(file.path() + ": missing tensor '" + name + "'");
     if (info->shape != shape)

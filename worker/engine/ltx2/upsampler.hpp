@@ -24,7 +24,7 @@
 
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/upsampler_config.hpp"
-#include "worker/engine/video/weight_spec.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
 
@@ -55,7 +55,7 @@ struct Upsampler {
 };
 
 // Slots of `w` under names `prefix` + the file's names; resizes the block vectors first.
-std::vector<video::WeightSlot> upsampler_slots(UpsamplerWeights& w, const UpsamplerConfig& c,
+std::vector<layers::WeightSlot> upsampler_slots(UpsamplerWeights& w, const UpsamplerConfig& c,
                                                const std::string& prefix = "");
 
 // Opens the upsampler file at `path`, decodes its metadata "config" and loads every tensor

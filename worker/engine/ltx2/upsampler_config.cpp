@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "worker/engine/video/json_fields.hpp"
+#include "worker/engine/layers/json_fields.hpp"
 
 namespace ff::ltx2 {
 namespace {
@@ -22,7 +22,7 @@ bool read_bool(const json::Object& o, const std::string& key, bool fallback, con
 }  // namespace
 
 UpsamplerConfig upsampler_config_from_json(const json::Value& config, const std::string& what) {
-  const auto& o = video::fields::object(config, what);
+  const auto& o = layers::fields::object(config, what);
   static const char* const kKnown[] = {"in_channels",       "mid_channels",      "num_blocks_per_stage",
                                        "dims",              "spatial_upsample",  "temporal_upsample",
                                        "spatial_scale",     "rational_resampler"};
@@ -40,11 +40,11 @@ UpsamplerConfig upsampler_config_from_json(const json::Value& config, const std:
   UpsamplerConfig c;
   int64_t dims = 3;
   double scale = 2.0;
-  video::fields::read(o, "in_channels", c.in_channels, what);
-  video::fields::read(o, "mid_channels", c.mid_channels, what);
-  video::fields::read(o, "num_blocks_per_stage", c.num_blocks_per_stage, what);
-  video::fields::read(o, "dims", dims, what);
-  video::fields::read(o, "spatial_scale", scale, what);
+  layers::fields::read(o, "in_channels", c.in_channels, what);
+  layers::fields::read(o, "mid_channels", c.mid_channels, what);
+  layers::fields::read(o, "num_blocks_per_stage", c.num_blocks_per_stage, what);
+  layers::fields::read(o, "dims", dims, what);
+  layers::fields::read(o, "spatial_scale", scale, what);
   const bool spatial = read_bool(o, "spatial_upsample", true, what);
   const bool temporal = read_bool(o, "temporal_upsample", false, what);
   c.rational_resampler = read_bool(o, "rational_resampler", false, what);

@@ -4,12 +4,12 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "worker/engine/video/json_fields.hpp"
+#include "worker/engine/layers/json_fields.hpp"
 
 namespace ff::ltx2 {
 namespace {
 
-namespace fields = ff::video::fields;
+namespace fields = ff::layers::fields;
 
 [[noreturn]] void refuse(const std::string& what, const std::string& key, const std::string& msg) {
   throw std::invalid_argument(what + ": key '" + key + "' " + msg);

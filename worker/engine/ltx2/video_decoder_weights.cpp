@@ -8,8 +8,8 @@
 namespace ff::ltx2 {
 namespace {
 
-using ff::video::WeightInit;
-using ff::video::WeightSlot;
+using ff::layers::WeightInit;
+using ff::layers::WeightSlot;
 
 constexpr const char* kDecoderPrefix = "vae.decoder.";
 constexpr const char* kStatsPrefix = "vae.per_channel_statistics.";
@@ -62,14 +62,14 @@ VideoDecoderWeights load_video_decoder(const ff::io::Checkpoint& ckpt, const Vid
                                        at::Device device, at::ScalarType dtype) {
   VideoDecoderWeights w;
   const auto slots = video_decoder_slots(w, c);
-  ff::video::load_slots(slots, [&](const std::string& name, const std::vector<int64_t>& shape) {
+  ff::layers::load_slots(slots, [&](const std::string& name, const std::vector<int64_t>& shape) {
     return ckpt.get(name, shape).to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   });
   return w;
 }
 
-ff::video::NamedFields video_decoder_block_fields(VideoDecoderBlockWeights& w) {
-  ff::video::NamedFields out;
+ff::layers::NamedFields video_decoder_block_fields(VideoDecoderBlockWeights& w) {
+  ff::layers::NamedFields out;
   auto add = [&out](const std::string& name, VaeConv3d& cv) {
     out.emplace_back(name + ".conv.weight", &cv.weight);
     out.emplace_back(name + ".conv.bias", &cv.bias);
@@ -84,7 +84,7 @@ ff::video::NamedFields video_decoder_block_fields(VideoDecoderBlockWeights& w) {
 }
 
 ff::engine::rt::BlockTensors video_decoder_block_tensors(const VideoDecoderBlockWeights& w) {
-  return ff::video::block_tensors_of(w, video_decoder_block_fields);
+  return ff::layers::block_tensors_of(w, video_decoder_block_fields);
 }
 
 VideoDecoderBlockWeights video_decoder_block_from(const ff::engine::rt::BlockTensors& b, const VideoDecoderConfig& c,

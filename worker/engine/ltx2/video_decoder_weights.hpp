@@ -18,8 +18,8 @@
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/ltx2/video_decoder_config.hpp"
 #include "worker/engine/runtime/block_layout.hpp"
-#include "worker/engine/video/block_fields.hpp"
-#include "worker/engine/video/weight_spec.hpp"
+#include "worker/engine/layers/block_fields.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
 
@@ -46,7 +46,7 @@ struct VideoDecoderWeights {
 
 // Every slot of `w` under its published name (resizes w.blocks and their resnets to `c`).
 // Inits are for random test weights (normal / sqrt(fan_in), zero biases, unit std).
-std::vector<ff::video::WeightSlot> video_decoder_slots(VideoDecoderWeights& w, const VideoDecoderConfig& c);
+std::vector<ff::layers::WeightSlot> video_decoder_slots(VideoDecoderWeights& w, const VideoDecoderConfig& c);
 
 // The decoder config from the checkpoint's metadata ("config" -> "vae"); errors name the source.
 VideoDecoderConfig video_decoder_config_from_checkpoint(const ff::io::Checkpoint& ckpt);
@@ -58,7 +58,7 @@ VideoDecoderWeights load_video_decoder(const ff::io::Checkpoint& ckpt, const Vid
 
 // The tensors of block `w` with their names relative to "vae.decoder.up_blocks.<i>.", in slot
 // order. Pointers point into `w`; `w.resnets` must already have its final size.
-ff::video::NamedFields video_decoder_block_fields(VideoDecoderBlockWeights& w);
+ff::layers::NamedFields video_decoder_block_fields(VideoDecoderBlockWeights& w);
 
 // Block `i` of `c` as rt::BlockTensors (shares storage with `w`; no copy). Any thread.
 ff::engine::rt::BlockTensors video_decoder_block_tensors(const VideoDecoderBlockWeights& w);

@@ -12,8 +12,8 @@ namespace {
 
 constexpr int64_t kActFilterTaps = 12;  // ltx-core Activation1d: up/down kernel size 12
 
-using video::WeightInit;
-using video::WeightSlot;
+using layers::WeightInit;
+using layers::WeightSlot;
 
 void conv_slots(std::vector<WeightSlot>& out, VocoderConv& conv, const std::string& name,
                 std::vector<int64_t> weight_shape, int64_t out_channels, bool bias, double fan_in) {
@@ -78,7 +78,7 @@ VocoderModel load_vocoder(const io::SafetensorsFile& file, at::Device device, at
   VocoderModel m;
   const json::Value cfg = config_from_metadata(file.metadata(), file.path());
   m.config = vocoder_config_from_json(config_section(cfg, "vocoder", file.path()), file.path() + " config.vocoder");
-  video::load_slots(vocoder_slots(m.weights, m.config), audio_file_fetch(file, device, dtype));
+  layers::load_slots(vocoder_slots(m.weights, m.config), audio_file_fetch(file, device, dtype));
   return m;
 }
 

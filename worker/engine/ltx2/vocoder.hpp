@@ -35,7 +35,7 @@
 
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/vocoder_config.hpp"
-#include "worker/engine/video/weight_spec.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
 
@@ -75,7 +75,7 @@ struct VocoderModel {
 inline const std::string kVocoderPrefix = "vocoder.";
 
 // Slots of `w` under `prefix` + the names above; sizes the vectors first.
-std::vector<video::WeightSlot> vocoder_slots(VocoderWeights& w, const VocoderConfig& c,
+std::vector<layers::WeightSlot> vocoder_slots(VocoderWeights& w, const VocoderConfig& c,
                                              const std::string& prefix = kVocoderPrefix);
 
 // Config from `file`'s metadata "config" section "vocoder" and every vocoder tensor, stored as

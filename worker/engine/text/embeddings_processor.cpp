@@ -1,8 +1,7 @@
 #include "worker/engine/text/embeddings_processor.hpp"
 #include "worker/engine/text/gemma_model.hpp"
-#include "worker/engine/text/norms.hpp"
+#include "worker/engine/layers/layers.hpp"
 
-#include "worker/engine/runtime/torch_version.hpp"
 
 #include <cmath>
 #include <map>
@@ -81,29 +80,17 @@ void finish_projections(EmbeddingsProcessorWeights& w, const RawProjections& raw
 
 constexpr double kNormEps = 1e-6;
 
-at::Tensor plain_rms_norm(const at::Tensor& x) { return rms_norm(x, {}, kNormEps); }
+at::Tensor plain_rms_norm(const at::Tensor& x) { return layers::rms_norm(x, {}, kNormEps); }
 
 // The weight in x's dtype (exact: the checkpoint stores it in that dtype), so the norm can fuse.
 at::Tensor weighted_rms_norm(const at::Tensor& x, const at::Tensor& w) {
-  return rms_norm(x, w.to(x.scalar_type()), kNormEps);
+  return layers::rms_norm(x, w.to(x.scalar_type()), kNormEps);
 }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
-// gelu_tanh(linear(x, w, b)). On CUDA the bias and the activation run in the GEMM's epilogue
-// (at::_addmm_activation's GELU is the tanh form, applied to the fp32 accumulator before rounding).
-at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-#if FF_TORCH_AT_LEAST(2, 1)
-  if (x.is_cuda() && b.defined()) {
-    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-    shape.back() = w.size(0);
-    return at::_addmm_activation(b, x.reshape({-1, x.size(-1)}), w.t(), 1, 1, /*use_gelu=*/true).view(shape);
-  }
-#endif
-  return at::gelu(linear(x, w, b), "tanh");
-}
 
 // cos/sin of the 1-D connector RoPE: [T, dim/2] (split) or [T, dim] (interleaved), in dtype.
 std::pair<at::Tensor, at::Tensor> rope_tables(const ConnectorConfig& c, int64_t t, at::ScalarType dtype,
@@ -162,13 +149,7 @@ at::Tensor full_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   const int64_t b = q.size(0), t = q.size(1), hd = q.size(2) / heads;
   auto split = [&](const at::Tensor& x) { return x.view({b, t, heads, hd}).transpose(1, 2); };
   at::Tensor qh = split(q), kh = split(k), vh = split(v);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-#if FF_TORCH_AT_LEAST(2, 1)
-  at::Tensor o = at::scaled_dot_product_attention(qh, kh, vh, {}, 0.0, false, scale);
-#else
-  at::Tensor scores = at::matmul(qh, kh.transpose(-1, -2)).to(at::kFloat) * scale;
-  at::Tensor o = at::matmul(at::softmax(scores, -1).to(q.scalar_type()), vh);
-#endif
+  at::Tensor o = layers::attention(qh, kh, vh);
   return o.transpose(1, 2).reshape({b, t, heads * hd});
 }
 
@@ -303,7 +284,7 @@ at::Tensor connector_block_forward(const ConnectorBlockWeights& w, const at::Ten
     a = (a.view({b, t, c.num_heads, c.head_dim}) * gates.unsqueeze(-1)).view({b, t, c.dim()});
   }
   at::Tensor y = x + linear(a, w.to_out_w, w.to_out_b);
-  at::Tensor m = linear(linear_gelu_tanh(plain_rms_norm(y), w.ff_in_w, w.ff_in_b), w.ff_out_w, w.ff_out_b);
+  at::Tensor m = linear(layers::linear_gelu_tanh(plain_rms_norm(y), {w.ff_in_w, w.ff_in_b}), w.ff_out_w, w.ff_out_b);
   return y + m;
 }
 

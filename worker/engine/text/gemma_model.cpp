@@ -1,8 +1,7 @@
 #include "worker/engine/text/gemma_model.hpp"
 
-#include "worker/engine/runtime/torch_version.hpp"
 
-#include "worker/engine/text/norms.hpp"
+#include "worker/engine/layers/layers.hpp"
 
 #include <cmath>
 #include <limits>
@@ -37,29 +36,7 @@ at::Tensor apply_rope(const at::Tensor& x, const RotaryTables& t) {
   return out;
 }
 
-at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 
-// Softmax attention with a boolean mask [B, 1, T, T]; q [B, H, T, D], k/v [B, Hkv, T, D] (GQA:
-// each kv head serves H / Hkv consecutive query heads).
-at::Tensor attention(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& mask, double scale) {
-#if FF_TORCH_AT_LEAST(2, 5)
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale, /*enable_gqa=*/k.size(1) != q.size(1));
-#else
-  if (const int64_t groups = q.size(1) / k.size(1); groups > 1) {
-    k = k.repeat_interleave(groups, 1);
-    v = v.repeat_interleave(groups, 1);
-  }
-#if FF_TORCH_AT_LEAST(2, 1)
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
-#else
-  // As HF's eager path: scores scaled in the compute dtype, softmax in fp32.
-  at::Tensor scores = (at::matmul(q, k.transpose(-1, -2)) * scale).to(at::kFloat);
-  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
-  at::Tensor probs = at::softmax(scores, -1).to(q.scalar_type());
-  return at::matmul(probs, v);
-#endif
-#endif
-}
 
 }  // namespace
 
@@ -81,7 +58,7 @@ GemmaMask gemma_mask(const GemmaConfig& c, const at::Tensor& position_ids, const
 
 at::Tensor gemma_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   // (1 + w) must stay fp32 (in bf16 it would round): normalise in fp32, round once at the end.
-  return rms_norm(x.to(at::kFloat), 1.0 + weight.to(at::kFloat), eps).to(x.scalar_type());
+  return layers::rms_norm(x.to(at::kFloat), 1.0 + weight.to(at::kFloat), eps).to(x.scalar_type());
 }
 
 at::Tensor gemma_gather(const at::Tensor& embed_tokens, const at::Tensor& input_ids, bool pinned_out) {
@@ -126,13 +103,13 @@ at::Tensor gemma_layer_forward(const GemmaLayerWeights& w, const at::Tensor& hid
   const RotaryTables& rt = rope.for_layer(c, layer_index);
   q = apply_rope(q, rt);
   k = apply_rope(k, rt);
-  at::Tensor a = attention(q, k, v, mask.for_layer(c, layer_index), 1.0 / std::sqrt(c.query_pre_attn_scalar));
+  at::Tensor a = layers::masked_attention(q, k, v, mask.for_layer(c, layer_index), 1.0 / std::sqrt(c.query_pre_attn_scalar));
   a = a.transpose(1, 2).reshape({b, t, nh * hd});
   at::Tensor o = at::linear(a, w.o_proj);
   at::Tensor x = hidden + gemma_rms_norm(o, w.post_attention_layernorm, eps);
 
   h = gemma_rms_norm(x, w.pre_feedforward_layernorm, eps);
-  at::Tensor m = at::linear(gelu_tanh(at::linear(h, w.gate_proj)) * at::linear(h, w.up_proj), w.down_proj);
+  at::Tensor m = at::linear(layers::gelu_tanh(at::linear(h, w.gate_proj)) * at::linear(h, w.up_proj), w.down_proj);
   return x + gemma_rms_norm(m, w.post_feedforward_layernorm, eps);
 }
 

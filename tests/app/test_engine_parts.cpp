@@ -1,0 +1,139 @@
+// The engine's serving pieces that need no running process: the engine config, wire tensor
+// blobs, the encoder fingerprint and make-weights (the published tiny layout).
+#include "tests/ltx2/torch_doctest.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "worker/engine/app/engine_config.hpp"
+#include "worker/engine/app/fingerprint.hpp"
+#include "worker/engine/app/make_weights.hpp"
+#include "worker/engine/app/tensor_blob.hpp"
+#include "worker/engine/ltx2/model_files.hpp"
+
+namespace fs = std::filesystem;
+using namespace ff;
+
+namespace {
+
+std::string config_error(const std::string& text) {
+  try {
+    engine::parse_engine_config(text, "test.json");
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  FAIL("expected std::invalid_argument for " << text);
+  return "";
+}
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("ff_engine_parts_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
+};
+
+}  // namespace
+
+TEST_CASE("engine config: a full config decodes into the struct, with the defaults of each component") {
+  auto c = engine::parse_engine_config(R"({"device": "cpu", "output_root": "/tmp/out",
+      "model": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"},
+      "placements": {"text_encoder": "stream", "stage2_transformer": "auto"}, "stage2_lora": "fused",
+      "vae_tiling": false, "vram_budget_bytes": 1000, "vram_reserve_bytes": 100, "max_encode_batch": 4})", "x");
+  CHECK(c.device == "cpu");
+  CHECK(c.output_root == "/tmp/out");
+  CHECK(c.model["checkpoint"].as_string() == "/m/c.safetensors");
+  CHECK((c.placement("text_encoder") == engine::rt::Placement::kStream));
+  CHECK((c.placement("embeddings_processor") == engine::rt::Placement::kAuto));
+  CHECK((c.placement("stage1_transformer") == engine::rt::Placement::kResident));
+  CHECK((c.placement("stage2_transformer") == engine::rt::Placement::kAuto));
+  CHECK((c.placement("vae_decoder") == engine::rt::Placement::kResident));
+  CHECK((c.stage2_lora == engine::EngineConfig::LoraMode::kFused));
+  CHECK_FALSE(c.vae_tiling);
+  CHECK_FALSE(c.weights_fp8("stage1_transformer"));
+  CHECK(c.vram_budget_bytes == 1000);
+  CHECK(c.max_encode_batch == 4);
+  const auto d = engine::parse_engine_config(R"({"output_root": "/o"})", "x");
+  CHECK((d.stage2_lora == engine::EngineConfig::LoraMode::kDelta));
+  CHECK(d.vae_tiling);
+}
+
+TEST_CASE("engine config: errors name the file and the key") {
+  CHECK(config_error(R"({"output_root": "/o", "gpu": 1})").find("test.json: unknown key 'gpu'") != std::string::npos);
+  CHECK(config_error(R"({"device": "cpu"})").find("'output_root' is missing") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "placements": {"text_encoder": "gpu"}})")
+            .find("must be \"resident\", \"stream\" or \"auto\"") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "placements": {"unet": "stream"}})").find("unknown component 'unet'") !=
+        std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "stage2_lora": "merged"})").find("'stage2_lora'") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "weights": {"vae_decoder": "fp8"}})")
+            .find("'vae_decoder' is not a transformer component") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "weights": {"stage1_transformer": "int4"}})")
+            .find("\"bf16\" or \"fp8\"") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "vae_tiling": "yes"})").find("'vae_tiling'") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "device": "tpu"})").find("'device'") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "max_encode_batch": 0})").find("max_encode_batch") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "vram_budget_bytes": 10, "vram_reserve_bytes": 10})")
+            .find("vram_reserve_bytes") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "vram_budget_bytes": "lots"})").find("must be an integer") != std::string::npos);
+  CHECK(config_error("{nope").find("test.json") != std::string::npos);
+  CHECK(config_error("[]").find("expected an object") != std::string::npos);
+  CHECK_THROWS_AS(engine::load_engine_config("/nonexistent/engine.json"), std::invalid_argument);
+}
+
+TEST_CASE("tensor blobs: round trip and size checks") {
+  auto t = at::arange(6, at::kFloat).view({2, 3}).to(at::kBFloat16);
+  auto b = engine::blob_from_tensor(t);
+  CHECK(b.dtype == "bf16");
+  CHECK(b.shape == std::vector<int64_t>{2, 3});
+  CHECK(b.data.size() == 12);
+  CHECK(at::equal(engine::tensor_from_blob(b, "x"), t));
+  auto bad = b;
+  bad.data.pop_back();
+  CHECK_THROWS_WITH_AS(engine::tensor_from_blob(bad, "ctx"), doctest::Contains("ctx: 11 data bytes"), std::invalid_argument);
+  bad = b;
+  bad.dtype = "f64";
+  CHECK_THROWS_WITH_AS(engine::tensor_from_blob(bad, "ctx"), doctest::Contains("unsupported dtype 'f64'"), std::invalid_argument);
+  bad = b;
+  bad.shape = {-2, 3};
+  CHECK_THROWS_AS(engine::tensor_from_blob(bad, "ctx"), std::invalid_argument);
+}
+
+TEST_CASE("encoder fingerprint: same seed same fingerprint; another seed or tokenizer another; transformer weights do not count") {
+  TempDir tmp;
+  const auto a = tmp.path / "a", b = tmp.path / "b", c = tmp.path / "c";
+  engine::make_weights("tiny", 1, a.string());
+  engine::make_weights("tiny", 1, b.string());
+  engine::make_weights("tiny", 2, c.string());
+  auto fp = [](const fs::path& dir, const char* ckpt = ltx2::kDevCheckpointName) {
+    return engine::encoder_fingerprint((dir / ltx2::kTextEncoderName).string(), (dir / ckpt).string());
+  };
+  const auto fa = fp(a);
+  CHECK(fa.rfind("ff1-", 0) == 0);
+  CHECK(fa.size() == 4 + 32);
+  CHECK(fp(b) == fa);
+  CHECK(fp(c) != fa);
+  // The distilled checkpoint holds the same embeddings processor: same fingerprint, although its
+  // transformer differs.
+  CHECK(fp(a, ltx2::kDistilledCheckpointName) == fa);
+  std::ofstream(b / ltx2::kTextEncoderName / "tokenizer.model") << "another tokenizer";
+  CHECK(fp(b) != fa);
+  CHECK_THROWS_AS(engine::encoder_fingerprint((tmp.path / "missing").string(), (a / ltx2::kDevCheckpointName).string()),
+                  std::runtime_error);
+}
+
+TEST_CASE("make-weights: the tiny preset writes the published files and model.json; an unknown preset writes nothing") {
+  TempDir tmp;
+  engine::make_weights("tiny", 3, (tmp.path / "m").string());
+  for (const char* f : {ltx2::kDevCheckpointName, ltx2::kDistilledCheckpointName, ltx2::kUpsamplerName,
+                        ltx2::kDistilledLoraName, "model.json"})
+    CHECK_MESSAGE(fs::exists(tmp.path / "m" / f), f);
+  const auto files = ltx2::model_files_from_json(json::parse([&] {
+    std::ifstream in(tmp.path / "m" / "model.json");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }()), "model.json");
+  CHECK_NOTHROW(ltx2::check_model_files(files));
+  CHECK_THROWS_AS(engine::make_weights("stage-22b", 1, (tmp.path / "n").string()), std::invalid_argument);
+  CHECK_FALSE(fs::exists(tmp.path / "n"));
+}

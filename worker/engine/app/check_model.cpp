@@ -1,0 +1,71 @@
+#include "worker/engine/app/check_model.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "common/json.hpp"
+#include "worker/engine/app/engine_config.hpp"
+#include "worker/engine/ltx2/model_files.hpp"
+
+namespace ff::engine {
+namespace {
+
+constexpr const char* kUsage = "usage: framefarm-engine check-model --config FILE | --model FILE\n";
+
+int usage(const std::string& why) {
+  std::cerr << "framefarm-engine check-model: " << why << "\n" << kUsage;
+  return 2;
+}
+
+// The model object of a bare model file; relative paths are resolved against its folder.
+ltx2::ModelFiles model_from_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument(path + ": cannot read");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  json::Value v;
+  try {
+    v = json::parse(ss.str());
+  } catch (const json::ParseError& e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  }
+  const std::string base = std::filesystem::absolute(path).parent_path().string();
+  return ltx2::model_files_from_json(v, path, base);
+}
+
+}  // namespace
+
+int check_model_command(const std::vector<std::string>& args) {
+  std::string config, model;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (i + 1 >= args.size()) return usage("option " + args[i] + " needs a value");
+    if (args[i] == "--config") config = args[++i];
+    else if (args[i] == "--model") model = args[++i];
+    else return usage("unknown option " + args[i]);
+  }
+  if (config.empty() == model.empty()) return usage("give exactly one of --config and --model");
+  try {
+    ltx2::ModelFiles files;
+    if (!config.empty()) {
+      const EngineConfig ec = load_engine_config(config);
+      if (ec.model.is_null()) throw std::invalid_argument(config + ": key 'model': required (the model files)");
+      // Relative paths as serve takes them: from the working directory.
+      files = ltx2::model_files_from_json(ec.model, config + ": key 'model'");
+    } else {
+      files = model_from_file(model);
+    }
+    std::cout << ltx2::format_report(ltx2::check_model_files(files)) << std::flush;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "framefarm-engine check-model: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace ff::engine

@@ -1,0 +1,115 @@
+#include "worker/engine/app/ltx2_model.hpp"
+
+#include <iostream>
+
+#include "worker/engine/io/checkpoint.hpp"
+#include "worker/engine/ltx2/fp8_storage.hpp"
+#include "worker/engine/ltx2/lora.hpp"
+
+namespace ff::engine {
+namespace {
+
+constexpr const char* kTransformerPrefix = "model.diffusion_model.";
+
+// The transformer's weights from the checkpoint, in `dtype`: on the device for a resident stage,
+// host views of the file mapping otherwise (zero copy when the stored dtype is `dtype`).
+ltx2::AVTransformerWeights load_transformer(const io::Checkpoint& ckpt, const ltx2::AVTransformerConfig& c,
+                                            at::ScalarType dtype, at::Device where) {
+  ltx2::AVTransformerWeights w;
+  auto slots = ltx2::av_transformer_slots(w, c, kTransformerPrefix);
+  layers::load_slots(slots, [&](const std::string& name, const std::vector<int64_t>& shape) {
+    return ckpt.get(name, shape).to(where, dtype);
+  });
+  return w;
+}
+
+
+}  // namespace
+
+std::map<std::string, proto::ComponentStats> Ltx2Model::stats() const {
+  std::map<std::string, proto::ComponentStats> out;
+  out[stage1->component()] = stage1->stats();
+  if (stage2) out[stage2->component()] = stage2->stats();
+  for (const auto& [name, bytes] : resident_bytes) {
+    proto::ComponentStats s;
+    s.placement = "resident";
+    s.resident_bytes = bytes;
+    out[name] = s;
+  }
+  return out;
+}
+
+Ltx2Model load_ltx2_model(const EngineConfig& config, rt::DeviceBackend& backend) {
+  Ltx2Model m;
+  m.files = ltx2::model_files_from_json(config.model, "engine config: key 'model'");
+  const ltx2::ModelFilesReport report = ltx2::check_model_files(m.files);
+  for (const auto& w : report.warnings) std::cerr << "framefarm-engine: model files: " << w << std::endl;
+
+  const at::Device dev = backend.device();
+  const auto ckpt = io::Checkpoint::open(m.files.checkpoint);
+  m.config = ltx2::ltx_model_config_from_metadata(ckpt.metadata(), m.files.checkpoint);
+  const auto& tc = m.config.transformer;
+  const PlanLimits limits = config.plan_limits();
+  const bool two_stages = m.files.pipeline == ltx2::PipelineKind::kTwoStages;
+
+  auto load_stage = [&](const char* name) {
+    const rt::Placement mode = config.placement(name);
+    auto w = load_transformer(ckpt, tc, m.dtype, mode == rt::Placement::kResident ? dev : at::Device(at::kCPU));
+    return std::pair{std::move(w), mode};
+  };
+  auto fp8 = [&](const char* name, ltx2::AVTransformerWeights& w) {
+    if (config.weights_fp8(name)) ltx2::cast_linears_to_fp8(ltx2::av_transformer_linears(w, tc));
+  };
+
+  auto [w1, mode1] = load_stage("stage1_transformer");
+  fp8("stage1_transformer", w1);
+  const bool fused = two_stages && config.stage2_lora == EngineConfig::LoraMode::kFused;
+  std::optional<ltx2::AVTransformerWeights> w2;
+  rt::Placement mode2 = config.placement("stage2_transformer");
+  if (fused) {
+    auto [w, mode] = load_stage("stage2_transformer");
+    w2 = std::move(w);
+    fp8("stage2_transformer", *w2);
+  }
+  m.stage1 = std::make_unique<AVStage>("stage1_transformer", tc, std::move(w1), mode1, backend, limits);
+  if (two_stages) {
+    const ltx2::Lora lora = ltx2::open_lora(m.files.distilled_lora);
+    if (fused) {
+      ltx2::LoraApply how;
+      how.strength = m.files.lora_strength;
+      if (dev.is_cuda()) how.compute_device = dev;
+      ltx2::fuse_lora(lora, ltx2::av_transformer_linears(*w2, tc), how);
+      m.stage2 = std::make_unique<AVStage>("stage2_transformer", tc, std::move(*w2), mode2, backend, limits);
+    } else {
+      m.stage2 = AVStage::lora_delta("stage2_transformer", *m.stage1, lora, m.files.lora_strength, m.dtype, mode2,
+                                     backend, limits);
+    }
+  }
+
+  m.upsampler = ltx2::load_upsampler(m.files.spatial_upsampler, dev, m.dtype);
+  m.video_decoder = ltx2::load_video_decoder(ckpt, m.config.video_decoder, dev, m.dtype);
+  m.latent_mean = m.video_decoder.mean_of_means;
+  m.latent_std = m.video_decoder.std_of_means;
+  const auto& file = *ckpt.files().front();
+  m.audio_decoder = ltx2::load_audio_decoder(file, dev, m.dtype);
+  m.vocoder = ltx2::load_vocoder(file, dev, at::kFloat);
+
+  // Device bytes of the resident decoders: their parameter counts (from the check) in the
+  // dtype they were loaded in.
+  auto params_of = [&](const std::string& component) {
+    int64_t n = 0;
+    for (const auto& f : report.files_checked)
+      for (const auto& c : f.components)
+        if (c.component == component) n += c.params;
+    return n;
+  };
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(m.dtype));
+  m.resident_bytes["spatial_upsampler"] = params_of("spatial_upsampler") * elem;
+  m.resident_bytes["vae_decoder"] = params_of("video_decoder") * elem;
+  m.resident_bytes["audio_decoder"] = params_of("audio_decoder") * elem;
+  m.resident_bytes["vocoder"] = params_of("vocoder") * static_cast<int64_t>(sizeof(float));
+  for (const auto& [name, bytes] : m.resident_bytes) m.charges.push_back(std::make_unique<rt::ScopedCharge>(backend.meter(), bytes));
+  return m;
+}
+
+}  // namespace ff::engine
