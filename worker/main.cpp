@@ -14,14 +14,14 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: framefarm-worker serve --config FILE\n"
-    "       framefarm-worker make-model [--preset tiny|ltx23-22b|gemma3-12b|stage-22b] [--seed N]\n"
+    "       framefarm-worker make-model [--preset tiny|ltx23-22b] [--seed N]\n"
     "                                   [--engine PATH] [--tokenizer-only] DIR\n"
     "       framefarm-worker check-config --config FILE\n"
     "       framefarm-worker check-model --config FILE\n"
     "\n"
     "serve         run the supervisor: register with the dispatcher, run the engine child,\n"
     "              execute jobs; SIGTERM hands back unstarted jobs and exits 0.\n"
-    "make-model    train the tokenizer into the preset's text encoder folder(s), then run\n"
+    "make-model    train the tokenizer into the Gemma folder, then run\n"
     "              `framefarm-engine make-weights --preset P --seed S DIR`.\n"
     "check-config  decode the config file and report the first problem (exit 0 if valid).\n"
     "check-model   check the model files (headers, names, shapes, dtypes, configs, tokenizer)\n"

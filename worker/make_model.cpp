@@ -79,11 +79,8 @@ int run_and_wait(const std::vector<std::string>& argv) {
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-std::vector<std::string> tokenizer_folders(const std::string& preset) {
-  if (preset == "tiny") return {"text_encoder", "gemma-3-12b-it-qat-q4_0-unquantized"};
-  if (preset == "ltx23-22b") return {"gemma-3-12b-it-qat-q4_0-unquantized"};
-  return {"text_encoder"};
-}
+// The Gemma-3 folder of the published layout, where the tokenizer lives.
+constexpr const char* kTextEncoderFolder = "gemma-3-12b-it-qat-q4_0-unquantized";
 
 std::string find_engine(const std::string& configured) {
   if (!configured.empty()) {
@@ -100,16 +97,9 @@ std::string find_engine(const std::string& configured) {
 int make_model(const MakeModelOptions& opt) {
   try {
     if (opt.dir.empty()) throw std::runtime_error("missing model directory");
-    const std::vector<std::string> folders = tokenizer_folders(opt.preset);
-    const std::string tok = opt.dir + "/" + folders.front() + "/tokenizer.model";
+    const std::string tok = opt.dir + "/" + kTextEncoderFolder + "/tokenizer.model";
     train_tokenizer(builtin_tokenizer_corpus(), tok, kTinyVocabSize);
     std::cerr << "make-model: wrote " << tok << " (vocab " << kTinyVocabSize << ")\n";
-    for (size_t i = 1; i < folders.size(); ++i) {
-      const fs::path copy = fs::path(opt.dir) / folders[i] / "tokenizer.model";
-      fs::create_directories(copy.parent_path());
-      fs::copy_file(tok, copy, fs::copy_options::overwrite_existing);
-      std::cerr << "make-model: wrote " << copy.string() << "\n";
-    }
     if (opt.tokenizer_only) return 0;
     const std::string engine = find_engine(opt.engine_command);
     const int rc = run_and_wait({engine, "make-weights", "--preset", opt.preset, "--seed",

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/engine/temp_dir.hpp"
 #include "worker/engine/app/engine_config.hpp"
 #include "worker/engine/app/fingerprint.hpp"
 #include "worker/engine/app/make_weights.hpp"
@@ -27,12 +28,6 @@ std::string config_error(const std::string& text) {
   FAIL("expected std::invalid_argument for " << text);
   return "";
 }
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("ff_engine_parts_" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-};
 
 }  // namespace
 
@@ -101,8 +96,8 @@ TEST_CASE("tensor blobs: round trip and size checks") {
 }
 
 TEST_CASE("encoder fingerprint: same seed same fingerprint; another seed or tokenizer another; transformer weights do not count") {
-  TempDir tmp;
-  const auto a = tmp.path / "a", b = tmp.path / "b", c = tmp.path / "c";
+  ff::test::TempDir tmp;
+  const auto a = tmp.path() / "a", b = tmp.path() / "b", c = tmp.path() / "c";
   engine::make_weights("tiny", 1, a.string());
   engine::make_weights("tiny", 1, b.string());
   engine::make_weights("tiny", 2, c.string());
@@ -119,21 +114,21 @@ TEST_CASE("encoder fingerprint: same seed same fingerprint; another seed or toke
   CHECK(fp(a, ltx2::kDistilledCheckpointName) == fa);
   std::ofstream(b / ltx2::kTextEncoderName / "tokenizer.model") << "another tokenizer";
   CHECK(fp(b) != fa);
-  CHECK_THROWS_AS(engine::encoder_fingerprint((tmp.path / "missing").string(), (a / ltx2::kDevCheckpointName).string()),
+  CHECK_THROWS_AS(engine::encoder_fingerprint((tmp.path() / "missing").string(), (a / ltx2::kDevCheckpointName).string()),
                   std::runtime_error);
 }
 
 TEST_CASE("make-weights: the tiny preset writes the published files and model.json; an unknown preset writes nothing") {
-  TempDir tmp;
-  engine::make_weights("tiny", 3, (tmp.path / "m").string());
+  ff::test::TempDir tmp;
+  engine::make_weights("tiny", 3, (tmp.path() / "m").string());
   for (const char* f : {ltx2::kDevCheckpointName, ltx2::kDistilledCheckpointName, ltx2::kUpsamplerName,
                         ltx2::kDistilledLoraName, "model.json"})
-    CHECK_MESSAGE(fs::exists(tmp.path / "m" / f), f);
+    CHECK_MESSAGE(fs::exists(tmp.path() / "m" / f), f);
   const auto files = ltx2::model_files_from_json(json::parse([&] {
-    std::ifstream in(tmp.path / "m" / "model.json");
+    std::ifstream in(tmp.path() / "m" / "model.json");
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }()), "model.json");
   CHECK_NOTHROW(ltx2::check_model_files(files));
-  CHECK_THROWS_AS(engine::make_weights("stage-22b", 1, (tmp.path / "n").string()), std::invalid_argument);
-  CHECK_FALSE(fs::exists(tmp.path / "n"));
+  CHECK_THROWS_AS(engine::make_weights("stage-22b", 1, (tmp.path() / "n").string()), std::invalid_argument);
+  CHECK_FALSE(fs::exists(tmp.path() / "n"));
 }

@@ -1,6 +1,12 @@
-// Test helper: a fresh temporary directory removed (recursively) when the object dies.
+// Test helper: a fresh temporary directory removed (recursively) when the object dies. Removal
+// walks the tree with POSIX nftw, not std::filesystem::remove_all: linked against the pip
+// libtorch 2.x on the GPU host, that symbol resolves into libtorch.so and crashes.
 #pragma once
 
+#include <ftw.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -8,17 +14,21 @@
 
 namespace ff::test {
 
+// Removes `path` and everything below it (no error when it does not exist).
+inline void remove_tree(const std::string& path) {
+  ::nftw(path.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return std::remove(p); }, 16,
+         FTW_DEPTH | FTW_PHYS);
+}
+
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ff-engine-test-XXXXXX").string();
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/ff-engine-test-XXXXXX";
     if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
     path_ = tmpl;
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
+  ~TempDir() { remove_tree(path_.string()); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }

@@ -4,6 +4,8 @@
 // tensor inventory, config refusals and loader errors.
 #include "tests/ltx2/torch_doctest.hpp"
 
+#include "tests/ltx2/parity.hpp"
+
 #include <filesystem>
 #include <string>
 
@@ -14,6 +16,8 @@
 #include "worker/engine/ltx2/audio_decoder.hpp"
 #include "worker/engine/ltx2/ltx2_json.hpp"
 #include "worker/engine/ltx2/vocoder.hpp"
+
+using ff::test::rel_err;
 
 namespace {
 
@@ -48,12 +52,6 @@ std::shared_ptr<const ff::io::SafetensorsFile> fixture() {
     FAIL("missing fixture " << kFixture << " (run tests/ltx2/reference/audio_reference.py --out tests/ltx2/fixtures)");
   }
   return ff::io::SafetensorsFile::open(kFixture);
-}
-
-double rel_err(const at::Tensor& a, const at::Tensor& b) {
-  REQUIRE_MESSAGE(a.sizes().equals(b.sizes()), "shape " << a.sizes() << " vs expected " << b.sizes());
-  const at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-  return (x - y).norm().item<double>() / std::max(y.norm().item<double>(), 1e-300);
 }
 
 json::Value parse(const std::string& s) { return json::parse(s); }

@@ -4,6 +4,8 @@
 // STG and modality-isolated passes in fp32 and bf16; batch 2 with a clean first video frame).
 #include "tests/ltx2/torch_doctest.hpp"
 
+#include "tests/ltx2/parity.hpp"
+
 #include <filesystem>
 #include <set>
 #include <string>
@@ -13,6 +15,8 @@
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/av_transformer.hpp"
 #include "worker/engine/ltx2/ltx2_json.hpp"
+
+using ff::test::rel_err;
 
 namespace {
 
@@ -31,12 +35,6 @@ std::shared_ptr<const ff::io::SafetensorsFile> fixture() {
 AVTransformerConfig fixture_config(const ff::io::SafetensorsFile& f) {
   const auto cfg = config_from_metadata(f.metadata(), f.path());
   return av_transformer_config_from_json(config_section(cfg, "transformer", f.path()), f.path() + " transformer");
-}
-
-double rel_err(const at::Tensor& a, const at::Tensor& b) {
-  REQUIRE(a.sizes() == b.sizes());
-  const at::Tensor ad = a.to(at::kDouble), bd = b.to(at::kDouble);
-  return (ad - bd).norm().item<double>() / std::max(bd.norm().item<double>(), 1e-30);
 }
 
 ModalityInput input(const ff::io::SafetensorsFile& f, const std::string& m, at::ScalarType dtype) {

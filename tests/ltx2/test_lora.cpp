@@ -4,18 +4,23 @@
 // bf16 rounding; file and target errors name the file and key.
 #include "tests/ltx2/torch_doctest.hpp"
 
+#include "tests/ltx2/parity.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "common/json.hpp"
-#include "tests/ltx2/temp_files.hpp"
+#include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/io/safetensors_writer.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
 #include "worker/engine/ltx2/lora.hpp"
 #include "worker/engine/runtime/torch_version.hpp"
+
+using ff::test::rel_err;
+using ff::test::error_of;
 
 namespace {
 
@@ -24,21 +29,6 @@ namespace io = ff::io;
 using ff::layers::Linear;
 
 const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/lora.safetensors";
-
-double rel_err(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-  return (x - y).norm().item<double>() / std::max(y.norm().item<double>(), 1e-30);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A bf16 matmul as torch 2.x does it on CPU and CUDA: fp32 accumulation, rounded to bf16 once.
 // (Used with scaled() below: torch 2.x's bf16 tensor * python float, computed in fp32, rounded once.)
@@ -53,7 +43,7 @@ bool same(const at::Tensor& a, const at::Tensor& b) {
 }
 
 // A LoRA file over `shapes` (name -> {out, in}) with random bf16 factors of rank r.
-std::string write_lora(ff::test::TempFiles& dir, const std::string& file,
+std::string write_lora(ff::test::TempDir& dir, const std::string& file,
                        const std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>>& shapes, int64_t r,
                        at::Generator& gen) {
   std::vector<std::pair<std::string, at::Tensor>> t;
@@ -94,7 +84,7 @@ TEST_CASE("lora: fused weights equal ltx-core's apply_loras bit for bit (bf16, f
   const double strength = ff::json::parse(f->metadata().at("strength")).as_double();
   const auto names = ff::json::parse(f->metadata().at("names"));
   // The fixture's LoRA part as its own file, laid out like the published one.
-  ff::test::TempFiles dir;
+  ff::test::TempDir dir;
   std::vector<std::pair<std::string, at::Tensor>> lt;
   for (const auto& t : f->tensors())
     if (t.name.rfind("diffusion_model.", 0) == 0) lt.emplace_back(t.name, f->copy(t.name));
@@ -128,7 +118,7 @@ TEST_CASE("lora: fused weights equal ltx-core's apply_loras bit for bit (bf16, f
 
 TEST_CASE("lora: fused bf16 equals ltx-core's rule written out; fused and delta outputs agree") {
   at::Generator gen = at::detail::createCPUGenerator(11);
-  ff::test::TempFiles dir;
+  ff::test::TempDir dir;
   Model m(at::kBFloat16, gen);
   const std::string path = write_lora(dir, "l.safetensors", m.shapes, 8, gen);
   const Lora lora = open_lora(path);
@@ -174,7 +164,7 @@ TEST_CASE("lora: fused bf16 equals ltx-core's rule written out; fused and delta 
 
 TEST_CASE("lora: fp32 weights come back bf16-rounded, as ltx-core's bf16 fuse rule returns them") {
   at::Generator gen = at::detail::createCPUGenerator(12);
-  ff::test::TempFiles dir;
+  ff::test::TempDir dir;
   Model m(at::kFloat, gen);
   const Lora lora = open_lora(write_lora(dir, "l.safetensors", m.shapes, 4, gen));
   Model fused = m;
@@ -192,7 +182,7 @@ TEST_CASE("lora: fp32 weights come back bf16-rounded, as ltx-core's bf16 fuse ru
 
 TEST_CASE("lora: file and target errors name the file and the key") {
   at::Generator gen = at::detail::createCPUGenerator(13);
-  ff::test::TempFiles dir;
+  ff::test::TempDir dir;
   Model m(at::kBFloat16, gen);
   const auto a = (at::randn({4, 32}, gen)).to(at::kBFloat16);
   const auto b = (at::randn({48, 4}, gen)).to(at::kBFloat16);
@@ -249,7 +239,7 @@ TEST_CASE("lora: file and target errors name the file and the key") {
 TEST_CASE("lora: fusing into fp8-stored weights (after cast_linears_to_fp8)") {
 #if FF_TORCH_AT_LEAST(2, 1)
   at::Generator gen = at::detail::createCPUGenerator(14);
-  ff::test::TempFiles dir;
+  ff::test::TempDir dir;
   Model m(at::kBFloat16, gen);
   const Lora lora = open_lora(write_lora(dir, "l.safetensors", m.shapes, 4, gen));
   Model q = m;

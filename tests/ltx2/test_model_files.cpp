@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/json.hpp"
+#include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/av_transformer_weights.hpp"
 #include "worker/engine/ltx2/checkpoint_inventory.hpp"
@@ -105,14 +106,11 @@ std::map<std::string, std::string> checkpoint_metadata(const json::Value& config
 struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("ff_model_files_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
+    path = "/tmp/ff_model_files_" + tag + "_" + std::to_string(::getpid());
+    ff::test::remove_tree(path.string());
     fs::create_directories(path);
   }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+  ~TempDir() { ff::test::remove_tree(path.string()); }
 };
 
 std::vector<DeclaredTensor> declared(const PlannedFile& f) {

@@ -4,6 +4,8 @@
 // feature on, the four noise tensors injected, in float32 and bfloat16.
 #include "tests/ltx2/torch_doctest.hpp"
 
+#include "tests/ltx2/parity.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -15,6 +17,8 @@
 #include "worker/engine/ltx2/pipelines.hpp"
 #include "worker/engine/ltx2/stage_denoiser.hpp"
 #include "worker/engine/ltx2/upsampler.hpp"
+
+using ff::test::rel_err;
 
 namespace {
 
@@ -53,12 +57,6 @@ ff::layers::TensorFetch fetch(const ff::io::SafetensorsFile& file, at::ScalarTyp
     if (info->shape != shape) throw std::runtime_error(file.path() + ": tensor " + name + " has the wrong shape");
     return file.copy(name).to(dtype);
   };
-}
-
-double rel_err(const at::Tensor& a, const at::Tensor& b) {
-  REQUIRE(a.sizes().equals(b.sizes()));
-  at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-  return (x - y).norm().item<double>() / std::max(y.norm().item<double>(), 1e-300);
 }
 
 GuiderParams guider(const json::Value& j) {

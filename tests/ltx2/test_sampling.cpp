@@ -3,6 +3,8 @@
 // MultiModalGuider, the Euler step with a denoise mask, the noiser, and the latent shapes.
 #include "tests/ltx2/torch_doctest.hpp"
 
+#include "tests/ltx2/parity.hpp"
+
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -13,6 +15,8 @@
 #include "worker/engine/ltx2/guider.hpp"
 #include "worker/engine/ltx2/pipeline_params.hpp"
 #include "worker/engine/ltx2/schedulers.hpp"
+
+using ff::test::rel_err;
 
 namespace {
 
@@ -31,12 +35,6 @@ json::Value meta(const ff::io::SafetensorsFile& f, const std::string& key) {
   auto it = f.metadata().find(key);
   REQUIRE_MESSAGE(it != f.metadata().end(), "fixture metadata lacks " << key);
   return json::parse(it->second);
-}
-
-double rel_err(const at::Tensor& a, const at::Tensor& b) {
-  REQUIRE(a.sizes().equals(b.sizes()));
-  at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-  return (x - y).norm().item<double>() / std::max((y).norm().item<double>(), 1e-300);
 }
 
 double max_abs(const std::vector<float>& got, const at::Tensor& want) {

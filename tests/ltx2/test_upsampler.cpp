@@ -4,17 +4,22 @@
 // file laid out like the published one; config refusals and loader errors.
 #include "tests/ltx2/torch_doctest.hpp"
 
+#include "tests/ltx2/parity.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "common/json.hpp"
-#include "tests/ltx2/temp_files.hpp"
+#include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/io/safetensors_writer.hpp"
 #include "worker/engine/ltx2/upsampler.hpp"
+
+using ff::test::rel_err;
+using ff::test::error_of;
 
 namespace {
 
@@ -24,21 +29,6 @@ namespace io = ff::io;
 const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/upsampler.safetensors";
 constexpr const char* kMean = "vae.per_channel_statistics.mean-of-means";
 constexpr const char* kStd = "vae.per_channel_statistics.std-of-means";
-
-double rel_err(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-  return (x - y).norm().item<double>() / std::max(y.norm().item<double>(), 1e-30);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::shared_ptr<const io::SafetensorsFile> open_fixture() {
   REQUIRE_MESSAGE(std::filesystem::exists(kFixture),
@@ -107,7 +97,7 @@ TEST_CASE("upsampler: both key variants match ltx-core in fp32 and bf16") {
 
 TEST_CASE("upsampler: a file laid out like the published one loads by its own config") {
   auto f = open_fixture();
-  ff::test::TempFiles dir;
+  ff::test::TempDir dir;
   for (const std::string tag : {"a", "b"}) {
     CAPTURE(tag);
     std::vector<std::pair<std::string, at::Tensor>> tensors;

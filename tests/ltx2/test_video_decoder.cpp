@@ -3,6 +3,8 @@
 // pipeline's default tiling and the streaming block fields.
 #include "tests/ltx2/torch_doctest.hpp"
 
+#include "tests/ltx2/parity.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -14,27 +16,15 @@
 #include "worker/engine/ltx2/video_decoder.hpp"
 #include "worker/engine/ltx2/video_decoder_working_set.hpp"
 
+using ff::test::rel_err;
+using ff::test::error_of;
+
 namespace {
 
 using namespace ff::ltx2;
 namespace io = ff::io;
 
 const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/video_decoder.safetensors";
-
-double rel_err(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-  return (x - y).norm().item<double>() / std::max(y.norm().item<double>(), 1e-30);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 struct Fixture {
   io::Checkpoint ck;

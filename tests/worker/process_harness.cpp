@@ -129,7 +129,7 @@ void write_worker_config(const std::string& path, const WorkerSpec& s) {
   json::Object o{{"dispatcher_endpoint", s.endpoint},
                  {"worker_id", s.worker_id},
                  {"model_files", json::Object{{"checkpoint", s.model_dir + "/ltx-2.3-22b-dev.safetensors"},
-                                              {"text_encoder", s.model_dir + "/text_encoder"}}},
+                                              {"text_encoder", s.model_dir + "/gemma-3-12b-it-qat-q4_0-unquantized"}}},
                  {"run_dir", s.run_dir},
                  {"slots", s.slots},
                  {"max_encode_batch", s.max_encode_batch},

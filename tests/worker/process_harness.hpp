@@ -48,7 +48,7 @@ class TempDir {
 // status differs from `expect_status`.
 std::string run_command(const std::vector<std::string>& argv, int expect_status = 0);
 
-// Writes DIR/text_encoder/tokenizer.model via `framefarm-worker make-model --tokenizer-only`.
+// Writes DIR/gemma-3-12b-it-qat-q4_0-unquantized/tokenizer.model via `framefarm-worker make-model --tokenizer-only`.
 void make_tokenizer_model(const std::string& dir);
 
 // Writes a worker config JSON for the test engine to `path`.

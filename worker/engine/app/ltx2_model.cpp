@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "worker/engine/io/checkpoint.hpp"
+#include "worker/engine/ltx2/checkpoint_inventory.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
 #include "worker/engine/ltx2/lora.hpp"
 
@@ -16,10 +17,7 @@ constexpr const char* kTransformerPrefix = "model.diffusion_model.";
 ltx2::AVTransformerWeights load_transformer(const io::Checkpoint& ckpt, const ltx2::AVTransformerConfig& c,
                                             at::ScalarType dtype, at::Device where) {
   ltx2::AVTransformerWeights w;
-  auto slots = ltx2::av_transformer_slots(w, c, kTransformerPrefix);
-  layers::load_slots(slots, [&](const std::string& name, const std::vector<int64_t>& shape) {
-    return ckpt.get(name, shape).to(where, dtype);
-  });
+  layers::load_slots(ltx2::av_transformer_slots(w, c, kTransformerPrefix), ltx2::checkpoint_fetch(ckpt, where, dtype));
   return w;
 }
 

@@ -6,6 +6,21 @@ void load_slots(const std::vector<WeightSlot>& slots, const TensorFetch& fetch) 
   for (const auto& s : slots) *s.target = fetch(s.name, s.shape);
 }
 
+TensorFetch file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype) {
+  return [&file, device, dtype](const std::string& name, const std::vector<int64_t>& shape) {
+    const io::TensorInfo* info = file.find(name);
+    if (!info) throw io::CheckpointError(file.path() + ": missing tensor '" + name + "'");
+    if (info->shape != shape)
+      throw io::CheckpointError(file.path() + ": tensor '" + name + "' has shape " + io::shape_string(info->shape) +
+                                ", expected " + io::shape_string(shape));
+    const auto st = info->scalar_type;
+    if (st != at::kFloat && st != at::kBFloat16 && st != at::kHalf)
+      throw io::CheckpointError(file.path() + ": tensor '" + name + "' has dtype " + info->dtype +
+                                ", expected F32, BF16 or F16");
+    return file.view(name).to(device, dtype).contiguous();
+  };
+}
+
 int64_t slot_bytes(const std::vector<WeightSlot>& slots) {
   int64_t n = 0;
   for (const auto& s : slots)

@@ -9,6 +9,8 @@
 
 #include <ATen/ATen.h>
 
+#include "worker/engine/io/safetensors.hpp"
+
 namespace ff::layers {
 
 // How make-weights fills a tensor: normal(0, std) or a constant.
@@ -34,6 +36,11 @@ using TensorFetch = std::function<at::Tensor(const std::string& name, const std:
 
 // Fills every slot's target from `fetch`.
 void load_slots(const std::vector<WeightSlot>& slots, const TensorFetch& fetch);
+
+// A fetch over one safetensors file: the tensor must exist with the slot's shape and a floating
+// dtype (F32, BF16, F16); it comes back cast to `dtype` on `device`, contiguous. Throws
+// io::CheckpointError naming the file and the tensor. `file` must outlive the fetch.
+TensorFetch file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype);
 
 // Sum of bytes of the defined targets of `slots`.
 int64_t slot_bytes(const std::vector<WeightSlot>& slots);

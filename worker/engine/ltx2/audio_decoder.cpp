@@ -82,27 +82,12 @@ std::vector<layers::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, cons
   return out;
 }
 
-layers::TensorFetch audio_file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype) {
-  return [&file, device, dtype](const std::string& name, const std::vector<int64_t>& shape) {
-    const io::TensorInfo* info = file.find(name);
-    if (!info) throw io::CheckpointError(file.path() + ": missing tensor '" + name + "'");
-    if (info->shape != shape)
-      throw io::CheckpointError(file.path() + ": tensor '" + name + "' has shape " + io::shape_string(info->shape) +
-                                ", expected " + io::shape_string(shape));
-    const auto st = info->scalar_type;
-    if (st != at::kFloat && st != at::kBFloat16 && st != at::kHalf)
-      throw io::CheckpointError(file.path() + ": tensor '" + name + "' has dtype " + info->dtype +
-                                ", expected F32, BF16 or F16");
-    return file.view(name).to(device, dtype).contiguous();
-  };
-}
-
 AudioDecoderModel load_audio_decoder(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype) {
   AudioDecoderModel m;
   const json::Value cfg = config_from_metadata(file.metadata(), file.path());
   m.config = audio_decoder_config_from_json(config_section(cfg, "audio_vae", file.path()),
                                             file.path() + " config.audio_vae");
-  layers::load_slots(audio_decoder_slots(m.weights, m.config), audio_file_fetch(file, device, dtype));
+  layers::load_slots(audio_decoder_slots(m.weights, m.config), layers::file_fetch(file, device, dtype));
   return m;
 }
 

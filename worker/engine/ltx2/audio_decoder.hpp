@@ -68,11 +68,6 @@ std::vector<layers::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, cons
                                                    const std::string& decoder_prefix = kAudioDecoderPrefix,
                                                    const std::string& statistics_prefix = kAudioStatisticsPrefix);
 
-// A fetch over `file` for load_slots: each tensor must exist with the slot's shape and a floating
-// dtype (F32, BF16, F16); it is returned cast to `dtype` on `device`. Throws io::CheckpointError
-// naming the file and the tensor. Used by the audio decoder and vocoder loaders.
-layers::TensorFetch audio_file_fetch(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype);
-
 // Config from `file`'s metadata "config" section "audio_vae" and every decoder tensor, cast to
 // `dtype` on `device`. Throws std::invalid_argument (config) or io::CheckpointError (tensors).
 AudioDecoderModel load_audio_decoder(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype);

@@ -86,18 +86,7 @@ std::vector<WeightSlot> upsampler_slots(UpsamplerWeights& w, const UpsamplerConf
 UpsamplerWeights load_upsampler_weights(const io::SafetensorsFile& file, const UpsamplerConfig& config,
                                         at::Device device, at::ScalarType dtype, const std::string& prefix) {
   UpsamplerWeights w;
-  layers::load_slots(upsampler_slots(w, config, prefix), [&](const std::string& name, const std::vector<int64_t>& shape) {
-    const io::TensorInfo* info = file.find(name);
-    if (!info) throw io::CheckpointError(file.path() + ": missing tensor '" + name + "'");
-    if (info->shape != shape)
-      throw io::CheckpointError(file.path() + ": tensor '" + name + "' has shape " + io::shape_string(info->shape) +
-                                ", expected " + io::shape_string(shape));
-    const auto st = info->scalar_type;
-    if (st != at::kFloat && st != at::kBFloat16 && st != at::kHalf)
-      throw io::CheckpointError(file.path() + ": tensor '" + name + "' has dtype " + info->dtype +
-                                ", expected F32, BF16 or F16");
-    return file.view(name).to(device, dtype).contiguous();
-  });
+  layers::load_slots(upsampler_slots(w, config, prefix), layers::file_fetch(file, device, dtype));
   return w;
 }
 
