@@ -212,7 +212,6 @@ proto::JobParams decode(std::string_view params_json) {
         },
         find(k)->member);
   }
-  p.guidance_scale = p.video_cfg;
   return p;
 }
 

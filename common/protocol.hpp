@@ -101,13 +101,9 @@ struct JobParams {
   int32_t crf = 19;                   // 0..51, lower = better
   std::string preset = "veryfast";    // an x264 preset name
   bool audio = true;
-  // Transitional, NOT a job param: the stand-in engine's single guidance scale
-  // (worker/engine/app/generate_job.cpp). job_params::decode sets it to video_cfg. Remove it
-  // once the engine reads video_cfg.
-  double guidance_scale = 3.0;
   MSGPACK_DEFINE_MAP(width, height, num_frames, frame_rate, num_inference_steps, seed, video_cfg,
                      video_stg, video_modality, video_rescale, audio_cfg, audio_stg, audio_modality,
-                     audio_rescale, guidance_scale, crf, preset, audio);
+                     audio_rescale, crf, preset, audio);
 };
 
 // ---------------------------------------------------------------- Dispatcher link

@@ -44,16 +44,14 @@ TEST_CASE("the table and JobParams hold the same keys with matching kinds") {
     // every default is a valid value of its own key
     CHECK_MESSAGE(!params::check(s, ff::json::parse(params::default_json(s))), s.key);
   }
-  // JobParams' wire map: the table's keys plus the transitional guidance_scale.
+  // JobParams' wire map: exactly the table's keys.
   msgpack::sbuffer buf;
   msgpack::pack(buf, JobParams{});
   auto oh = msgpack::unpack(buf.data(), buf.size());
   auto wire = oh.get().as<std::map<std::string, msgpack::object>>();
   std::set<std::string> wire_keys;
   for (const auto& [k, v] : wire) wire_keys.insert(k);
-  std::set<std::string> expected = keys;
-  expected.insert("guidance_scale");
-  CHECK(wire_keys == expected);
+  CHECK(wire_keys == keys);
   std::string sorted;
   for (const auto& k : keys) sorted += (sorted.empty() ? "" : ", ") + k;
   CHECK(params::allowed_keys() == sorted);
@@ -130,7 +128,6 @@ TEST_CASE("decode: defaults for absent keys, values for given ones, errors name 
   CHECK(d.width == 1536);
   CHECK(d.seed == 10);
   CHECK(d.audio_cfg == 7.0);
-  CHECK(d.guidance_scale == 3.0);
   JobParams p = params::decode(
       R"({"width": 768, "height": 512.0, "num_frames": 9, "frame_rate": 25, "num_inference_steps": 4,
           "seed": 9223372036854775807, "video_cfg": 4.5, "video_stg": 0, "video_modality": 1,
@@ -143,7 +140,6 @@ TEST_CASE("decode: defaults for absent keys, values for given ones, errors name 
   CHECK(p.num_inference_steps == 4);
   CHECK(p.seed == INT64_MAX);
   CHECK(p.video_cfg == 4.5);
-  CHECK(p.guidance_scale == 4.5);  // the stand-in engine's scale follows video_cfg
   CHECK(p.video_stg == 0.0);
   CHECK(p.video_modality == 1.0);
   CHECK(p.video_rescale == 0.0);
