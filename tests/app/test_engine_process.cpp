@@ -45,6 +45,13 @@ proto::GenerateRequest job(int64_t id, const proto::PromptEmbedding& pos, const 
   return g;
 }
 
+// The tiny model: make-weights, plus a stand-in tokenizer.model (the engine only checks that the
+// supervisor's tokenizer is there; these requests carry token ids).
+void make_model(const fs::path& model) {
+  REQUIRE(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 3 " + model.string() + " >/dev/null") == 0);
+  std::ofstream(model / "gemma-3-12b-it-qat-q4_0-unquantized" / "tokenizer.model") << "stand-in";
+}
+
 // The engine config for the tiny model in `model` (its model.json) with extra top-level keys.
 std::string engine_config(const fs::path& model, const fs::path& out_root, const std::string& extra = "") {
   std::ifstream in(model / "model.json");
@@ -66,7 +73,7 @@ TEST_CASE("framefarm-engine: make-weights usage errors exit 2") {
 TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") {
   TempDir tmp;
   const auto model = tmp.path / "model";
-  REQUIRE(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 3 " + model.string() + " >/dev/null") == 0);
+  make_model(model);
   REQUIRE(fs::exists(model / "model.json"));
   const auto out_root = tmp.path / "out";
   const auto clips = tmp.path / "clips";
@@ -170,7 +177,7 @@ TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") 
 TEST_CASE("framefarm-engine: a streamed stage 1 and an auto LoRA-delta stage 2 serve a job and export their plans") {
   TempDir tmp;
   const auto model = tmp.path / "model";
-  REQUIRE(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 3 " + model.string() + " >/dev/null") == 0);
+  make_model(model);
   const auto out_root = tmp.path / "out";
 
   // A placement the engine does not know is refused at start with a message naming the component.
