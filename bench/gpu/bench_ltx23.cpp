@@ -298,6 +298,20 @@ int main(int argc, char** argv) try {
   rep.check("stage2_lora_delta_finite", finite(d2.out), "");
   delta.reset();
 
+  // The same delta streamed (placement "stream"): the factors live in one pinned host slab and cross
+  // the link once per step through a ring of 3 GPU slots; the device holds stage 1 and the ring.
+  for (auto& [name, f] : lora.pairs) f = ltx2::LoraFactors{f.a.cpu(), f.b.cpu()};
+  std::unique_ptr<AVStage> streamed = AVStage::lora_delta("stage2_transformer", s1, lora, 1.0, dtype,
+                                                          rt::Placement::kStream, *be, PlanLimits{});
+  streamed->plan(working2, 0);
+  const Measured ds2 = time_it(*be, [&] { return streamed->evaluate(pass2); }, args.repeats);
+  rep.add("stage2_lora_delta_streamed_step_seconds", ds2.seconds, "s", "factors streamed from pinned host memory");
+  rep.add("stage2_lora_delta_streamed_peak_gb", ds2.peak_bytes / 1e9, "GB", "stage 1 + factor ring + activations");
+  const double diff = (ds2.out[0].video.to(at::kFloat) - d2.out[0].video.to(at::kFloat)).abs().max().item<double>();
+  rep.add("stage2_lora_delta_streamed_max_abs_diff", diff, "", "vs the resident delta's velocity");
+  rep.check("stage2_lora_delta_streamed_equals_resident", diff == 0.0, "bit for bit");
+  streamed.reset();
+
   // The fused configuration as the engine builds it: a second resident stage, LoRA fused in.
   t0 = Clock::now();
   int64_t w2_bytes = 0;
