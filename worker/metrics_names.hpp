@@ -40,8 +40,9 @@ inline constexpr std::string_view kJobs = "framefarm_jobs_total";               
 inline constexpr auto kComponents = ff::kComponentNames;  // common/components.hpp
 inline constexpr std::array<std::string_view, 2> kTiers = {"ram", "database"};
 // "mux": the supervisor's MP4 encode of a finished job (worker/mux_stage.hpp), off the engine.
-inline constexpr std::array<std::string_view, 7> kPhases = {"queue_wait", "encode", "stage1", "stage2",
-                                                            "decode",     "write",  "mux"};
+// Phases of a job (GenerateResult::timings_s keys, plus the supervisor's queue_wait, encode, mux).
+inline constexpr std::array<std::string_view, 10> kPhases = {
+    "queue_wait", "encode", "stage1", "upsample", "stage2", "decode", "decode_audio", "vocode", "write", "mux"};
 // "succeeded", then one per proto::ErrorKind except kNone (same order as the enum).
 inline constexpr std::array<std::string_view, 7> kOutcomes = {
     "succeeded",   "bad_input", "out_of_memory", "vram_budget",
