@@ -171,13 +171,15 @@ JobOutcome run_ltx2_job(Ltx2Model& m, const EngineConfig& config, const proto::G
   };
   ltx2::UpsampleFn upsample = [&](const at::Tensor& latent) {
     phases.start("upsample", "spatial_upsampler");
-    return ltx2::upsample_video_latent(latent, m.upsampler, m.latent_mean, m.latent_std);
+    return ltx2::upsample_video_latent(latent, m.upsampler, m.video_decoder->mean_of_means(),
+                                       m.video_decoder->std_of_means());
   };
   const ltx2::SampleResult s = distilled ? ltx2::run_distilled(run, ctx, stage_fn(1), upsample)
                                          : ltx2::run_two_stages(run, ctx, stage_fn(1), upsample, stage_fn(2));
 
   phases.start("decode", "vae_decoder");
-  const at::Tensor frames = ltx2::decode_video_to_uint8(m.video_decoder, m.config.video_decoder, s.video, tiling);
+  m.video_decoder->plan(decode_bytes);
+  const at::Tensor frames = m.video_decoder->decode_to_uint8(s.video, tiling);
   at::Tensor audio;  // [samples, channels] float32, CPU
   if (req.params.audio) {
     phases.start("decode_audio", "audio_decoder");

@@ -28,6 +28,7 @@ std::map<std::string, proto::ComponentStats> Ltx2Model::stats() const {
   std::map<std::string, proto::ComponentStats> out;
   out[stage1->component()] = stage1->stats();
   if (stage2) out[stage2->component()] = stage2->stats();
+  out["vae_decoder"] = video_decoder->stats();
   for (const auto& [name, bytes] : resident_bytes) {
     proto::ComponentStats s;
     s.placement = "resident";
@@ -85,9 +86,12 @@ Ltx2Model load_ltx2_model(const EngineConfig& config, rt::DeviceBackend& backend
   }
 
   m.upsampler = ltx2::load_upsampler(m.files.spatial_upsampler, dev, m.dtype);
-  m.video_decoder = ltx2::load_video_decoder(ckpt, m.config.video_decoder, dev, m.dtype);
-  m.latent_mean = m.video_decoder.mean_of_means;
-  m.latent_std = m.video_decoder.std_of_means;
+  const rt::Placement vae_mode = config.placement("vae_decoder");
+  m.video_decoder = std::make_unique<PlacedVideoDecoder>(
+      m.config.video_decoder,
+      ltx2::load_video_decoder(ckpt, m.config.video_decoder, vae_mode == rt::Placement::kResident ? dev : at::Device(at::kCPU),
+                               m.dtype),
+      vae_mode, backend, limits);
   const auto& file = *ckpt.files().front();
   m.audio_decoder = ltx2::load_audio_decoder(file, dev, m.dtype);
   m.vocoder = ltx2::load_vocoder(file, dev, at::kFloat);
@@ -103,7 +107,6 @@ Ltx2Model load_ltx2_model(const EngineConfig& config, rt::DeviceBackend& backend
   };
   const int64_t elem = static_cast<int64_t>(c10::elementSize(m.dtype));
   m.resident_bytes["spatial_upsampler"] = params_of("spatial_upsampler") * elem;
-  m.resident_bytes["vae_decoder"] = params_of("video_decoder") * elem;
   m.resident_bytes["audio_decoder"] = params_of("audio_decoder") * elem;
   m.resident_bytes["vocoder"] = params_of("vocoder") * static_cast<int64_t>(sizeof(float));
   for (const auto& [name, bytes] : m.resident_bytes) m.charges.push_back(std::make_unique<rt::ScopedCharge>(backend.meter(), bytes));

@@ -1,6 +1,7 @@
 // The LTX-2.3 model of a worker, loaded once at engine start from the files users download
 // (engine config "model", ltx2::ModelFiles): the two stage transformers under their placements,
-// the spatial upsampler, the video decoder, the audio decoder and the vocoder. The text encoder
+// the spatial upsampler, the video decoder (resident, stream or auto), the audio decoder and the
+// vocoder (resident). The text encoder
 // and the embeddings processor are the encode session's (encode_entry.hpp).
 //
 // Stage 2 of two_stages is stage 1's weights plus the distilled LoRA:
@@ -22,6 +23,7 @@
 #include "common/protocol.hpp"
 #include "worker/engine/app/av_stage.hpp"
 #include "worker/engine/app/engine_config.hpp"
+#include "worker/engine/app/placed_video_decoder.hpp"
 #include "worker/engine/ltx2/audio_decoder.hpp"
 #include "worker/engine/ltx2/model_config.hpp"
 #include "worker/engine/ltx2/model_files.hpp"
@@ -41,8 +43,7 @@ struct Ltx2Model {
   std::unique_ptr<AVStage> stage2;  // null: the distilled pipeline runs stage1 for both stages
 
   ltx2::Upsampler upsampler;
-  at::Tensor latent_mean, latent_std;  // vae.per_channel_statistics, on the device
-  ltx2::VideoDecoderWeights video_decoder;
+  std::unique_ptr<PlacedVideoDecoder> video_decoder;  // also holds vae.per_channel_statistics
   ltx2::AudioDecoderModel audio_decoder;
   ltx2::VocoderModel vocoder;  // fp32, as the reference runs it
   std::map<std::string, int64_t> resident_bytes;  // component -> weight bytes on the device

@@ -99,18 +99,34 @@ at::Tensor frames_to_uint8(const at::Tensor& frames) {
   return frames.clamp(0.0, 1.0).mul(255.0).to(at::kByte);
 }
 
+namespace {
+
+// decode_video's chunks for a given forward: the whole latent at once, or ltx-core's tiles.
+void chunks_of(const TileDecodeFn& forward, const VideoDecoderConfig& c, const at::Tensor& x,
+               const std::optional<VideoTilingConfig>& tiling, const std::function<void(const at::Tensor&)>& on_frames) {
+  if (!tiling) {
+    on_frames(decoded_to_frames(forward(x)));
+    return;
+  }
+  tiled_decode(x, *tiling, c.scale(), c.out_channels, forward,
+               [&](const at::Tensor& chunk) { on_frames(decoded_to_frames(chunk)); });
+}
+
+at::Tensor uint8_frames(const TileDecodeFn& forward, const VideoDecoderConfig& c, const at::Tensor& x,
+                        const std::optional<VideoTilingConfig>& tiling) {
+  std::vector<at::Tensor> parts;
+  chunks_of(forward, c, x, tiling, [&](const at::Tensor& f) { parts.push_back(frames_to_uint8(f).to(at::kCPU)); });
+  return parts.size() == 1 ? parts.front() : at::cat(parts, 0);
+}
+
+}  // namespace
+
 void decode_video_latent_chunks(const VideoDecoderWeights& w, const VideoDecoderConfig& c, const at::Tensor& latent,
                                 const std::optional<VideoTilingConfig>& tiling,
                                 const std::function<void(const at::Tensor& frames)>& on_frames) {
   check_latent(c, latent);
-  const at::Tensor x = latent.to(w.conv_in.weight.device());
-  if (!tiling) {
-    on_frames(decoded_to_frames(video_decoder_forward(w, c, x)));
-    return;
-  }
-  tiled_decode(
-      x, *tiling, c.scale(), c.out_channels, [&](const at::Tensor& tile) { return video_decoder_forward(w, c, tile); },
-      [&](const at::Tensor& chunk) { on_frames(decoded_to_frames(chunk)); });
+  chunks_of([&](const at::Tensor& t) { return video_decoder_forward(w, c, t); }, c,
+            latent.to(w.conv_in.weight.device()), tiling, on_frames);
 }
 
 at::Tensor decode_video_latent(const VideoDecoderWeights& w, const VideoDecoderConfig& c, const at::Tensor& latent,
@@ -122,10 +138,15 @@ at::Tensor decode_video_latent(const VideoDecoderWeights& w, const VideoDecoderC
 
 at::Tensor decode_video_to_uint8(const VideoDecoderWeights& w, const VideoDecoderConfig& c, const at::Tensor& latent,
                                  const std::optional<VideoTilingConfig>& tiling) {
-  std::vector<at::Tensor> parts;
-  decode_video_latent_chunks(w, c, latent, tiling,
-                             [&](const at::Tensor& f) { parts.push_back(frames_to_uint8(f).to(at::kCPU)); });
-  return parts.size() == 1 ? parts.front() : at::cat(parts, 0);
+  check_latent(c, latent);
+  return uint8_frames([&](const at::Tensor& t) { return video_decoder_forward(w, c, t); }, c,
+                      latent.to(w.conv_in.weight.device()), tiling);
+}
+
+at::Tensor decode_video_to_uint8(const TileDecodeFn& forward, const VideoDecoderConfig& c, const at::Tensor& latent,
+                                 at::Device device, const std::optional<VideoTilingConfig>& tiling) {
+  check_latent(c, latent);
+  return uint8_frames(forward, c, latent.to(device), tiling);
 }
 
 }  // namespace ff::ltx2

@@ -66,4 +66,9 @@ void decode_video_latent_chunks(const VideoDecoderWeights& w, const VideoDecoder
 at::Tensor decode_video_to_uint8(const VideoDecoderWeights& w, const VideoDecoderConfig& c, const at::Tensor& latent,
                                  const std::optional<VideoTilingConfig>& tiling);
 
+// The same with the forward supplied (e.g. a pass that streams the blocks): `forward` maps a
+// latent (or a tile of it) on `device` to what video_decoder_forward would return for it.
+at::Tensor decode_video_to_uint8(const TileDecodeFn& forward, const VideoDecoderConfig& c, const at::Tensor& latent,
+                                 at::Device device, const std::optional<VideoTilingConfig>& tiling);
+
 }  // namespace ff::ltx2
