@@ -36,7 +36,7 @@ TEST_CASE("a streamed or auto video decoder gives the resident decoder's frames 
   resident.plan(0);
   const at::Tensor want = resident.decode_to_uint8(latent, std::nullopt);
   const at::Tensor want_tiled = resident.decode_to_uint8(latent, tiles);
-  CHECK(want.scalar_type() == at::kByte);
+  CHECK((want.scalar_type() == at::kByte));
   CHECK(want.dim() == 4);
   CHECK(want.size(3) == 3);
   // The same decoder as the ltx2 path computes it (decode_video_to_uint8 over resident weights).
