@@ -159,23 +159,24 @@ JobOutcome run_ltx2_job(Ltx2Model& m, const EngineConfig& config, const proto::G
                                                                      grid2.width, tiling, elem, !dev.is_cuda());
 
   Phases phases(out, backend.meter());
-  auto stage_fn = [&](int k) -> ltx2::DenoiseFn {
-    return [&, k](const ltx2::StepRequest& r) {
-      if (r.step == 0) {
-        phases.start(k == 1 ? "stage1" : "stage2", k == 1 ? "stage1_transformer" : "stage2_transformer");
-        if (k == 1) m.stage(1).plan(working1, m.stage(2).min_extra_bytes(working2));
-        else m.stage(2).plan(working2, decode_bytes);
-      }
-      return m.stage(k).evaluate(passes_of(r, tc.num_layers));
-    };
+  // One denoiser for both stages (the distilled pipeline calls one for both): the request says
+  // which stage runs; each stage's first step plans its placement for that stage's grid.
+  ltx2::DenoiseFn denoise = [&](const ltx2::StepRequest& r) {
+    const int k = r.stage == 1 ? 1 : 2;
+    if (r.step == 0) {
+      phases.start(k == 1 ? "stage1" : "stage2", k == 1 ? "stage1_transformer" : "stage2_transformer");
+      if (k == 1) m.stage(1).plan(working1, m.stage(2).min_extra_bytes(working2));
+      else m.stage(2).plan(working2, decode_bytes);
+    }
+    return m.stage(k).evaluate(passes_of(r, tc.num_layers));
   };
   ltx2::UpsampleFn upsample = [&](const at::Tensor& latent) {
     phases.start("upsample", "spatial_upsampler");
     return ltx2::upsample_video_latent(latent, m.upsampler, m.video_decoder->mean_of_means(),
                                        m.video_decoder->std_of_means());
   };
-  const ltx2::SampleResult s = distilled ? ltx2::run_distilled(run, ctx, stage_fn(1), upsample)
-                                         : ltx2::run_two_stages(run, ctx, stage_fn(1), upsample, stage_fn(2));
+  const ltx2::SampleResult s = distilled ? ltx2::run_distilled(run, ctx, denoise, upsample)
+                                         : ltx2::run_two_stages(run, ctx, denoise, upsample, denoise);
 
   phases.start("decode", "vae_decoder");
   m.video_decoder->plan(decode_bytes);
