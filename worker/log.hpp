@@ -1,5 +1,5 @@
-// Supervisor logging: one line per event on stderr ("2026-11-29T15:40:01.123Z worker INFO ...").
-// Thread-safe (each line is written with one write(2)).
+// Supervisor logging: the common logfmt logger (common/log.hpp) with component=worker.
+// Thread-safe. New code may call ff::log::info("worker", ..., ff::log::kv("job_id", id)) directly.
 #pragma once
 
 #include <string_view>
