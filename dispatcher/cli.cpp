@@ -12,6 +12,7 @@
 #include "common/json.hpp"
 #include "common/protocol.hpp"
 #include "dispatcher/config.hpp"
+#include "dispatcher/metrics.hpp"
 #include "dispatcher/migrate.hpp"
 #include "dispatcher/queries.hpp"
 #include "dispatcher/server.hpp"
@@ -458,10 +459,22 @@ int cmd_serve(const CliRequest& req, std::ostream& out, std::ostream& err) {
     err << "framefarm-dispatcher serve: cannot bind " << cfg.bind_endpoint << ": " << e.what() << '\n';
     return kExitUsage;
   }
+  std::unique_ptr<DispatcherMetrics> metrics;  // dispatcher/metrics.hpp: own thread + connection
+  if (!cfg.metrics_bind.empty()) {
+    try {
+      metrics = std::make_unique<DispatcherMetrics>(
+          DispatcherMetricsConfig{cfg.metrics_bind, cfg.database_url, cfg.metrics_interval_ms}, &d.stats());
+    } catch (const std::exception& e) {
+      err << "framefarm-dispatcher serve: --metrics-bind: " << e.what() << '\n';
+      return kExitUsage;
+    }
+    metrics->start();
+  }
   if (req.json) {
     json::Object o;
     o.set("endpoint", ep);
     o.set("dispatcher_id", cfg.dispatcher_id);
+    if (metrics) o.set("metrics_port", json::Value(metrics->port()));
     out << json::dump(json::Value(std::move(o))) << std::endl;
   } else {
     out << "dispatcher " << cfg.dispatcher_id << " listening on " << ep << std::endl;

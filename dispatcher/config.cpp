@@ -27,6 +27,8 @@ std::vector<FlagSpec> serve_flag_specs() {
       {"shutdown-grace-ms", "MS", "on SIGTERM, wait for running jobs this long (default 5000)"},
       {"retry-backoff-base-ms", "MS", "first retry delay before jitter (default 1000)"},
       {"retry-backoff-max-ms", "MS", "retry delay cap before jitter (default 60000)"},
+      {"metrics-bind", "ADDR:PORT", "serve Prometheus /metrics here, e.g. 127.0.0.1:9460 (default: none)"},
+      {"metrics-interval-ms", "MS", "queue metrics refresh period (default 5000)"},
       {"json", "", "print the bound endpoint as JSON on start"},
       {"help", "", "show this help"},
   };
@@ -59,6 +61,14 @@ ServeConfig decode_serve_config(const ff::config::ParsedFlags& f) {
   i64("shutdown-grace-ms", c.shutdown_grace_ms, 0, 3600000);
   i64("retry-backoff-base-ms", c.retry_backoff.base_ms, 0, 86400000);
   i64("retry-backoff-max-ms", c.retry_backoff.max_ms, 0, 86400000);
+  i64("metrics-interval-ms", c.metrics_interval_ms, 100, 3600000);
+  if (auto v = f.get("metrics-bind")) {
+    const auto colon = v->rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == v->size() ||
+        v->find_first_not_of("0123456789", colon + 1) != std::string::npos)
+      throw UsageError("--metrics-bind: '" + *v + "' is not ADDR:PORT like 127.0.0.1:9460");
+    c.metrics_bind = *v;
+  }
   if (c.retry_backoff.max_ms < c.retry_backoff.base_ms)
     throw UsageError("--retry-backoff-max-ms must be >= --retry-backoff-base-ms");
   if (c.lease_timeout_ms < 2 * c.heartbeat_interval_ms)

@@ -28,6 +28,8 @@ struct ServeConfig {
   int64_t shutdown_grace_ms = 5000;         // SIGTERM: wait this long for running jobs' results
   BackoffConfig retry_backoff{1000, 60000};   // failed attempts -> retry_wait.run_after
   BackoffConfig reconnect_backoff{100, 5000}; // PostgreSQL reconnects
+  std::string metrics_bind;                 // host:port of /metrics (dispatcher/metrics.hpp); "" = none
+  int64_t metrics_interval_ms = 5000;       // queue metrics refresh period (own connection, own thread)
 };
 
 // Flags of `serve` (plus --database), for parsing and --help.

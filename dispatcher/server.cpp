@@ -13,6 +13,7 @@
 #include "common/log.hpp"
 #include "common/protocol.hpp"
 #include "dispatcher/backoff.hpp"
+#include "dispatcher/job_log.hpp"
 #include "dispatcher/job_store.hpp"
 #include "dispatcher/registry.hpp"
 #include "dispatcher/scheduler.hpp"
@@ -337,6 +338,7 @@ struct Dispatcher::Impl {
                 s.caps.worker_id, ": not a lease it holds");
       return;
     }
+    if (!it->second.started) log_job_started(p.job_id, p.epoch, it->second.attempts, s.caps.worker_id);
     it->second.started = true;
     ProgressRow row{p.job_id, p.epoch, s.caps.worker_id, sanitize_text(p.phase, 64), p.step,
                     p.total_steps};
@@ -480,7 +482,9 @@ struct Dispatcher::Impl {
       std::set<int64_t> ok(applied.begin(), applied.end());
       stats.results_applied_total += static_cast<int64_t>(ok.size());
       for (const auto& r : rows)
-        if (!ok.count(r.job_id)) {
+        if (ok.count(r.job_id)) {
+          log_job_finished(r);
+        } else {
           stats.results_discarded_total++;
           warn_late("discarded outcome ", r.state, " of job ", r.job_id, " epoch ", r.epoch,
                     ": its lease was taken over (expired or reassigned)");
@@ -579,6 +583,7 @@ struct Dispatcher::Impl {
           s->credit--;
           registry.add_lease(a.identity, l);
           stats.jobs_sent_total++;
+          log_job_dispatched(l, s->caps.worker_id);
         } else {
           pending_handbacks.push_back({l.job_id, l.epoch});
           queue_maybe_ready = true;

@@ -1,0 +1,149 @@
+// pg: the dispatcher's /metrics (dispatcher/metrics.hpp) against a throwaway cluster: queue depth
+// by state and model, oldest claimable job, workers by status, per-job end-to-end latency counted
+// once per job, user errors apart; and the real HTTP endpoint with its refresh thread.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+#include <pqxx/pqxx>
+
+#include "dispatcher/metrics.hpp"
+#include "dispatcher/migrate.hpp"
+#include "dispatcher/server.hpp"
+#include "tests/observability/http_get.hpp"
+#include "tests/support/pg_cluster.hpp"
+
+namespace {
+
+ff::test::PgCluster& cluster() {
+  static ff::test::PgCluster c;
+  static bool migrated = [] {
+    ff::dispatcher::migrate(c.url(), ff::dispatcher::default_schema_dir());
+    return true;
+  }();
+  (void)migrated;
+  return c;
+}
+
+void sql(const std::string& q) {
+  pqxx::connection conn(cluster().url());
+  pqxx::work tx(conn);
+  tx.exec(q);
+  tx.commit();
+}
+
+// The value of the exposition line starting with `series ` ("name{labels}"), or -1.
+double value_of(const std::string& text, const std::string& series) {
+  const std::string key = "\n" + series + " ";
+  const auto p = ("\n" + text).find(key);
+  if (p == std::string::npos) return -1;
+  return std::stod(text.substr(p + key.size() - 1));
+}
+
+}  // namespace
+
+TEST_CASE("finished_outcome keeps user errors apart from failures") {
+  using ff::dispatcher::finished_outcome;
+  CHECK(finished_outcome("dead", "bad_input") == "user_error");
+  CHECK(finished_outcome("dead", "engine_crash") == "dead");
+  CHECK(finished_outcome("dead", "") == "dead");
+  CHECK(finished_outcome("cancelled", "cancelled") == "cancelled");
+  CHECK(finished_outcome("succeeded", "") == "succeeded");
+}
+
+TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job latency once") {
+  sql("TRUNCATE framefarm.jobs, framefarm.workers");
+  ff::dispatcher::DispatcherStats stats;
+  ff::dispatcher::DispatcherMetrics m({"", cluster().url(), 1000}, &stats);
+  pqxx::connection conn(cluster().url());
+
+  // Finished before the metrics started: never counted as a finished job.
+  sql("INSERT INTO framefarm.jobs (prompt, state, finished_at) VALUES ('old', 'succeeded', now())");
+  // No job waiting: every state of model=any is there (at 0 but for the old job).
+  m.refresh(conn);
+  std::string t = m.scrape_text();
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"queued\"}") == 0);
+  CHECK(value_of(t, "framefarm_queue_oldest_job_age_seconds") == 0);
+  CHECK(value_of(t, "framefarm_workers{status=\"alive\"}") == 0);
+
+  sql("INSERT INTO framefarm.jobs (prompt, run_after, created_at) VALUES "
+      "('a', now() - interval '120 seconds', now() - interval '120 seconds'), ('b', now(), now())");
+  sql("INSERT INTO framefarm.jobs (prompt, model, run_after) VALUES ('c', 'ltx-2.3', now() + interval '1 hour')");
+  sql("INSERT INTO framefarm.jobs (prompt, state) VALUES ('d', 'running')");
+  sql("INSERT INTO framefarm.workers (worker_id, dispatcher_id, status) VALUES "
+      "('w1', 'd', 'alive'), ('w2', 'd', 'alive'), ('w3', 'd', 'dead')");
+  stats.claims_total = 4;
+  stats.jobs_sent_total = 3;
+  stats.results_discarded_total = 1;
+  m.refresh(conn);
+  t = m.scrape_text();
+  INFO(t);
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"queued\"}") == 2);
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"ltx-2.3\",state=\"queued\"}") == 1);
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"ltx-2.3\",state=\"running\"}") == 0);
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"running\"}") == 1);
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"succeeded\"}") == 1);
+  // The delayed job (run_after in an hour) is not claimable: the oldest is 'a', ~120 s.
+  const double oldest = value_of(t, "framefarm_queue_oldest_job_age_seconds");
+  CHECK(oldest >= 119);
+  CHECK(oldest < 200);
+  CHECK(value_of(t, "framefarm_workers{status=\"alive\"}") == 2);
+  CHECK(value_of(t, "framefarm_workers{status=\"dead\"}") == 1);
+  CHECK(value_of(t, "framefarm_dispatcher_claims_total") == 4);
+  CHECK(value_of(t, "framefarm_dispatcher_jobs_sent_total") == 3);
+  CHECK(value_of(t, "framefarm_dispatcher_results_total{result=\"discarded\"}") == 1);
+  CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"succeeded\"}") == 0);
+
+  // Jobs finish: one success after 30 s, one user error, one failure; seen twice, counted once.
+  sql("UPDATE framefarm.jobs SET state = 'succeeded', started_at = created_at + interval '10 seconds', "
+      "created_at = now() - interval '30 seconds', finished_at = now() WHERE prompt = 'd'");
+  sql("UPDATE framefarm.jobs SET state = 'dead', error_kind = 'bad_input', finished_at = now() WHERE prompt = 'b'");
+  sql("UPDATE framefarm.jobs SET state = 'dead', error_kind = 'engine_crash', finished_at = now() WHERE prompt = 'a'");
+  m.refresh(conn);
+  m.refresh(conn);
+  t = m.scrape_text();
+  CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"succeeded\"}") == 1);
+  CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"user_error\"}") == 1);
+  CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"dead\"}") == 1);
+  CHECK(value_of(t, "framefarm_job_end_to_end_seconds_count{outcome=\"succeeded\"}") == 1);
+  CHECK(value_of(t, "framefarm_job_end_to_end_seconds_bucket{outcome=\"succeeded\",le=\"10\"}") == 0);
+  CHECK(value_of(t, "framefarm_job_end_to_end_seconds_bucket{outcome=\"succeeded\",le=\"60\"}") == 1);
+  CHECK(value_of(t, "framefarm_job_end_to_end_seconds_count{outcome=\"dead\"}") == 1);
+  CHECK(value_of(t, "framefarm_job_start_delay_seconds_count") == 1);
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"queued\"}") == 0);
+  CHECK(value_of(t, "framefarm_dispatcher_metrics_last_refresh_timestamp_seconds") > 1.7e9);
+}
+
+TEST_CASE("HTTP endpoint: the refresh thread fills /metrics; a dead database counts errors") {
+  sql("TRUNCATE framefarm.jobs, framefarm.workers");
+  sql("INSERT INTO framefarm.jobs (prompt) VALUES ('x')");
+  ff::dispatcher::DispatcherMetrics m({"127.0.0.1:0", cluster().url(), 100}, nullptr);
+  REQUIRE(m.port() > 0);
+  m.start();
+  std::string body;
+  for (int i = 0; i < 100; ++i) {
+    body = ff::test::http_get(m.port(), "/metrics");
+    if (value_of(body.substr(body.find("\r\n\r\n") + 4), "framefarm_queue_jobs{model=\"any\",state=\"queued\"}") == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO(body);
+  CHECK(body.rfind("HTTP/1.", 0) == 0);
+  CHECK(value_of(body.substr(body.find("\r\n\r\n") + 4), "framefarm_queue_jobs{model=\"any\",state=\"queued\"}") == 1);
+
+  ff::dispatcher::DispatcherMetrics bad({"", "postgresql://127.0.0.1:1/none?connect_timeout=2", 100}, nullptr);
+  bad.start();
+  double errors = 0;
+  for (int i = 0; i < 100 && errors < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    errors = value_of(bad.scrape_text(), "framefarm_dispatcher_metrics_refresh_errors_total");
+  }
+  CHECK(errors >= 1);
+  CHECK(value_of(bad.scrape_text(), "framefarm_dispatcher_metrics_last_refresh_timestamp_seconds") == 0);
+}
+
+TEST_CASE("an address nobody can listen on is refused with the address named") {
+  CHECK_THROWS_WITH(ff::dispatcher::DispatcherMetrics({"256.1.1.1:80", "", 1000}, nullptr),
+                    doctest::Contains("256.1.1.1:80"));
+}
