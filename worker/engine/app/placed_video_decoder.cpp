@@ -27,11 +27,11 @@ at::Tensor PlacedVideoDecoder::forward(const at::Tensor& latent) {
   PlacedBlocks::Sweep sweep(*blocks_);
   for (int i = 0; i < blocks_->size(); ++i) {
     const auto bw = ltx2::video_decoder_block_from(sweep.acquire(i), config_, static_cast<size_t>(i));
-    x = ltx2::video_decoder_block(bw, config_, static_cast<size_t>(i), x);
+    x = ltx2::video_decoder_block(bw, config_, static_cast<size_t>(i), std::move(x));
     sweep.release(i);
   }
   sweep.finish();
-  return ltx2::video_decoder_output(fixed_, config_, x, latent.scalar_type());
+  return ltx2::video_decoder_output(fixed_, config_, std::move(x), latent.scalar_type());
 }
 
 at::Tensor PlacedVideoDecoder::decode_to_uint8(const at::Tensor& latent,

@@ -2,6 +2,12 @@
 // per temporal group a zeroed buffer in the latent's dtype; each tile's decoded frames times its
 // float32 masks (time, then height, then width) added into it; consecutive groups blended over
 // their frame overlap; the finished frames of the previous group handed out.
+//
+// Memory, against the reference's order of work (same values, same rounding): the previous
+// group's frames that no later tile touches are handed out BEFORE the next group's tiles are
+// decoded, and only its overlap tail is kept, so one group buffer (not two) is alive beside a
+// tile's decode; the float32 masked copy of a tile is made a few frames at a time (the
+// reference's x * m_t * m_h * m_w, in that order, per slab) instead of for the whole tile.
 #include <algorithm>
 #include <stdexcept>
 
@@ -9,6 +15,9 @@
 
 namespace ff::ltx2 {
 namespace {
+
+// Frames of a tile masked (as float32) at a time.
+constexpr int64_t kSlabFrames = 8;
 
 at::Tensor axis_view(const at::Tensor& m, int dim, const at::Device& device) {
   std::vector<int64_t> shape(5, 1);
@@ -41,12 +50,14 @@ void accumulate_group(const std::vector<VideoTile>& tiles, size_t first, size_t 
     auto region = [&](const at::Tensor& b) {
       return b.narrow(2, offset, actual).narrow(3, tile.h.out_start, hl).narrow(4, tile.w.out_start, wl);
     };
-    {
-      // bf16 x float32 mask promotes to float32; the in-place add rounds once into the buffer.
-      at::Tensor masked = decoded.narrow(2, 0, actual).to(at::kFloat) * vt * vh * vw;
-      decoded = at::Tensor();
-      region(buffer).add_(masked);
+    // bf16 x float32 masks promote to float32; the in-place add rounds once into the buffer.
+    at::Tensor dst = region(buffer);
+    for (int64_t s = 0; s < actual; s += kSlabFrames) {
+      const int64_t n = std::min(kSlabFrames, actual - s);
+      const at::Tensor mt_s = vt.size(2) == 1 ? vt : vt.narrow(2, s, n);
+      dst.narrow(2, s, n).add_(decoded.narrow(2, s, n).to(at::kFloat).mul_(mt_s).mul_(vh).mul_(vw));
     }
+    decoded = at::Tensor();
     if (weights.defined()) region(weights).add_(vt * vh * vw);
   }
 }
@@ -62,8 +73,13 @@ void tiled_decode(const at::Tensor& latent, const VideoTilingConfig& cfg, const 
   const auto tiles = make_video_tiles(frames, height, width, cfg, scale);
   const bool complementary = video_tile_masks_complementary(tiles, out_frames, out_h, out_w);
 
+  // The previous group: its not yet handed-out frames [prev_start + done, prev_stop) in `prev`
+  // (and `prev_weights`), which after the early hand-out are only its overlap with this group.
   at::Tensor prev, prev_weights;
   int64_t prev_start = 0, prev_stop = 0;
+  auto emit = [&](const at::Tensor& values, const at::Tensor& w) {
+    on_chunk(complementary ? values : values / w.clamp_min(1e-8));
+  };
   size_t first = 0;
   while (first < tiles.size()) {
     size_t last = first;
@@ -71,29 +87,27 @@ void tiled_decode(const at::Tensor& latent, const VideoTilingConfig& cfg, const 
            tiles[last].t.out_end == tiles[first].t.out_end)
       ++last;
     const int64_t start = tiles[first].t.out_start, stop = tiles[first].t.out_end;
+    if (prev.defined()) {
+      // Frames before `start` are final: hand them out now, keep only the overlap.
+      const int64_t yield_len = std::min(start - prev_start, prev.size(2));
+      emit(prev.narrow(2, 0, yield_len), complementary ? at::Tensor() : prev_weights.narrow(2, 0, yield_len));
+      const int64_t rest = prev.size(2) - yield_len;
+      prev = rest > 0 ? prev.narrow(2, yield_len, rest).clone() : at::Tensor();
+      if (!complementary) prev_weights = rest > 0 ? prev_weights.narrow(2, yield_len, rest).clone() : at::Tensor();
+      prev_start += yield_len;
+    }
     at::Tensor buffer = at::zeros({batch, out_channels, stop - start, out_h, out_w}, latent.options());
     at::Tensor weights = complementary ? at::Tensor() : at::zeros_like(buffer);
     accumulate_group(tiles, first, last, latent, decode_tile, buffer, weights);
 
-    if (prev.defined()) {
-      if (prev_stop > start) {
-        const int64_t overlap = prev_stop - start, off = start - prev_start;
-        at::Tensor prev_tail = prev.narrow(2, off, overlap);
-        prev_tail.add_(buffer.narrow(2, 0, overlap));
-        if (!complementary) {
-          at::Tensor prev_wtail = prev_weights.narrow(2, off, overlap);
-          prev_wtail.add_(weights.narrow(2, 0, overlap));
-          buffer.narrow(2, 0, overlap).copy_(prev_tail);
-          weights.narrow(2, 0, overlap).copy_(prev_wtail);
-        } else {
-          buffer.narrow(2, 0, overlap).copy_(prev_tail);
-        }
+    if (prev.defined() && prev_stop > start) {
+      const int64_t overlap = prev_stop - start;  // == prev.size(2): prev starts at `start` now
+      prev.add_(buffer.narrow(2, 0, overlap));
+      buffer.narrow(2, 0, overlap).copy_(prev);
+      if (!complementary) {
+        prev_weights.add_(weights.narrow(2, 0, overlap));
+        weights.narrow(2, 0, overlap).copy_(prev_weights);
       }
-      const int64_t yield_len = std::min(start - prev_start, prev.size(2));
-      if (complementary)
-        on_chunk(prev.narrow(2, 0, yield_len));
-      else
-        on_chunk(prev.narrow(2, 0, yield_len) / prev_weights.narrow(2, 0, yield_len).clamp_min(1e-8));
     }
     prev = std::move(buffer);
     prev_weights = std::move(weights);
@@ -101,7 +115,7 @@ void tiled_decode(const at::Tensor& latent, const VideoTilingConfig& cfg, const 
     prev_stop = stop;
     first = last;
   }
-  if (prev.defined()) on_chunk(complementary ? prev : prev / prev_weights.clamp_min(1e-8));
+  if (prev.defined()) emit(prev, prev_weights);
 }
 
 }  // namespace ff::ltx2
