@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zmq.hpp>
 
+#include "common/sd_notify.hpp"
 #include "worker/dispatcher_session.hpp"
 #include "worker/embedding_cache.hpp"
 #include "worker/engine_link.hpp"
@@ -21,6 +22,7 @@
 #include "worker/log.hpp"
 #include "worker/metrics.hpp"
 #include "worker/mux_stage.hpp"
+#include "worker/restart_backoff.hpp"
 #include "worker/tokenizer.hpp"
 
 namespace fs = std::filesystem;
@@ -116,6 +118,10 @@ class SupervisorImpl {
   std::map<int64_t, double> encode_seconds_;  // job id -> seconds its prompts took to encode
   int64_t next_request_id_ = 1;
   Clock::time_point restart_at_{};
+  RestartBackoff backoff_{RestartPolicy{}};  // set from the config in the constructor
+  sd::Notifier notify_;                       // systemd READY/STATUS/WATCHDOG/STOPPING
+  std::string engine_down_why_;               // why the engine last went down (for the give-up message)
+  int exit_code_ = 0;
 
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};
@@ -163,6 +169,8 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
       ctx_, sock,
       std::vector<std::string>{engine_cmd, "serve", "--ipc", "ipc://" + sock, "--config", engine_cfg_path},
       cfg_.engine_start_timeout_ms, cfg_.engine_request_timeout_ms);
+  backoff_ = RestartBackoff(RestartPolicy{cfg_.engine_restart_backoff_ms, cfg_.engine_restart_backoff_max_ms,
+                                          cfg_.engine_max_start_failures});
 }
 
 SupervisorImpl::~SupervisorImpl() {
@@ -303,6 +311,7 @@ void SupervisorImpl::store_embeddings(const std::vector<std::string>& prompts,
 void SupervisorImpl::on_engine_message(proto::Message& m) {
   if (std::holds_alternative<proto::EngineHello>(m)) {
     const auto& h = *engine_->hello();
+    backoff_.started(Clock::now());
     if (h.encoder_fingerprint.empty()) {
       engine_lost("engine sent EngineHello without encoder_fingerprint; restarting it");
       return;
@@ -439,7 +448,12 @@ void SupervisorImpl::engine_lost(const std::string& why) {
         fail_job(id, ErrorKind::kEngineCrash, "engine failed while encoding this job's prompt: " + why);
     }
   }
-  restart_at_ = Clock::now() + std::chrono::milliseconds(cfg_.engine_restart_backoff_ms);
+  engine_down_why_ = why;
+  const auto wait = backoff_.failed(Clock::now());
+  restart_at_ = Clock::now() + wait;
+  const std::string next = "engine down (" + why + "); restarting in " + std::to_string(wait.count()) + " ms";
+  if (!backoff_.exhausted()) log_warn(next);
+  notify_.status(next);
 }
 
 void SupervisorImpl::schedule() {
@@ -480,6 +494,7 @@ void SupervisorImpl::schedule() {
 void SupervisorImpl::begin_shutdown(const std::string& why) {
   if (shutting_down_) return;
   shutting_down_ = true;
+  notify_.stopping("stopping (" + why + ")");
   shutdown_deadline_ = Clock::now() + std::chrono::milliseconds(cfg_.shutdown_grace_ms);
   log_info("shutting down (" + why + "): handing back " + std::to_string(book_.unstarted().size()) +
            " unstarted jobs");
@@ -510,6 +525,7 @@ int SupervisorImpl::run() {
   sigfd_ = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sigfd_ < 0) throw std::runtime_error(std::string("signalfd: ") + strerror(errno));
 
+  notify_.status("starting the engine");
   engine_->spawn();
   for (;;) {
     std::vector<zmq::pollitem_t> items;
@@ -527,16 +543,29 @@ int SupervisorImpl::run() {
       for (auto& m : session_.receive()) on_dispatcher_message(m);
 
     if (auto why = engine_->check()) engine_lost(*why);
+    if (!shutting_down_ && backoff_.exhausted()) {
+      // Restarting again would only hide it: say why, and exit with a status systemd does not restart.
+      exit_code_ = kExitEngineCannotStart;
+      const std::string why = "engine cannot start: " + std::to_string(backoff_.start_failures()) +
+                              " starts in a row failed, the last: " + engine_down_why_;
+      log_error(why + " (check the model files and the device: framefarm-worker check-model --config FILE);"
+                " exiting with status " + std::to_string(kExitEngineCannotStart));
+      begin_shutdown(why);
+    }
     if (engine_->state() == EngineLink::State::kDown && !shutting_down_ && Clock::now() >= restart_at_) {
       try {
         engine_->spawn();
         if (metrics_) metrics_->note_engine_restart();
       } catch (const std::exception& e) {
         log_error(std::string("engine: cannot start: ") + e.what());
-        restart_at_ = Clock::now() + std::chrono::milliseconds(std::max(cfg_.engine_restart_backoff_ms, 1000));
+        engine_down_why_ = std::string("cannot start: ") + e.what();
+        restart_at_ = Clock::now() + std::max(backoff_.failed(Clock::now()), std::chrono::milliseconds(1000));
       }
     }
     if (session_.connected() && session_.tick() && !shutting_down_) dispatcher_lost();
+    if (!notify_.is_ready() && !shutting_down_ && session_.welcomed())
+      notify_.ready("serving: engine up, registered with " + cfg_.dispatcher_endpoint + " as " + cfg_.worker_id);
+    notify_.watchdog_tick();
     schedule();
     if (cache_ && Clock::now() >= next_cache_flush_) {
       next_cache_flush_ = Clock::now() + std::chrono::seconds(10);
@@ -570,7 +599,7 @@ int SupervisorImpl::run() {
         session_.close("worker stopping", 2000);
         engine_->stop(5000);
         log_info("stopped");
-        return 0;
+        return exit_code_;
       }
     }
   }

@@ -11,11 +11,15 @@
 // <run_dir>/clips, common/clip_file.hpp) goes to the mux thread (mux_stage.hpp) and the engine
 // starts the next job at once; the job's Result (output_path = <output_root>/<id>.mp4 + media)
 // goes out when the MP4 is complete, or a failed Result "mux failed: ..." (kInternal, retried).
-// Faults: a dead or hung engine is killed and restarted; the job it was running fails with
+// Faults: a dead or hung engine is killed and restarted after an exponential backoff
+// (restart_backoff.hpp); the job it was running fails with
 // kEngineCrash (the dispatcher retries it), jobs whose prompts it was encoding fail the same way,
 // other held jobs stay. A silent dispatcher is presumed dead: unstarted jobs are handed back and the
 // worker registers again. SIGTERM/SIGINT: hand back unstarted jobs, let the running job finish
 // (up to shutdown_grace_ms, then it fails), Goodbye, stop the engine, return 0.
+// systemd (common/sd_notify.hpp, when $NOTIFY_SOCKET is set): STATUS while starting, READY=1 once
+// the engine is up and the dispatcher welcomed the registration, WATCHDOG=1 from the loop,
+// STOPPING=1 when shutdown begins.
 #pragma once
 
 #include <memory>
@@ -25,6 +29,11 @@
 namespace ff::worker {
 
 class SupervisorImpl;
+
+// run()'s exit status when the engine failed engine_max_start_failures starts in a row (it never
+// said EngineHello): the worker stops instead of restarting forever. The systemd unit lists it in
+// RestartPreventExitStatus, so the unit stays failed with the reason in its status and journal.
+constexpr int kExitEngineCannotStart = 3;
 
 class Supervisor {
  public:

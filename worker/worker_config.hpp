@@ -20,6 +20,8 @@
 //     "engine_command": "/usr/local/bin/framefarm-engine",
 //     "engine_start_timeout_ms": 600000,
 //     "engine_request_timeout_ms": 900000,
+//     "engine_restart_backoff_ms": 1000, "engine_restart_backoff_max_ms": 60000,
+//     "engine_max_start_failures": 5,
 //     "shutdown_grace_ms": 60000,
 //     "engine": {"device": "cuda:0", "vram_budget_bytes": 90000000000, "output_root": "/srv/out",
 //                "placements": {"text_encoder": "stream", "stage1_transformer": "resident"}},
@@ -51,7 +53,10 @@ struct WorkerConfig {
   std::string engine_command;               // engine executable; "" = framefarm-engine next to us
   int32_t engine_start_timeout_ms = 600000; // spawn -> EngineHello, else killed and restarted
   int32_t engine_request_timeout_ms = 900000;  // silence while a request is in flight = hang
-  int32_t engine_restart_backoff_ms = 1000;    // wait before respawning a dead engine
+  int32_t engine_restart_backoff_ms = 1000;    // first wait before respawning a dead engine (doubles)
+  int32_t engine_restart_backoff_max_ms = 60000;  // cap of the doubling wait
+  int32_t engine_max_start_failures = 5;  // starts in a row without EngineHello before the worker
+                                          // exits with status 3; 0 = retry forever
   int32_t shutdown_grace_ms = 60000;  // on SIGTERM, how long the running job may take to finish
   json::Value engine;               // engine config object, passed through to the engine's file
   std::string output_root;          // engine.output_root (where videos go); default "output"

@@ -14,9 +14,9 @@ verify() {  # verify FILE -> prints problems, returns 1 on any
   if [ $rc -ne 0 ] || [ -n "$err" ]; then echo "verify $(basename "$1"): exit $rc"; echo "$err"; return 1; fi
   return 0
 }
-sed "s|/usr/local/bin/framefarm-dispatcher|$dispatcher|" "$src/ops/systemd/framefarm-dispatcher.service" \
+sed "s|/usr/bin/framefarm-dispatcher|$dispatcher|" "$src/ops/systemd/framefarm-dispatcher.service" \
   > "$tmp/framefarm-dispatcher.service"
-sed "s|/usr/local/bin/framefarm-worker|$worker|" "$src/ops/systemd/framefarm-worker@.service" \
+sed "s|/usr/bin/framefarm-worker|$worker|" "$src/ops/systemd/framefarm-worker@.service" \
   > "$tmp/framefarm-worker@.service"
 cp "$tmp/framefarm-worker@.service" "$tmp/framefarm-worker@0.service"
 for u in framefarm-dispatcher.service framefarm-worker@.service framefarm-worker@0.service; do
@@ -27,6 +27,11 @@ for u in framefarm-dispatcher.service framefarm-worker@.service; do
     grep -q "^$key" "$src/ops/systemd/$u" || { echo "$u: missing $key"; fail=1; }
   done
 done
+for key in 'Type=notify' 'WatchdogSec=' 'RestartPreventExitStatus=3' 'LimitNOFILE='; do
+  grep -q "^$key" "$src/ops/systemd/framefarm-worker@.service" || { echo "framefarm-worker@.service: missing $key"; fail=1; }
+done
+grep -q '^PrivateDevices=yes' "$src/ops/systemd/framefarm-worker@.service" &&
+  { echo "framefarm-worker@.service: PrivateDevices hides /dev/nvidia*"; fail=1; }
 grep -q 'CUDA_VISIBLE_DEVICES=%i' "$src/ops/systemd/framefarm-worker@.service" ||
   { echo "framefarm-worker@.service: the instance must pin its GPU (%i)"; fail=1; }
 # The check must be able to fail: a misspelt key is reported on stderr.
