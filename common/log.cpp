@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <mutex>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,10 +147,31 @@ std::string format_line(Level l, std::string_view component, std::string_view ms
   return out;
 }
 
+namespace {
+std::mutex& context_mu() {
+  static std::mutex mu;
+  return mu;
+}
+std::vector<Field>& context_store() {
+  static std::vector<Field> fields;
+  return fields;
+}
+}  // namespace
+
+void set_context(std::vector<Field> fields) {
+  std::lock_guard lk(context_mu());
+  context_store() = std::move(fields);
+}
+
 void write(Level l, std::string_view component, std::string_view msg, const std::vector<Field>& fields) {
   if (!enabled(l)) return;
+  std::vector<Field> all = fields;
+  {
+    std::lock_guard lk(context_mu());
+    all.insert(all.end(), context_store().begin(), context_store().end());
+  }
   const std::string line =
-      format_line(l, component, msg, fields, std::chrono::system_clock::now(), journal_prefix());
+      format_line(l, component, msg, all, std::chrono::system_clock::now(), journal_prefix());
   // One write(2) per line: lines of concurrent threads/processes do not interleave (< PIPE_BUF
   // for typical lines; longer ones may, which only affects oversized messages).
   (void)!::write(2, line.data(), line.size());

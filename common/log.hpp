@@ -62,6 +62,10 @@ void set_journal_prefix(bool on);
 // The detection itself: FF_LOG_JOURNAL if set, else JOURNAL_STREAM == fstat(2)'s dev:ino.
 bool detect_journal();
 
+// Fields appended to every line of this process after the call's own (e.g. worker_id in the
+// worker supervisor). Set once at start-up; thread-safe.
+void set_context(std::vector<Field> fields);
+
 // Appends `value` to `out` as a logfmt value (quoted and escaped only where needed).
 void append_value(std::string& out, std::string_view value);
 

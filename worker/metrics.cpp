@@ -1,6 +1,7 @@
 #include "worker/metrics.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <vector>
 
@@ -37,10 +38,26 @@ namespace {
 
 std::string s(std::string_view v) { return std::string(v); }
 
+// Where add() registers, and the constant labels (worker_id, gpu) every family carries.
+struct Target {
+  prometheus::Registry& registry;
+  prometheus::Labels labels;
+};
+
 template <typename Builder>
-auto& add(Builder builder, std::string_view name, const char* help,
-          prometheus::Registry& registry) {
-  return builder.Name(s(name)).Help(help).Register(registry);
+auto& add(Builder builder, std::string_view name, const char* help, const Target& t) {
+  return builder.Name(s(name)).Help(help).Labels(t.labels).Register(t.registry);
+}
+
+prometheus::Labels const_labels(const MetricsConfig& c) {
+  prometheus::Labels l;
+  if (!c.worker_id.empty()) l[s(metric::kWorkerIdLabel)] = c.worker_id;
+  if (!c.gpu.empty()) l[s(metric::kGpuLabel)] = c.gpu;
+  return l;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 const Histogram::BucketBoundaries kPhaseBuckets = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,    2.5, 5,
@@ -61,7 +78,7 @@ double cumulative_delta(double& last, double cur) {
 WorkerMetrics::WorkerMetrics(const MetricsConfig& config)
     : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace metric;
-  auto& r = *registry_;
+  const Target r{*registry_, const_labels(config)};
   peak_vram_ = &add(prometheus::BuildGauge(), kComponentPeakVram,
                     "Peak GPU memory allocated during the component's last phase (byte accounting "
                     "on CPU builds)", r);
@@ -88,6 +105,13 @@ WorkerMetrics::WorkerMetrics(const MetricsConfig& config)
   gpu_total_ = &add(prometheus::BuildGauge(), kGpuTotal, "GPU memory of the device", r).Add({});
   gpu_budget_ = &add(prometheus::BuildGauge(), kGpuBudget,
                      "GPU memory budget the worker plans within", r).Add({});
+  engine_stats_time_ = &add(prometheus::BuildGauge(), kEngineStatsTime,
+                            "Unix time of the engine's latest stats report (0: none yet)", r).Add({});
+  engine_up_ = &add(prometheus::BuildGauge(), kEngineUp,
+                    "1 while an engine process serves; 0 while it is down, starting or restarting", r)
+                   .Add({});
+  registered_ = &add(prometheus::BuildGauge(), kRegistered,
+                     "1 while the dispatcher has welcomed this worker's registration", r).Add({});
   ooms_avoided_ = &add(prometheus::BuildCounter(), kOomsAvoided,
                        "Micro-batch shrinks that avoided an out-of-memory error", r).Add({});
   engine_restarts_ = &add(prometheus::BuildCounter(), kEngineRestarts,
@@ -109,7 +133,9 @@ WorkerMetrics::WorkerMetrics(const MetricsConfig& config)
   phase_duration_ = &add(prometheus::BuildHistogram(), kPhaseDuration,
                          "Duration of one job phase (phase=queue_wait|encode|stage1|stage2|decode|"
                          "write)", r);
-  jobs_ = &add(prometheus::BuildCounter(), kJobs, "Finished jobs by outcome", r);
+  jobs_ = &add(prometheus::BuildCounter(), kJobs,
+               "Finished job attempts on this worker by outcome (succeeded|user_error|failed|"
+               "cancelled) and error_kind", r);
 
   for (auto c : kComponents) component_locked(s(c));
   for (auto t : kTiers) {
@@ -117,7 +143,7 @@ WorkerMetrics::WorkerMetrics(const MetricsConfig& config)
     cache_misses_->Add({{"tier", s(t)}});
   }
   for (auto p : kPhases) phase_duration_->Add({{"phase", s(p)}}, kPhaseBuckets);
-  for (auto o : kOutcomes) jobs_->Add({{"outcome", s(o)}});
+  for (auto k : kErrorKinds) jobs_->Add({{"outcome", s(outcome_of(k))}, {"error_kind", s(k)}});
 
   if (!config.bind_address.empty()) {
     try {
@@ -158,6 +184,7 @@ void WorkerMetrics::update(const proto::EngineStats& st) {
   gpu_used_->Set(non_negative(double(st.gpu_used_bytes)));
   gpu_total_->Set(non_negative(double(st.gpu_total_bytes)));
   gpu_budget_->Set(non_negative(double(st.vram_budget_bytes)));
+  engine_stats_time_->Set(unix_now());
   ooms_avoided_->Increment(cumulative_delta(ooms_baseline_, double(st.ooms_avoided_total)));
   for (const auto& [name, cs] : st.components) {
     if (name.empty()) continue;
@@ -189,6 +216,11 @@ void WorkerMetrics::note_engine_restart() {
   baselines_.clear();
   ooms_baseline_ = 0;
   engine_restarts_->Increment();
+}
+
+void WorkerMetrics::set_status(bool engine_up, bool registered) {
+  engine_up_->Set(engine_up ? 1 : 0);
+  registered_->Set(registered ? 1 : 0);
 }
 
 void WorkerMetrics::update_cache(const EmbeddingCacheStats& st) {
@@ -232,8 +264,9 @@ void WorkerMetrics::observe_timings(const std::map<std::string, double>& timings
 
 void WorkerMetrics::count_job(bool ok, proto::ErrorKind error_kind) {
   size_t i = ok ? 0 : size_t(error_kind);
-  if (!ok && (i == 0 || i >= metric::kOutcomes.size())) i = size_t(proto::ErrorKind::kInternal);
-  jobs_->Add({{"outcome", s(metric::kOutcomes[i])}}).Increment();
+  if (!ok && (i == 0 || i >= metric::kErrorKinds.size())) i = size_t(proto::ErrorKind::kInternal);
+  const std::string_view kind = metric::kErrorKinds[i];
+  jobs_->Add({{"outcome", s(metric::outcome_of(kind))}, {"error_kind", s(kind)}}).Increment();
 }
 
 }  // namespace ff::worker

@@ -25,10 +25,13 @@ template <typename T> class Family;
 namespace ff::worker {
 
 struct MetricsConfig {
-  // host:port the /metrics endpoint listens on ("0.0.0.0:9464"; port 0 = any free port, see
-  // WorkerMetrics::port()); empty = no HTTP endpoint (the registry still collects).
-  std::string bind_address = "0.0.0.0:9464";
+  // host:port the /metrics endpoint listens on ("127.0.0.1:9464", "0.0.0.0:9464"; port 0 = any
+  // free port, see WorkerMetrics::port()); empty = no HTTP endpoint (the registry still collects).
+  std::string bind_address;
   int32_t http_threads = 2;
+  // Constant labels of every series (metric::kWorkerIdLabel, kGpuLabel); empty = label left out.
+  std::string worker_id;
+  std::string gpu;
 };
 
 // All methods are thread-safe (prometheus-cpp metrics are; the conversion state has a mutex).
@@ -53,6 +56,9 @@ class WorkerMetrics {
   // Call when a new engine process was started: cumulative baselines restart at 0 (so growth
   // past the old value before the first EngineStats is not lost) and restarts_total grows.
   void note_engine_restart();
+  // Supervisor loop, every turn: engine serving (hello received, not down/starting) and
+  // registration welcomed by the dispatcher. Cheap (two gauge sets).
+  void set_status(bool engine_up, bool registered);
 
   // Converts the cache's cumulative counters (EmbeddingCache::stats()) into counter increments.
   void update_cache(const EmbeddingCacheStats& stats);
@@ -65,7 +71,8 @@ class WorkerMetrics {
   bool observe_phase(std::string_view phase, double seconds);
   // Every known phase in `timings_s` (e.g. GenerateResult::timings_s); unknown keys are skipped.
   void observe_timings(const std::map<std::string, double>& timings_s);
-  // One finished job: outcome "succeeded" when ok, else the name of error_kind.
+  // One finished attempt: error_kind "none" when ok, else the name of error_kind (an
+  // inconsistent !ok with kNone counts as internal); outcome = metric::outcome_of(error_kind).
   void count_job(bool ok, proto::ErrorKind error_kind);
 
  private:
@@ -91,6 +98,9 @@ class WorkerMetrics {
   prometheus::Gauge* gpu_used_;
   prometheus::Gauge* gpu_total_;
   prometheus::Gauge* gpu_budget_;
+  prometheus::Gauge* engine_stats_time_;
+  prometheus::Gauge* engine_up_;
+  prometheus::Gauge* registered_;
   prometheus::Counter* ooms_avoided_;
   prometheus::Counter* engine_restarts_;
   prometheus::Family<prometheus::Counter>* cache_hits_;

@@ -15,6 +15,7 @@
 #include <zmq.hpp>
 
 #include "common/sd_notify.hpp"
+#include "common/log.hpp"
 #include "worker/dispatcher_session.hpp"
 #include "worker/embedding_cache.hpp"
 #include "worker/engine_link.hpp"
@@ -101,7 +102,7 @@ class SupervisorImpl {
   DispatcherSession session_;
   JobBook book_;
   std::unique_ptr<EmbeddingCache> cache_;
-  std::unique_ptr<WorkerMetrics> metrics_;  // null when metrics_port is 0
+  std::unique_ptr<WorkerMetrics> metrics_;  // null when metrics_bind is empty
   std::unique_ptr<MuxStage> mux_;           // finished jobs whose MP4 is being written
   Clock::time_point next_cache_flush_{};
   Clock::time_point next_cache_prune_{};
@@ -151,11 +152,15 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
   fs::create_directories(output_dir_);
   cfg_.output_root = output_dir_;
 
-  if (cfg_.metrics_port > 0) {
+  ff::log::set_context({ff::log::kv("worker_id", cfg_.worker_id)});  // on every supervisor line
+  if (!cfg_.metrics_bind.empty()) {
     MetricsConfig mc;
-    mc.bind_address = "0.0.0.0:" + std::to_string(cfg_.metrics_port);
+    mc.bind_address = cfg_.metrics_bind;
+    mc.worker_id = cfg_.worker_id;
+    const json::Value* device = cfg_.engine.is_object() ? cfg_.engine.find("device") : nullptr;
+    mc.gpu = device && device->is_string() ? device->as_string() : "cpu";  // the engine's default
     metrics_ = std::make_unique<WorkerMetrics>(mc);
-    log_info("metrics: serving /metrics on port " + std::to_string(metrics_->port()));
+    log_info("metrics: serving /metrics on " + cfg_.metrics_bind + " (port " + std::to_string(metrics_->port()) + ")");
   }
   const std::string engine_cfg_path = run_dir_ + "/engine.json";
   {
@@ -562,6 +567,9 @@ int SupervisorImpl::run() {
         restart_at_ = Clock::now() + std::max(backoff_.failed(Clock::now()), std::chrono::milliseconds(1000));
       }
     }
+    if (metrics_)
+      metrics_->set_status(engine_->state() == EngineLink::State::kIdle || engine_->state() == EngineLink::State::kBusy,
+                           session_.connected() && session_.welcomed());
     if (session_.connected() && session_.tick() && !shutting_down_) dispatcher_lost();
     if (!notify_.is_ready() && !shutting_down_ && session_.welcomed())
       notify_.ready("serving: engine up, registered with " + cfg_.dispatcher_endpoint + " as " + cfg_.worker_id);

@@ -96,7 +96,18 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
     else if (key == "cache_retention_max_rows") c.cache_retention_max_rows = get_int(v, key, 0, kMaxI64);
     else if (key == "cache_retention_max_age_s") c.cache_retention_max_age_s = get_int(v, key, 0, kMaxI64);
     else if (key == "cache_prune_interval_s") c.cache_prune_interval_s = get_i32(v, key, 1, kMaxI32);
-    else if (key == "metrics_port") c.metrics_port = get_i32(v, key, 0, 65535);
+    else if (key == "metrics_port") {
+      if (root.as_object().contains("metrics_bind")) fail(key, "give metrics_bind or metrics_port, not both");
+      const int32_t port = get_i32(v, key, 0, 65535);
+      c.metrics_bind = port > 0 ? "127.0.0.1:" + std::to_string(port) : "";
+    } else if (key == "metrics_bind") {
+      c.metrics_bind = get_string(v, key);
+      const auto colon = c.metrics_bind.rfind(':');
+      if (!c.metrics_bind.empty() &&
+          (colon == std::string::npos || colon == 0 || colon + 1 == c.metrics_bind.size() ||
+           c.metrics_bind.find_first_not_of("0123456789", colon + 1) != std::string::npos))
+        fail(key, "'" + c.metrics_bind + "' is not ADDR:PORT like 127.0.0.1:9464");
+    }
     else fail(key, "unknown key");
   }
   if (c.dispatcher_endpoint.empty()) fail("dispatcher_endpoint", "required");

@@ -28,7 +28,7 @@
 //     "database_url": "postgresql:///framefarm",
 //     "cache_ram_bytes": 2147483648,
 //     "cache_retention_max_rows": 100000, "cache_retention_max_age_s": 2592000,
-//     "metrics_port": 9464
+//     "metrics_bind": "127.0.0.1:9464"
 //   }
 #pragma once
 
@@ -65,7 +65,10 @@ struct WorkerConfig {
   int64_t cache_retention_max_rows = 0;   // prompt_embeddings keeps this many most recent rows; 0 = no bound
   int64_t cache_retention_max_age_s = 0;  // prompt_embeddings rows unused this long are deleted; 0 = no bound
   int32_t cache_prune_interval_s = 300;   // how often the retention bound is applied
-  int32_t metrics_port = 0;         // Prometheus /metrics port; 0 = no endpoint
+  // Prometheus /metrics endpoint, "ADDR:PORT" ("127.0.0.1:9464" loopback; "0.0.0.0:9464" for a
+  // Prometheus on another host); "" = none (the default; the shipped configs turn it on).
+  // Key "metrics_port": N is shorthand for "127.0.0.1:N" (0 = none).
+  std::string metrics_bind;
 };
 
 // Decodes the JSON text of a worker config. Throws std::runtime_error with a message naming the

@@ -71,7 +71,9 @@ TEST_CASE("every metric name is snake_case, framefarm_-prefixed, colon-free and 
   REQUIRE(fams.size() >= 20);
   const std::regex snake("^framefarm_[a-z0-9]+(_[a-z0-9]+)*$");
   const std::vector<std::string> units = {"_bytes", "_seconds", "_total", "_bytes_per_second",
-                                          "_blocks", "_info", "_prompts"};
+                                          "_blocks", "_info", "_prompts",
+                                          // 0/1 gauges, like Prometheus' own `up`
+                                          "_up", "_registered"};
   auto ends_with = [](const std::string& s, const std::string& suf) {
     return s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
   };
@@ -96,8 +98,39 @@ TEST_CASE("known label values exist from the start, at zero") {
   }
   for (auto t : ff::worker::metric::kTiers)
     CHECK(counter(m, ff::worker::metric::kCacheHits, {{"tier", std::string(t)}}) == 0);
+  for (auto k : ff::worker::metric::kErrorKinds)
+    CHECK(counter(m, ff::worker::metric::kJobs, {{"error_kind", std::string(k)}}) == 0);
   for (auto o : ff::worker::metric::kOutcomes)
     CHECK(counter(m, ff::worker::metric::kJobs, {{"outcome", std::string(o)}}) == 0);
+  CHECK(gauge(m, ff::worker::metric::kEngineUp) == 0);
+  CHECK(gauge(m, ff::worker::metric::kRegistered) == 0);
+  CHECK(gauge(m, ff::worker::metric::kEngineStatsTime) == 0);
+}
+
+TEST_CASE("every series carries worker_id and gpu; status gauges; stats timestamp") {
+  MetricsConfig c = no_http();
+  c.worker_id = "node-3/cuda:1";
+  c.gpu = "cuda:1";
+  WorkerMetrics m(c);
+  size_t n = 0;
+  for (const auto& f : m.registry()->Collect())
+    for (const auto& s : f.metric) {
+      std::map<std::string, std::string> l;
+      for (const auto& p : s.label) l[p.name] = p.value;
+      INFO(f.name);
+      CHECK(l["worker_id"] == "node-3/cuda:1");
+      CHECK(l["gpu"] == "cuda:1");
+      ++n;
+    }
+  CHECK(n > 50);
+  m.set_status(true, false);
+  CHECK(gauge(m, ff::worker::metric::kEngineUp) == 1);
+  CHECK(gauge(m, ff::worker::metric::kRegistered) == 0);
+  m.set_status(false, true);
+  CHECK(gauge(m, ff::worker::metric::kEngineUp) == 0);
+  CHECK(gauge(m, ff::worker::metric::kRegistered) == 1);
+  m.update(ff::proto::EngineStats{});
+  CHECK(gauge(m, ff::worker::metric::kEngineStatsTime) > 1.7e9);
 }
 
 TEST_CASE("EngineStats: gauges set, cumulative counters converted, engine restart detected") {
@@ -232,7 +265,13 @@ TEST_CASE("cache stats, encode batches, phases and outcomes") {
   m.count_job(true, ff::proto::ErrorKind::kNone);
   m.count_job(false, ff::proto::ErrorKind::kVramBudget);
   m.count_job(false, ff::proto::ErrorKind::kNone);  // inconsistent input counts as internal
-  CHECK(counter(m, kJobs, {{"outcome", "succeeded"}}) == 1);
-  CHECK(counter(m, kJobs, {{"outcome", "vram_budget"}}) == 1);
-  CHECK(counter(m, kJobs, {{"outcome", "internal"}}) == 1);
+  m.count_job(false, ff::proto::ErrorKind::kBadInput);
+  m.count_job(false, ff::proto::ErrorKind::kCancelled);
+  CHECK(counter(m, kJobs, {{"outcome", "succeeded"}, {"error_kind", "none"}}) == 1);
+  CHECK(counter(m, kJobs, {{"outcome", "failed"}, {"error_kind", "vram_budget"}}) == 1);
+  CHECK(counter(m, kJobs, {{"outcome", "failed"}, {"error_kind", "internal"}}) == 1);
+  // The submitter's bad input is apart from the failures the operator must look at.
+  CHECK(counter(m, kJobs, {{"outcome", "user_error"}, {"error_kind", "bad_input"}}) == 1);
+  CHECK(counter(m, kJobs, {{"outcome", "cancelled"}, {"error_kind", "cancelled"}}) == 1);
+  CHECK(ff::worker::metric::outcome_of("engine_crash") == "failed");
 }

@@ -98,12 +98,12 @@ TEST_CASE("scrape /metrics over HTTP; promtool check metrics accepts it") {
            "framefarm_embedding_cache_misses_total{tier=\"database\"} 1",
            "framefarm_encode_batch_prompts_count 1",
            "framefarm_job_phase_duration_seconds_count{phase=\"stage1\"} 1",
-           "framefarm_jobs_total{outcome=\"engine_crash\"} 1",
+           "framefarm_job_attempts_total{error_kind=\"engine_crash\",outcome=\"failed\"} 1",
            "# TYPE framefarm_job_phase_duration_seconds histogram",
-           "# TYPE framefarm_jobs_total counter"}) {
+           "# TYPE framefarm_job_attempts_total counter"}) {
     CHECK_MESSAGE(body.find(std::string(line) + "\n") != std::string::npos, "missing: " << line);
   }
-  CHECK(body.find("framefarm_jobs_total_total") == std::string::npos);
+  CHECK(body.find("framefarm_job_attempts_total_total") == std::string::npos);
 
   const auto r = ff::test::run_cmd(std::string(FF_PROMTOOL) + " check metrics", body);
   INFO("promtool: " << r.out);
@@ -123,5 +123,5 @@ TEST_CASE("a second endpoint on a taken port fails with a clear error") {
     CHECK(std::string(e.what()).find("metrics: cannot listen on '127.0.0.1:") != std::string::npos);
   }
   // The first endpoint still serves.
-  CHECK(http_get(first.port(), "/metrics").find("framefarm_jobs_total") != std::string::npos);
+  CHECK(http_get(first.port(), "/metrics").find("framefarm_job_attempts_total") != std::string::npos);
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <unistd.h>
 
 #include "common/json.hpp"
@@ -32,7 +33,22 @@ TEST_CASE("promtool check rules ops/prometheus/framefarm_alerts.yml") {
   const auto r = ff::test::run_cmd(promtool() + " check rules " + ops("framefarm_alerts.yml"));
   INFO(r.out);
   CHECK(r.rc == 0);
-  CHECK(r.out.find("SUCCESS: 6 rules found") != std::string::npos);
+  CHECK(r.out.find("SUCCESS: 15 rules found") != std::string::npos);
+}
+
+TEST_CASE("every alert of framefarm_alerts.yml has a promtool test case") {
+  const auto rules = ff::test::read_file(ops("framefarm_alerts.yml"));
+  const auto tests = ff::test::read_file(ops("framefarm_alerts_test.yml"));
+  const std::regex alert_re("- alert: ([A-Za-z]+)");
+  int n = 0;
+  for (std::sregex_iterator it(rules.begin(), rules.end(), alert_re), end; it != end; ++it, ++n) {
+    const std::string name = (*it)[1];
+    INFO(name);
+    // A case where it fires: its alertname followed by a non-empty exp_alerts.
+    const std::regex firing("alertname: " + name + "\\n\\s+exp_alerts:\\n\\s+- exp_labels:");
+    CHECK(std::regex_search(tests, firing));
+  }
+  CHECK(n == 15);
 }
 
 TEST_CASE("promtool test rules ops/prometheus/framefarm_alerts_test.yml") {
@@ -53,7 +69,11 @@ TEST_CASE("every dashboard expr is valid PromQL (promtool check rules on them as
           std::string e = v.as_string();
           // Grafana's variables, as Grafana would substitute them.
           replace_all(e, "$__rate_interval", "5m");
-          replace_all(e, "$instance", ".*");
+          replace_all(e, "$__interval", "1m");
+          replace_all(e, "$__range", "1h");
+          // Template variables ($instance, $gpu, ...) sit in regex label matchers: match all.
+          e = std::regex_replace(e, std::regex("\\$[a-z_]+"), ".*");
+          CHECK_MESSAGE(e.find('$') == std::string::npos, e);
           rules += "      - record: framefarm_dashboard_expr_" + std::to_string(n++) + "\n";
           rules += "        expr: " + ff::json::dump(ff::json::Value(e)) + "\n";
         }

@@ -84,11 +84,12 @@ TEST_CASE("levels parse; the minimum level filters") {
   CHECK_FALSE(lg::parse_level("loud").has_value());
   const std::string out = child_stderr([] {
     lg::set_min_level(lg::Level::kWarn);
+    lg::set_context({lg::kv("worker_id", "w1")});
     lg::info("t", "hidden");
     lg::warn("t", "shown ", 7, lg::kv("job_id", 9));
   }, "none");
   CHECK(out.find("hidden") == std::string::npos);
-  CHECK(out.find("level=warn component=t msg=\"shown 7\" job_id=9\n") != std::string::npos);
+  CHECK(out.find("level=warn component=t msg=\"shown 7\" job_id=9 worker_id=w1\n") != std::string::npos);
   CHECK(out.rfind("ts=", 0) == 0);  // no journal prefix: stderr is a plain file
 }
 

@@ -28,7 +28,7 @@ TEST_CASE("a minimal config gets the documented defaults") {
   CHECK(c.engine.is_object());
   CHECK(c.output_root == "output");
   CHECK(c.database_url.empty());
-  CHECK(c.metrics_port == 0);
+  CHECK(c.metrics_bind.empty());  // no /metrics unless configured
 }
 
 TEST_CASE("every key is decoded") {
@@ -57,7 +57,7 @@ TEST_CASE("every key is decoded") {
   CHECK(c.engine["vram_budget_bytes"].as_int() == 90000000000);
   CHECK(c.database_url == "postgresql:///ff");
   CHECK(c.cache_ram_bytes == 1048576);
-  CHECK(c.metrics_port == 9464);
+  CHECK(c.metrics_bind == "127.0.0.1:9464");  // metrics_port N: loopback
   CHECK(c.cache_retention_max_rows == 1000);
   CHECK(c.cache_retention_max_age_s == 86400);
   CHECK(c.cache_prune_interval_s == 60);
@@ -100,6 +100,9 @@ TEST_CASE("wrong types, ranges and missing keys name the key") {
   CHECK(err("{" + base + R"(, "slots": 0})").find("'slots': value 0 out of range") != std::string::npos);
   CHECK(err("{" + base + R"(, "slots": 1.5})").find("'slots'") != std::string::npos);
   CHECK(err("{" + base + R"(, "metrics_port": 70000})").find("'metrics_port'") != std::string::npos);
+  CHECK(err("{" + base + R"(, "metrics_bind": "9464"})").find("'metrics_bind': '9464' is not ADDR:PORT") != std::string::npos);
+  CHECK(err("{" + base + R"(, "metrics_bind": "a:1", "metrics_port": 2})").find("not both") != std::string::npos);
+  CHECK(ff::worker::decode_worker_config("{" + base + R"(, "metrics_bind": "0.0.0.0:9500"})").metrics_bind == "0.0.0.0:9500");
   CHECK(err("{" + base + R"(, "engine": []})").find("'engine': expected an object") != std::string::npos);
   CHECK(err("{" + base + R"(, "engine": {"output_root": 3}})").find("engine.output_root") != std::string::npos);
   CHECK(err("[1, 2]").find("expected a JSON object") != std::string::npos);

@@ -5,6 +5,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "common/log.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
 
 namespace ff::engine {
@@ -13,7 +14,7 @@ namespace {
 void log_plan(const PlanLimits& limits, const std::string& name, const rt::PlacementPlan& plan,
               const char* note = "") {
   if (limits.log_plans)
-    std::fprintf(stderr, "framefarm-engine: placement %s: %s%s\n", name.c_str(), plan.describe().c_str(), note);
+    ff::log::info("engine", "placement ", name, ": ", plan.describe(), note);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "common/log.hpp"
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/ltx2/checkpoint_inventory.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
@@ -42,7 +43,7 @@ Ltx2Model load_ltx2_model(const EngineConfig& config, rt::DeviceBackend& backend
   Ltx2Model m;
   m.files = ltx2::model_files_from_json(config.model, "engine config: key 'model'");
   const ltx2::ModelFilesReport report = ltx2::check_model_files(m.files);
-  for (const auto& w : report.warnings) std::cerr << "framefarm-engine: model files: " << w << std::endl;
+  for (const auto& w : report.warnings) ff::log::warn("engine", "model files: ", w);
 
   const at::Device dev = backend.device();
   const auto ckpt = io::Checkpoint::open(m.files.checkpoint);

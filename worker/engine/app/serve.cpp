@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <deque>
 #include <iostream>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <c10/util/Exception.h>
 #include <zmq.hpp>
 
+#include "common/log.hpp"
 #include "common/protocol.hpp"
 #include "worker/engine/app/encode_entry.hpp"
 #include "worker/engine/app/fingerprint.hpp"
@@ -22,7 +24,8 @@
 namespace ff::engine {
 namespace {
 
-void log(const std::string& line) { std::cerr << "framefarm-engine[" << ::getpid() << "]: " << line << std::endl; }
+void log(const std::string& line) { ff::log::info("engine", line); }
+void log_warn(const std::string& line) { ff::log::warn("engine", line); }
 
 int64_t physical_memory_bytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
@@ -73,9 +76,13 @@ class Server {
 
   int run() {
     send(hello());
+    send_stats();  // the supervisor's GPU memory gauges are real before the first job
     log("ready on " + opts_.ipc_endpoint + " device " + backend_->name() + " fingerprint " + fingerprint_);
     while (!shutdown_) {
-      if (pending_.empty()) receive(-1);
+      if (pending_.empty()) {
+        receive(kStatsEveryMs);
+        if (pending_.empty()) send_stats_if_due();  // idle: keep the GPU memory gauges fresh
+      }
       while (!pending_.empty() && !shutdown_) {
         proto::Message m = std::move(pending_.front());
         pending_.pop_front();
@@ -122,7 +129,7 @@ class Server {
       }
       auto decoded = proto::decode(std::string_view(static_cast<const char*>(msg.data()), msg.size()));
       if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
-        log("dropped malformed frame: " + err->what);
+        log_warn("dropped malformed frame: " + err->what);
         continue;
       }
       auto& m = std::get<proto::Message>(decoded);
@@ -141,10 +148,10 @@ class Server {
       shutdown_ = true;
     } else if (auto* e = std::get_if<proto::EncodeRequest>(&m)) {
       send(encode(*e));
-      send(stats());
+      send_stats();
     } else if (auto* g = std::get_if<proto::GenerateRequest>(&m)) {
       send(generate(*g));
-      send(stats());
+      send_stats();
     } else {
       log(std::string("ignored unexpected message '") + std::string(proto::type_name(proto::type_of(m))) + "'");
     }
@@ -158,7 +165,7 @@ class Server {
       r.ok = true;
     } catch (...) {
       std::tie(r.error_kind, r.error_message) = classify(std::current_exception());
-      log("encode request " + std::to_string(req.request_id) + " failed: " + r.error_message);
+      log_warn("encode request " + std::to_string(req.request_id) + " failed: " + r.error_message);
     }
     return r;
   }
@@ -175,6 +182,7 @@ class Server {
     };
     hooks.progress = [this, &req](const std::string& phase, int done, int total) {
       send(proto::GenerateProgress{req.job_id, phase, done, total});
+      send_stats_if_due();  // long jobs: the GPU memory gauges follow the job
     };
     try {
       auto out = run_ltx2_job(*model_, opts_.config, req, *backend_, hooks);
@@ -185,11 +193,22 @@ class Server {
       for (const auto& [k, v] : out.peak_vram_bytes) peaks_[k] = v;
     } catch (...) {
       std::tie(r.error_kind, r.error_message) = classify(std::current_exception());
-      log("job " + std::to_string(req.job_id) + " failed: " + r.error_message);
+      log_warn("job " + std::to_string(req.job_id) + " failed: " + r.error_message);
     }
     running_job_.reset();
     cancel_requested_ = false;
     return r;
+  }
+
+  // EngineStats at least every kStatsEveryMs while idle or reporting progress (besides after
+  // each request), so the supervisor's gauges are never older than that plus one step.
+  static constexpr long kStatsEveryMs = 10000;
+  void send_stats() {
+    send(stats());
+    last_stats_ = std::chrono::steady_clock::now();
+  }
+  void send_stats_if_due() {
+    if (std::chrono::steady_clock::now() - last_stats_ >= std::chrono::milliseconds(kStatsEveryMs)) send_stats();
   }
 
   proto::EngineStats stats() {
@@ -211,6 +230,7 @@ class Server {
   std::unique_ptr<Ltx2Model> model_;
   std::shared_ptr<EncodeSession> encode_;
   std::string fingerprint_;
+  std::chrono::steady_clock::time_point last_stats_{};
   std::map<std::string, int64_t> peaks_;
   zmq::context_t ctx_;
   zmq::socket_t socket_;
