@@ -6,7 +6,7 @@
 #   share/framefarm/monitoring/            (Prometheus config + alert rules, Grafana dashboard)
 #   lib/systemd/system/*.service           (ExecStart and Documentation rewritten to the prefix)
 #   share/doc/framefarm-{dispatcher,worker}/  (READMEs)
-#   /etc/framefarm/{dispatcher.env,worker-0.json}: copied from the examples only when missing, and
+#   /etc/framefarm/{dispatcher.env,worker.json}: copied from the examples only when missing, and
 #     only by a plain install (a package's postinst does it there; see cmake/package.cmake).
 # Components: dispatcher, worker (one Debian package each).
 include(GNUInstallDirs)
@@ -46,7 +46,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/worker/engine/README.md DESTINATION ${CMAKE_
 # paths. Done at install time, where CMAKE_INSTALL_PREFIX is the one in effect (cpack sets it).
 # The /etc copies: only when missing, never from a package's staging tree.
 foreach(pair "dispatcher;framefarm-dispatcher.service;dispatcher.env;dispatcher.env"
-             "worker;framefarm-worker@.service;worker.json;worker-0.json")
+             "worker;framefarm-worker@.service;worker.json;worker.json")
   list(GET pair 0 comp)
   list(GET pair 1 unit)
   list(GET pair 2 example)

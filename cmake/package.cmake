@@ -25,7 +25,7 @@ set(CPACK_COMPONENT_WORKER_DESCRIPTION
     "framefarm worker: one per GPU, runs the libtorch engine, writes MP4 outputs")
 
 foreach(spec "dispatcher;framefarm-dispatcher.service;dispatcher.env;dispatcher.env"
-             "worker;framefarm-worker@*.service;worker.json;worker-0.json")
+             "worker;framefarm-worker@*.service;worker.json;worker.json")
   list(GET spec 0 comp)
   list(GET spec 1 FF_UNIT_GLOB)
   list(GET spec 2 FF_EXAMPLE)

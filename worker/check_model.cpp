@@ -8,16 +8,18 @@
 #include <unistd.h>
 
 #include "worker/make_model.hpp"
+#include "worker/node_config.hpp"
 #include "worker/tokenizer.hpp"
 #include "worker/worker_config.hpp"
 
 namespace ff::worker {
 
-int check_model(const std::string& worker_config_path) {
+int check_model(const std::string& worker_config_path, int gpu) {
   namespace fs = std::filesystem;
   std::string tmp;
   try {
-    const WorkerConfig cfg = load_worker_config(worker_config_path);
+    const WorkerConfig cfg = gpu >= 0 ? load_worker_config_for_gpu(worker_config_path, gpu)
+                                      : load_worker_config(worker_config_path);
     const std::string engine = find_engine(cfg.engine_command);
     std::string pattern = (fs::temp_directory_path() / "framefarm-check-model-XXXXXX").string();
     const int fd = ::mkstemp(pattern.data());

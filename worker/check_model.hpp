@@ -12,6 +12,7 @@
 
 namespace ff::worker {
 
-int check_model(const std::string& worker_config_path);
+// `gpu` >= 0: the config is a node config and GPU `gpu`'s config is checked (node_config.hpp).
+int check_model(const std::string& worker_config_path, int gpu = -1);
 
 }  // namespace ff::worker

@@ -7,20 +7,25 @@
 #include "worker/check_model.hpp"
 #include "worker/log.hpp"
 #include "worker/make_model.hpp"
+#include "worker/node_config.hpp"
 #include "worker/supervisor.hpp"
 #include "worker/worker_config.hpp"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: framefarm-worker serve --config FILE\n"
+    "usage: framefarm-worker serve --config FILE [--gpu N]\n"
     "       framefarm-worker make-model [--preset tiny|ltx23-22b] [--seed N]\n"
     "                                   [--engine PATH] [--tokenizer-only] DIR\n"
-    "       framefarm-worker check-config --config FILE\n"
-    "       framefarm-worker check-model --config FILE\n"
+    "       framefarm-worker check-config --config FILE [--gpu N]\n"
+    "       framefarm-worker check-model --config FILE [--gpu N]\n"
     "\n"
     "serve         run the supervisor: register with the dispatcher, run the engine child,\n"
-    "              execute jobs; SIGTERM hands back unstarted jobs and exits 0.\n"
+    "              execute jobs; SIGTERM hands back unstarted jobs and exits 0; exits 3 when\n"
+    "              the engine cannot start (engine_max_start_failures starts in a row failed).\n"
+    "--gpu N       FILE is a node config for every GPU of the node: GPU N's overrides from its\n"
+    "              \"gpus\" object, \"{gpu}\" replaced by N, metrics ports + N (the unit\n"
+    "              framefarm-worker@N passes its instance).\n"
     "make-model    train the tokenizer into the Gemma folder, then run\n"
     "              `framefarm-engine make-weights --preset P --seed S DIR`.\n"
     "check-config  decode the config file and report the first problem (exit 0 if valid).\n"
@@ -45,15 +50,22 @@ int main(int argc, char** argv) {
   }
   if (cmd == "serve" || cmd == "check-config" || cmd == "check-model") {
     std::string config;
+    int gpu = -1;
     for (size_t i = 1; i < args.size(); ++i) {
       if (args[i] == "--help") { std::cout << kUsage; return 0; }
       if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
-      else return usage_error("unknown argument '" + args[i] + "' for " + cmd);
+      else if (args[i] == "--gpu" && i + 1 < args.size()) {
+        const std::string& v = args[++i];
+        if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos)
+          return usage_error("--gpu needs a GPU index (0, 1, ...), got '" + v + "'");
+        gpu = std::stoi(v);
+      } else return usage_error("unknown argument '" + args[i] + "' for " + cmd);
     }
     if (config.empty()) return usage_error(cmd + " needs --config FILE");
-    if (cmd == "check-model") return ff::worker::check_model(config);
+    if (cmd == "check-model") return ff::worker::check_model(config, gpu);
     try {
-      ff::worker::WorkerConfig cfg = ff::worker::load_worker_config(config);
+      ff::worker::WorkerConfig cfg = gpu >= 0 ? ff::worker::load_worker_config_for_gpu(config, gpu)
+                                              : ff::worker::load_worker_config(config);
       if (cmd == "check-config") {
         std::cout << "config ok: worker " << cfg.worker_id << " -> " << cfg.dispatcher_endpoint << "\n";
         return 0;

@@ -86,6 +86,7 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
     else if (key == "engine_restart_backoff_ms") c.engine_restart_backoff_ms = get_i32(v, key, 0, 600000);
     else if (key == "engine_restart_backoff_max_ms") c.engine_restart_backoff_max_ms = get_i32(v, key, 0, 3600000);
     else if (key == "engine_max_start_failures") c.engine_max_start_failures = get_i32(v, key, 0, 1000);
+    else if (key == "gpus") fail(key, "per-GPU overrides of a node config: run with --gpu N");
     else if (key == "shutdown_grace_ms") c.shutdown_grace_ms = get_i32(v, key, 0, kMaxI32);
     else if (key == "engine") {
       if (!v.is_object()) fail(key, std::string("expected an object, got ") + v.type_name());

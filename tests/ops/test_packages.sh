@@ -29,11 +29,11 @@ if DESTDIR=$dest cmake --install "$build" --prefix /opt/ff >"$tmp/cmake-install.
     "$dest/opt/ff/lib/systemd/system/framefarm-dispatcher.service" || bad "cmake --install: dispatcher unit Documentation path"
   [ -x "$dest/opt/ff/bin/framefarm-dispatcher" ] || bad "cmake --install: no bin/framefarm-dispatcher"
   [ -f "$dest/opt/ff/share/framefarm/schema/001_jobs.sql" ] || bad "cmake --install: no schema"
-  cmp -s "$dest/etc/framefarm/worker-0.json" "$(dirname "$0")/../../ops/config/worker.json" ||
-    bad "cmake --install: /etc/framefarm/worker-0.json is not the example"
-  echo '{}' >"$dest/etc/framefarm/worker-0.json"
+  cmp -s "$dest/etc/framefarm/worker.json" "$(dirname "$0")/../../ops/config/worker.json" ||
+    bad "cmake --install: /etc/framefarm/worker.json is not the example"
+  echo '{}' >"$dest/etc/framefarm/worker.json"
   DESTDIR=$dest cmake --install "$build" --prefix /opt/ff >>"$tmp/cmake-install.log" 2>&1
-  [ "$(cat "$dest/etc/framefarm/worker-0.json")" = '{}' ] || bad "cmake --install replaced an edited /etc/framefarm/worker-0.json"
+  [ "$(cat "$dest/etc/framefarm/worker.json")" = '{}' ] || bad "cmake --install replaced an edited /etc/framefarm/worker.json"
 else
   tail -20 "$tmp/cmake-install.log"; bad "cmake --install"
 fi
@@ -67,14 +67,16 @@ if ! apt-get install -y -q --no-install-recommends "$disp_deb" "$work_deb" >"$tm
   tail -20 "$tmp/install.log"; echo "FAIL: apt-get install"; exit 1
 fi
 getent passwd framefarm >/dev/null || bad "no framefarm user after install"
-for f in dispatcher.env worker-0.json; do
+for f in dispatcher.env worker.json; do
   [ -f /etc/framefarm/$f ] || { bad "/etc/framefarm/$f not created"; continue; }
   [ "$(stat -c '%a %U %G' /etc/framefarm/$f)" = "640 root framefarm" ] || bad "/etc/framefarm/$f: $(stat -c '%a %U %G' /etc/framefarm/$f)"
 done
 /usr/bin/framefarm-dispatcher --help >/dev/null || bad "framefarm-dispatcher --help"
 /usr/bin/framefarm-worker --help >/dev/null || bad "framefarm-worker --help"
-/usr/bin/framefarm-worker check-config --config /etc/framefarm/worker-0.json >/dev/null ||
-  bad "the shipped example worker config does not decode"
+for g in 0 1; do
+  /usr/bin/framefarm-worker check-config --config /etc/framefarm/worker.json --gpu $g >/dev/null ||
+    bad "the shipped example worker config does not decode for GPU $g"
+done
 if [ $engine -eq 1 ]; then
   # The installed worker finds the installed engine next to it.
   if /usr/bin/framefarm-worker make-model --preset tiny --seed 0 "$tmp/model" >"$tmp/make.log" 2>&1; then
@@ -90,7 +92,8 @@ fi
 # ---- units: verified where they are installed, pointing at the installed binaries
 units=/usr/lib/systemd/system
 grep -q '^ExecStart=/usr/bin/framefarm-dispatcher ' $units/framefarm-dispatcher.service || bad "dispatcher unit ExecStart"
-grep -q '^ExecStart=/usr/bin/framefarm-worker ' "$units/framefarm-worker@.service" || bad "worker unit ExecStart"
+grep -q '^ExecStart=/usr/bin/framefarm-worker serve --config /etc/framefarm/worker.json --gpu %i$' \
+  "$units/framefarm-worker@.service" || bad "worker unit ExecStart"
 cp "$units/framefarm-worker@.service" "$tmp/framefarm-worker@0.service"
 for u in $units/framefarm-dispatcher.service "$units/framefarm-worker@.service" "$tmp/framefarm-worker@0.service"; do
   err=$(cd "$tmp" && systemd-analyze verify "$u" 2>&1 >/dev/null); rc=$?
