@@ -27,6 +27,7 @@ FF_MSG(GenerateResult, kGenerateResult)
 FF_MSG(EngineCancel, kEngineCancel)
 FF_MSG(EngineStats, kEngineStats)
 FF_MSG(Shutdown, kShutdown)
+FF_MSG(Reregister, kReregister)
 #undef FF_MSG
 
 // Finds the variant alternative whose TypeOf matches `t` and converts `body` into it.
@@ -65,6 +66,7 @@ std::string_view type_name(MsgType t) {
     case MsgType::kCancel: return "cancel";
     case MsgType::kHandBack: return "hand_back";
     case MsgType::kGoodbye: return "goodbye";
+    case MsgType::kReregister: return "reregister";
     case MsgType::kEngineHello: return "engine_hello";
     case MsgType::kEncodeRequest: return "encode_request";
     case MsgType::kEncodeResult: return "encode_result";

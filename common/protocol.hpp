@@ -45,6 +45,8 @@ enum class MsgType : uint8_t {
   kCancel = 8,      // dispatcher -> worker: stop this job at its next step boundary.
   kHandBack = 9,    // worker -> dispatcher: this job was not started; requeue it (no attempt used).
   kGoodbye = 10,    // worker -> dispatcher: worker is leaving; release everything it holds.
+  kReregister = 11, // dispatcher -> worker: this connection is not registered here (the
+                    // dispatcher restarted): send Register again, with the jobs held.
   // ---- Engine link ----
   kEngineHello = 32,     // engine -> supervisor: engine is up, models loaded.
   kEncodeRequest = 33,   // supervisor -> engine: encode these prompts in one pass.
@@ -108,6 +110,15 @@ struct JobParams {
 
 // ---------------------------------------------------------------- Dispatcher link
 
+// A job a worker holds (received, no Result/HandBack sent yet), announced in Register so that a
+// restarted (or another) dispatcher keeps its lease while the epoch is current.
+struct HeldLease {
+  int64_t job_id = 0;
+  int64_t epoch = 0;
+  bool started = false;  // a Progress went out for it
+  MSGPACK_DEFINE_MAP(job_id, epoch, started);
+};
+
 struct Register {
   std::string worker_id;      // stable name, e.g. "gpu-node-3/cuda:0"
   std::string gpu_name;       // "NVIDIA H200" or "cpu"
@@ -118,8 +129,11 @@ struct Register {
   int32_t max_encode_batch = 1;
   std::vector<std::string> components_resident;
   std::string encoder_fingerprint;  // key of this worker's rows in framefarm.prompt_embeddings
+  // Re-registration: the jobs the worker still holds. The dispatcher keeps (or takes over from
+  // the database) each lease whose epoch is still current and sends Cancel for the others.
+  std::vector<HeldLease> held;
   MSGPACK_DEFINE_MAP(worker_id, gpu_name, vram_total_bytes, vram_budget_bytes, model, free_slots,
-                     max_encode_batch, components_resident, encoder_fingerprint);
+                     max_encode_batch, components_resident, encoder_fingerprint, held);
 };
 
 struct Welcome {
@@ -207,6 +221,11 @@ struct HandBack {
 };
 
 struct Goodbye {
+  std::string reason;
+  MSGPACK_DEFINE_MAP(reason);
+};
+
+struct Reregister {
   std::string reason;
   MSGPACK_DEFINE_MAP(reason);
 };
@@ -347,7 +366,7 @@ struct Shutdown {
 using Message = std::variant<Register, Welcome, Credit, Heartbeat, Job, Progress, Result, Cancel,
                              HandBack, Goodbye, EngineHello, EncodeRequest, EncodeResult,
                              GenerateRequest, GenerateProgress, GenerateResult, EngineCancel,
-                             EngineStats, Shutdown>;
+                             EngineStats, Shutdown, Reregister>;
 
 struct DecodeError {
   std::string what;  // human-readable reason, e.g. "unknown message type 77"

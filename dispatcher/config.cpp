@@ -29,6 +29,9 @@ std::vector<FlagSpec> serve_flag_specs() {
       {"retry-backoff-max-ms", "MS", "retry delay cap before jitter (default 60000)"},
       {"metrics-bind", "ADDR:PORT", "serve Prometheus /metrics here, e.g. 127.0.0.1:9460 (default: none)"},
       {"metrics-interval-ms", "MS", "queue metrics refresh period (default 5000)"},
+      {"statement-timeout-ms", "MS", "server cancels a statement blocked this long; 0 = none (default 10000)"},
+      {"db-connect-timeout-s", "S", "give up a PostgreSQL connect attempt after this (default 5)"},
+      {"job-deadline-ms", "MS", "cancel and fail a job running this long; jobs.deadline_ms overrides; 0 = none (default 14400000)"},
       {"json", "", "print the bound endpoint as JSON on start"},
       {"help", "", "show this help"},
   };
@@ -69,6 +72,13 @@ ServeConfig decode_serve_config(const ff::config::ParsedFlags& f) {
       throw UsageError("--metrics-bind: '" + *v + "' is not ADDR:PORT like 127.0.0.1:9460");
     c.metrics_bind = *v;
   }
+  i64("statement-timeout-ms", c.pg.statement_timeout_ms, 0, 86400000);
+  i64("db-connect-timeout-s", c.pg.connect_timeout_s, 2, 3600);
+  i64("job-deadline-ms", c.job_deadline_ms, 0, 30LL * 86400000);
+  if (c.pg.statement_timeout_ms != 0 && c.pg.statement_timeout_ms < 100)
+    throw UsageError("--statement-timeout-ms must be 0 (none) or at least 100");
+  if (c.job_deadline_ms != 0 && c.job_deadline_ms < 100)
+    throw UsageError("--job-deadline-ms must be 0 (none) or at least 100");
   if (c.retry_backoff.max_ms < c.retry_backoff.base_ms)
     throw UsageError("--retry-backoff-max-ms must be >= --retry-backoff-base-ms");
   if (c.lease_timeout_ms < 2 * c.heartbeat_interval_ms)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/config.hpp"
+#include "dispatcher/pg_options.hpp"
 
 namespace ff::dispatcher {
 
@@ -30,6 +31,11 @@ struct ServeConfig {
   BackoffConfig reconnect_backoff{100, 5000}; // PostgreSQL reconnects
   std::string metrics_bind;                 // host:port of /metrics (dispatcher/metrics.hpp); "" = none
   int64_t metrics_interval_ms = 5000;       // queue metrics refresh period (own connection, own thread)
+  PgTimeouts pg;                            // statement/connect timeouts, TCP keepalives
+  // A job running longer than this on one worker (jobs.deadline_ms overrides it per job) is
+  // cancelled on the worker and fails with error_kind 'deadline_exceeded' (retried while
+  // attempts remain). 0 = no default deadline.
+  int64_t job_deadline_ms = 4 * 3600 * 1000;
 };
 
 // Flags of `serve` (plus --database), for parsing and --help.

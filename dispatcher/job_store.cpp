@@ -15,6 +15,10 @@ bool is_connection_error(const std::exception& e) {
     const std::string& st = s->sqlstate();
     // 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now.
     if (st.rfind("08", 0) == 0 || st.rfind("57P", 0) == 0) return true;
+    // 57014: statement cancelled (statement_timeout: a lock or a stuck server); 40001/40P01:
+    // serialization failure/deadlock; 55P03: lock not available. The statement had no effect:
+    // keep what is buffered, reconnect and retry.
+    if (st == "57014" || st == "40001" || st == "40P01" || st == "55P03") return true;
     if (st.empty()) return true;  // libpq-side failure without a server error
   }
   return false;
@@ -116,6 +120,7 @@ std::vector<ClaimedJob> JobStore::claim(const std::string& owner, int64_t limit,
       }
       c.cached_fps.push_back(cur);
     }
+    c.deadline_ms = row[11].as<int64_t>();
     out.push_back(std::move(c));
   }
   if (!bad_params.empty()) complete(bad_params);
@@ -150,8 +155,11 @@ std::vector<int64_t> JobStore::mark_running(const std::vector<ProgressRow>& rows
 
 std::vector<int64_t> JobStore::complete(const std::vector<CompletionRow>& rows) {
   std::vector<int64_t> ids, epochs, delays;
-  std::vector<std::optional<std::string>> states, workers, results, kinds, errors;
+  std::vector<std::optional<std::string>> states, workers, results, kinds, errors, owners;
+  std::string foreign = "{";
   for (const auto& c : rows) {
+    owners.push_back(c.owner);
+    foreign += foreign.size() > 1 ? (c.foreign ? ",t" : ",f") : (c.foreign ? "t" : "f");
     ids.push_back(c.job_id);
     epochs.push_back(c.epoch);
     states.push_back(c.state);
@@ -164,17 +172,36 @@ std::vector<int64_t> JobStore::complete(const std::vector<CompletionRow>& rows) 
   pqxx::nontransaction tx(*conn_);
   return ids_of(tx.exec_prepared(sql::kCompleteJobs, int_array(ids), int_array(epochs),
                                  text_array(states), text_array(workers), text_array(results),
-                                 text_array(kinds), text_array(errors), int_array(delays)));
+                                 text_array(kinds), text_array(errors), int_array(delays),
+                                 text_array(owners), foreign + "}"));
 }
 
 std::vector<int64_t> JobStore::hand_back(const std::vector<LeaseRef>& rows) {
+  std::vector<int64_t> ids, epochs;
+  std::vector<std::optional<std::string>> owners;
+  for (const auto& l : rows) {
+    ids.push_back(l.job_id);
+    epochs.push_back(l.epoch);
+    owners.push_back(l.owner);
+  }
+  pqxx::nontransaction tx(*conn_);
+  return ids_of(tx.exec_prepared(sql::kHandBackJobs, int_array(ids), int_array(epochs), text_array(owners)));
+}
+
+std::vector<AdoptedLease> JobStore::adopt(const std::string& owner, int64_t lease_ms,
+                                          const std::vector<LeaseRef>& rows) {
   std::vector<int64_t> ids, epochs;
   for (const auto& l : rows) {
     ids.push_back(l.job_id);
     epochs.push_back(l.epoch);
   }
   pqxx::nontransaction tx(*conn_);
-  return ids_of(tx.exec_prepared(sql::kHandBackJobs, int_array(ids), int_array(epochs)));
+  auto r = tx.exec_prepared(sql::kAdoptLeases, owner, lease_ms, int_array(ids), int_array(epochs));
+  std::vector<AdoptedLease> out;
+  for (const auto& row : r)
+    out.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<int32_t>(), row[3].as<int32_t>(),
+                   row[4].as<std::string>() == "running", row[5].as<int64_t>()});
+  return out;
 }
 
 std::vector<int64_t> JobStore::renew(const std::string& owner, int64_t lease_ms,

@@ -35,12 +35,30 @@ struct CompletionRow {
   std::optional<std::string> result_json;
   std::optional<std::string> error_kind;
   std::optional<std::string> error;
-  int64_t retry_delay_ms = 0;
+  int64_t retry_delay_ms = 0;             // retry_wait: backoff; -1 = keep run_after (no backoff)
+  // Set when the dispatcher decided this outcome itself (worker lost, deadline): applies only
+  // while this dispatcher still owns the lease. Unset for a worker's own report, which any
+  // dispatcher applies while the epoch matches.
+  std::optional<std::string> owner;
+  // A worker's report for a lease its session does not hold here (e.g. it finished while this
+  // dispatcher restarted and re-sent the result after registering again): applies only if the
+  // job's lease_worker (set by its Progress) is worker_id.
+  bool foreign = false;
 };
 
 struct LeaseRef {
   int64_t job_id = 0;
   int64_t epoch = 0;
+  std::optional<std::string> owner;  // hand_back only: as CompletionRow::owner
+};
+
+// A lease taken over (adopt_leases) from the worker's re-registration.
+struct AdoptedLease {
+  int64_t job_id = 0;
+  int64_t epoch = 0;
+  int32_t attempts = 0, max_attempts = 1;
+  bool running = false;
+  int64_t deadline_ms = 0;  // jobs.deadline_ms, 0 = default
 };
 
 struct ReapedJob {
@@ -57,7 +75,8 @@ struct WorkerInfo {
   std::vector<std::string> components_resident;
 };
 
-// True when `e` means the connection is gone (reconnect), not a bad statement.
+// True when `e` means the connection is gone or the statement was cancelled/aborted without
+// effect (statement_timeout, deadlock): reconnect and retry; not a bad statement.
 bool is_connection_error(const std::exception& e);
 
 class JobStore {
@@ -86,6 +105,10 @@ class JobStore {
   std::vector<int64_t> complete(const std::vector<CompletionRow>& rows);
   // hand_back_jobs; returns ids that applied.
   std::vector<int64_t> hand_back(const std::vector<LeaseRef>& rows);
+  // adopt_leases: leases a re-registering worker still holds, matched by epoch, become
+  // `owner`'s (whoever held them before); returns those adopted.
+  std::vector<AdoptedLease> adopt(const std::string& owner, int64_t lease_ms,
+                                  const std::vector<LeaseRef>& rows);
   // renew_leases of `owner`; returns ids renewed.
   std::vector<int64_t> renew(const std::string& owner, int64_t lease_ms,
                              const std::vector<LeaseRef>& rows);

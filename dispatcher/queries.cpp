@@ -32,7 +32,8 @@ namespace {
 // Every claim takes a fresh fencing epoch and uses one attempt. Rows come back unordered;
 // `id = ANY(ARRAY(...))` keeps the plan on jobs_ready_idx + jobs_pkey (a join would hash the
 // whole table once it is large);
-// params come back as JSON text, decoded by common/job_params.hpp (defaults for absent keys).
+// params come back as JSON text, decoded by common/job_params.hpp (defaults for absent keys);
+// the last column is the job's deadline_ms (0 = the dispatcher's default).
 const char* const kClaimJobsSql = R"SQL(
 UPDATE framefarm.jobs j
    SET state = 'leased', attempts = j.attempts + 1, lease_owner = $1, lease_worker = NULL,
@@ -58,7 +59,8 @@ RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.priority, j.prompt,
               AND EXISTS (SELECT 1 FROM framefarm.prompt_embeddings e
                            WHERE e.encoder_fingerprint = f.fp
                              AND e.prompt_sha256 = sha256(convert_to(j.negative_prompt, 'UTF8'))))
-          END
+          END,
+          coalesce(j.deadline_ms, 0)
 )SQL";
 
 // leased/running -> running, under the fencing epoch. Arrays: ids, epochs, workers, phases,
@@ -75,26 +77,37 @@ RETURNING j.id
 
 // leased/running -> succeeded | retry_wait | dead | cancelled, under the fencing epoch.
 // Arrays: ids, epochs, target states, workers, result json (text), error kinds, errors, retry
-// delays ms. A cancel request turns a retry into cancelled. Returns the rows that applied.
+// delays ms (-1: keep run_after, i.e. no backoff and the job's old place in the claim order: a
+// worker lost while running it), owners (NULL: a worker's report, applies under any owner; else
+// the dispatcher's own decision, applies only while it still owns the lease), foreign flags (a
+// worker's report for a lease its session does not hold: applies only if lease_worker is that
+// worker). A retry at max_attempts becomes dead (the row may not know the attempt count). A cancel request turns a retry into cancelled. Returns the rows
+// that applied.
 const char* const kCompleteJobsSql = R"SQL(
 UPDATE framefarm.jobs j
    SET state = CASE WHEN c.state = 'retry_wait' AND j.cancel_requested
-                    THEN 'cancelled'::framefarm.job_state ELSE c.state END,
+                    THEN 'cancelled'::framefarm.job_state
+                    WHEN c.state = 'retry_wait' AND j.attempts >= j.max_attempts
+                    THEN 'dead'::framefarm.job_state ELSE c.state END,
        lease_worker = coalesce(c.worker, j.lease_worker), result = c.result::jsonb,
        error_kind = c.ekind, error = c.err, lease_owner = NULL, lease_expires_at = NULL,
-       run_after = CASE WHEN c.state = 'retry_wait'
+       run_after = CASE WHEN c.state = 'retry_wait' AND c.delay_ms >= 0
                         THEN now() + c.delay_ms * interval '1 millisecond' ELSE j.run_after END,
-       finished_at = CASE WHEN c.state = 'retry_wait' AND NOT j.cancel_requested THEN NULL
+       finished_at = CASE WHEN c.state = 'retry_wait' AND NOT j.cancel_requested
+                               AND j.attempts < j.max_attempts THEN NULL
                           ELSE now() END
   FROM unnest($1::bigint[], $2::bigint[], $3::framefarm.job_state[], $4::text[], $5::text[],
-              $6::text[], $7::text[], $8::bigint[])
-       AS c(id, epoch, state, worker, result, ekind, err, delay_ms)
+              $6::text[], $7::text[], $8::bigint[], $9::text[], $10::boolean[])
+       AS c(id, epoch, state, worker, result, ekind, err, delay_ms, owner, foreign_)
  WHERE j.id = c.id AND j.lease_epoch = c.epoch AND j.state IN ('leased', 'running')
+   AND (c.owner IS NULL OR j.lease_owner = c.owner)
+   AND (NOT c.foreign_ OR j.lease_worker = c.worker)
 RETURNING j.id, j.state::text
 )SQL";
 
 // leased/running -> queued without using an attempt (worker HandBack, SIGTERM, unassignable
-// claims), or cancelled when a cancel was requested. Arrays: ids, epochs. Wakes dispatchers.
+// claims, failed sends, lost workers' unstarted jobs), or cancelled when a cancel was requested.
+// Arrays: ids, epochs, owners (NULL = any, as complete_jobs). Wakes dispatchers.
 const char* const kHandBackJobsSql = R"SQL(
 WITH h AS (
   UPDATE framefarm.jobs j
@@ -105,10 +118,22 @@ WITH h AS (
          total_steps = NULL,
          finished_at = CASE WHEN j.cancel_requested THEN now() END,
          error_kind = CASE WHEN j.cancel_requested THEN 'cancelled' END
-    FROM unnest($1::bigint[], $2::bigint[]) AS h(id, epoch)
+    FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS h(id, epoch, owner)
    WHERE j.id = h.id AND j.lease_epoch = h.epoch AND j.state IN ('leased', 'running')
+     AND (h.owner IS NULL OR j.lease_owner = h.owner)
   RETURNING j.id)
 SELECT h.id, pg_notify('framefarm_jobs', '') FROM h
+)SQL";
+
+// A re-registering worker's held jobs whose epoch is still current become this dispatcher's
+// (the one that leased them may have died or restarted). $1 owner, $2 lease ms, $3 ids,
+// $4 epochs. Returns id, epoch, attempts, max_attempts, state, deadline_ms (0 = default).
+const char* const kAdoptLeasesSql = R"SQL(
+UPDATE framefarm.jobs j
+   SET lease_owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond'
+  FROM unnest($3::bigint[], $4::bigint[]) AS a(id, epoch)
+ WHERE j.id = a.id AND j.lease_epoch = a.epoch AND j.state IN ('leased', 'running')
+RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.state::text, coalesce(j.deadline_ms, 0)
 )SQL";
 
 // Extends the leases of jobs this dispatcher still holds for live workers. $1 owner, $2 lease
@@ -252,6 +277,7 @@ void prepare_all(pqxx::connection& conn) {
   conn.prepare(kMarkRunning, kMarkRunningSql);
   conn.prepare(kCompleteJobs, kCompleteJobsSql);
   conn.prepare(kHandBackJobs, kHandBackJobsSql);
+  conn.prepare(kAdoptLeases, kAdoptLeasesSql);
   conn.prepare(kRenewLeases, kRenewLeasesSql);
   conn.prepare(kReapExpiredLeases, kReapExpiredLeasesSql);
   conn.prepare(kReleaseOrphanLeases, kReleaseOrphanLeasesSql);

@@ -23,6 +23,8 @@ struct Lease {
   int32_t max_attempts = 1;
   bool started = false;      // a Progress arrived (state running)
   bool cancel_sent = false;
+  // Past this the attempt fails with deadline_exceeded (max() = no deadline).
+  Clock::time_point deadline = Clock::time_point::max();
 };
 
 struct WorkerSession {
@@ -31,6 +33,10 @@ struct WorkerSession {
   int64_t credit = 0;        // jobs we may still send
   Clock::time_point last_heard;
   std::map<int64_t, Lease> leases;  // job_id -> lease
+  // A frame to it could not be delivered (connection gone): no jobs for it until the link hears
+  // from it after suspect_since.
+  bool suspect = false;
+  Clock::time_point suspect_since{};
 };
 
 class WorkerRegistry {

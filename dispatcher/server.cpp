@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <limits>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -18,6 +20,7 @@
 #include "dispatcher/registry.hpp"
 #include "dispatcher/scheduler.hpp"
 #include "dispatcher/text.hpp"
+#include "dispatcher/worker_link.hpp"
 
 namespace ff::dispatcher {
 
@@ -82,7 +85,7 @@ class RateLimitedWarn {
 struct Dispatcher::Impl {
   ServeConfig cfg;
   zmq::context_t& ctx;
-  zmq::socket_t router;
+  WorkerLink link;  // ROUTER socket, heartbeats and liveness stamps on the link thread
   DispatcherStats stats;
   WorkerRegistry registry;
   std::unique_ptr<JobStore> db;
@@ -93,10 +96,16 @@ struct Dispatcher::Impl {
   std::vector<CompletionRow> pending_completions;
   std::vector<LeaseRef> pending_handbacks;
   std::map<std::string, WorkerInfo> pending_worker_upserts;  // worker_id -> row
+  // Jobs re-registering workers say they hold, to take over from the database (identity, job).
+  std::vector<std::pair<std::string, proto::HeldLease>> pending_adoptions;
+  // When each unregistered connection was last asked to register again (bounded).
+  std::map<std::string, Clock::time_point> reregister_sent;
   std::vector<std::pair<std::string, std::string>> pending_worker_marks;  // id, status
 
   bool queue_maybe_ready = true;  // a NOTIFY/poll tick since the last short claim
   Clock::time_point claims_paused_until{};  // after unassignable claims: wait for a poll tick
+  bool ever_connected = false;
+  std::optional<Clock::time_point> orphan_release_at;  // first connect: a previous process's leases
   bool draining = false;
   int64_t next_group = 0;
   int reconnect_attempt = 0;
@@ -105,13 +114,11 @@ struct Dispatcher::Impl {
   RateLimitedWarn warn_frames{20};
   RateLimitedWarn warn_late{20};
 
-  Impl(ServeConfig c, zmq::context_t& cx) : cfg(std::move(c)), ctx(cx), router(cx, zmq::socket_type::router) {
-    router.set(zmq::sockopt::router_mandatory, 1);
-    router.set(zmq::sockopt::linger, 0);
-    router.set(zmq::sockopt::sndhwm, 100000);
-    router.set(zmq::sockopt::rcvhwm, 100000);
-    router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxDispatcherFrameBytes));
-  }
+  Impl(ServeConfig c, zmq::context_t& cx)
+      : cfg(std::move(c)), ctx(cx), link(cx, LinkConfig{cfg.heartbeat_interval_ms, kMaxDispatcherFrameBytes}) {}
+
+  // A hand-back the dispatcher decided itself: applies only while it still owns the lease.
+  LeaseRef mine(int64_t job_id, int64_t epoch) const { return {job_id, epoch, cfg.dispatcher_id}; }
 
   double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
@@ -148,11 +155,22 @@ struct Dispatcher::Impl {
     }
   }
 
+  // Leases of this dispatcher id that no session here holds -> queued (attempt given back).
+  void release_orphans(const char* why) {
+    std::vector<int64_t> held;
+    for (auto& [id, s] : registry.sessions())
+      for (auto& [job, l] : s.leases) held.push_back(l.epoch);
+    with_db([&](JobStore& d) {
+      auto released = d.release_orphans(cfg.dispatcher_id, held);
+      if (!released.empty()) log::warn(kLog, "released ", released.size(), " lease(s) ", why);
+    });
+  }
+
   void try_connect() {
     if (db || Clock::now() < next_reconnect) return;
     try {
       db = std::make_unique<JobStore>(
-          cfg.database_url, [this] { queue_maybe_ready = true; },
+          with_pg_timeouts(cfg.database_url, cfg.pg), [this] { queue_maybe_ready = true; },
           [this](int64_t id) { on_cancel_notify(id); });
       if (reconnect_attempt > 0) {
         stats.db_reconnects_total++;
@@ -162,19 +180,21 @@ struct Dispatcher::Impl {
       }
       reconnect_attempt = 0;
       queue_maybe_ready = true;
+      const bool first = !ever_connected;
+      ever_connected = true;
       // Apply what was buffered, then release leases whose claim reply was lost.
       flush();
       if (!db) return;
-      std::vector<int64_t> held;
-      for (auto& [id, s] : registry.sessions()) {
-        pending_worker_upserts[s.caps.worker_id] = worker_info(s);
-        for (auto& [job, l] : s.leases) held.push_back(l.epoch);
+      for (auto& [id, s] : registry.sessions()) pending_worker_upserts[s.caps.worker_id] = worker_info(s);
+      if (first) {
+        // Leases a previous process under the same --dispatcher-id left (kill -9, restart): its
+        // workers get one silence window to register again (the jobs they hold are kept), then
+        // the rest go back at once instead of waiting for the lease timeout.
+        orphan_release_at = Clock::now() + std::chrono::milliseconds(cfg.heartbeat_interval_ms *
+                                                                     (cfg.heartbeat_misses_dead + 1));
+      } else {
+        release_orphans("whose claim reply was lost");
       }
-      with_db([&](JobStore& d) {
-        auto released = d.release_orphans(cfg.dispatcher_id, held);
-        if (!released.empty())
-          log::warn(kLog, "released ", released.size(), " lease(s) whose claim reply was lost");
-      });
       next_renew = Clock::now();
     } catch (const std::exception& e) {
       db.reset();
@@ -188,23 +208,9 @@ struct Dispatcher::Impl {
 
   // ---------------------------------------------------------------- sending
 
-  bool send(const std::string& identity, const proto::Message& m) {
-    std::string frame = proto::encode(m);
-    try {
-      if (!router.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-        return false;
-      if (!router.send(zmq::buffer(frame), zmq::send_flags::dontwait)) return false;
-      return true;
-    } catch (const zmq::error_t& e) {
-      // EHOSTUNREACH: the peer disconnected; its session dies after the heartbeat timeout.
-      if (std::holds_alternative<proto::Heartbeat>(m))
-        log::debug(kLog, "heartbeat to ", show_identity(identity), " failed: ", e.what());
-      else
-        warn_frames("send ", proto::type_name(proto::type_of(m)), " to ", show_identity(identity),
-                    " failed: ", e.what());
-      return false;
-    }
-  }
+  // Queues `m` for the link thread. Delivery failures come back as link events
+  // (on_send_failed / on_gone).
+  void send(const std::string& identity, const proto::Message& m) { link.send(identity, proto::encode(m)); }
 
   static WorkerInfo worker_info(const WorkerSession& s) {
     WorkerInfo w;
@@ -223,33 +229,79 @@ struct Dispatcher::Impl {
   // ---------------------------------------------------------------- worker messages
 
   void receive_all() {
-    for (int n = 0; n < 100000; ++n) {
-      std::vector<zmq::message_t> parts;
-      zmq::message_t part;
-      auto r = router.recv(part, zmq::recv_flags::dontwait);
-      if (!r) return;
-      parts.push_back(std::move(part));
-      while (parts.back().more()) {
-        zmq::message_t more;
-        (void)router.recv(more, zmq::recv_flags::none);
-        parts.push_back(std::move(more));
+    std::vector<LinkEvent> events;
+    for (int round = 0; round < 100; ++round) {
+      events.clear();
+      if (link.drain(events, 1000) == 0) return;
+      for (auto& e : events) {
+        switch (e.kind) {
+          case LinkEvent::Kind::kBadFrame:
+            stats.frames_dropped_total++;
+            warn_frames("dropped a ", e.parts, "-frame message from ", show_identity(e.identity),
+                        " (expected exactly one frame)");
+            break;
+          case LinkEvent::Kind::kSendFailed: on_send_failed(e.identity, e.frame); break;
+          case LinkEvent::Kind::kGone: on_gone(e.identity); break;
+          case LinkEvent::Kind::kMessage: {
+            auto decoded = proto::decode(e.frame);
+            if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
+              stats.frames_dropped_total++;
+              warn_frames("dropped a malformed frame of ", e.frame.size(), " bytes from ",
+                          show_identity(e.identity), ": ", err->what);
+              break;
+            }
+            handle(e.identity, std::get<proto::Message>(decoded));
+            break;
+          }
+        }
       }
-      std::string identity = parts[0].to_string();
-      if (parts.size() != 2) {
-        stats.frames_dropped_total++;
-        warn_frames("dropped a ", parts.size() - 1, "-frame message from ", show_identity(identity),
-                    " (expected exactly one frame)");
-        continue;
-      }
-      auto decoded = proto::decode(parts[1].to_string_view());
-      if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
-        stats.frames_dropped_total++;
-        warn_frames("dropped a malformed frame of ", parts[1].size(), " bytes from ",
-                    show_identity(identity), ": ", err->what);
-        continue;
-      }
-      handle(identity, std::get<proto::Message>(decoded));
     }
+  }
+
+  // The connection of `identity` is gone (a frame to it could not be routed). Jobs it never
+  // started go back at once without using an attempt; the session gets no more jobs; started
+  // jobs wait for the silence rule (the worker may re-register and report them).
+  void on_gone(const std::string& identity) {
+    WorkerSession* s = registry.find(identity);
+    if (!s) return;
+    if (!s->suspect) {
+      log::warn(kLog, "worker ", s->caps.worker_id, ": connection gone; no more jobs for it until it is heard again");
+      s->suspect = true;
+      s->suspect_since = Clock::now();
+    }
+    std::vector<int64_t> unstarted;
+    for (auto& [job, l] : s->leases)
+      if (!l.started) unstarted.push_back(job);
+    for (int64_t job : unstarted) {
+      auto l = *registry.drop_lease(identity, job);
+      pending_progress.erase(job);
+      pending_handbacks.push_back(mine(job, l.epoch));
+      s->credit++;  // the worker never got (or never started) it
+      queue_maybe_ready = true;
+    }
+  }
+
+  // A frame the loop sent could not be delivered. A Job: the worker never got it, so it goes back
+  // unused (no attempt) and the worker is ineligible until heard from again (no claim storm).
+  void on_send_failed(const std::string& identity, const std::string& frame) {
+    auto decoded = proto::decode(frame);
+    if (auto* m = std::get_if<proto::Message>(&decoded)) {
+      if (auto* j = std::get_if<proto::Job>(m)) {
+        stats.sends_failed_total++;
+        WorkerSession* s = registry.find(identity);
+        if (s) {
+          auto held = s->leases.find(j->job_id);
+          if (held != s->leases.end() && held->second.epoch == j->epoch) {
+            registry.drop_lease(identity, j->job_id);
+            s->credit++;
+          }
+        }
+        pending_progress.erase(j->job_id);
+        pending_handbacks.push_back(mine(j->job_id, j->epoch));
+        queue_maybe_ready = true;
+      }
+    }
+    on_gone(identity);
   }
 
   void handle(const std::string& identity, const proto::Message& m) {
@@ -258,9 +310,9 @@ struct Dispatcher::Impl {
     WorkerSession* s = registry.find(identity);
     if (!s) {
       stats.frames_dropped_total++;
-      // Results from an unknown peer cannot be matched to a lease we hold: discard.
       warn_frames("dropped ", proto::type_name(proto::type_of(m)), " from unregistered peer ",
-                  show_identity(identity), " (a worker must send register first)");
+                  show_identity(identity), " (a worker must send register first); asking it to register");
+      ask_to_register(identity, now);
       return;
     }
     s->last_heard = now;
@@ -285,6 +337,7 @@ struct Dispatcher::Impl {
           } else if constexpr (std::is_same_v<T, proto::Goodbye>) {
             log::info(kLog, "worker ", s->caps.worker_id, " said goodbye: ", sanitize_text(msg.reason, 200));
             auto gone = registry.remove(identity);
+            link.unwatch(identity);
             release_session(*gone, "worker left: " + sanitize_text(msg.reason, 200), "gone");
           } else {
             stats.frames_dropped_total++;
@@ -302,6 +355,7 @@ struct Dispatcher::Impl {
     else if (r.free_slots < 0 || r.free_slots > 100000) problem = "free_slots out of range [0, 100000]";
     else if (r.max_encode_batch < 1 || r.max_encode_batch > 4096) problem = "max_encode_batch out of range [1, 4096]";
     else if (r.model.size() > 200 || r.encoder_fingerprint.size() > 200) problem = "model/encoder_fingerprint longer than 200 bytes";
+    else if (r.held.size() > 100000) problem = "more than 100000 held jobs";
     if (!problem.empty()) {
       stats.frames_dropped_total++;
       warn_frames("rejected register from ", show_identity(identity), ": ", problem);
@@ -314,12 +368,35 @@ struct Dispatcher::Impl {
     for (auto& c : caps.components_resident) c = sanitize_text(c, 100);
     bool known = registry.find(identity) != nullptr;
     auto old = registry.register_worker(identity, caps, now);
+    link.watch(identity);
+    std::map<int64_t, const proto::HeldLease*> held;
+    for (const auto& h : r.held) held[h.job_id] = &h;
     if (old) {
-      log::warn(kLog, "worker ", caps.worker_id, " re-registered from a new connection; requeueing ",
-                old->leases.size(), " job(s) of its old session");
-      requeue_failed(*old, "worker " + caps.worker_id + " reconnected as a new session");
+      link.unwatch(old->identity);
+      // Jobs the worker still holds move to the new session; the others are requeued.
+      WorkerSession rest = *old;
+      rest.leases.clear();
+      size_t moved = 0;
+      for (const auto& [job, l] : old->leases) {
+        auto h = held.find(job);
+        if (h != held.end() && h->second->epoch == l.epoch) {
+          Lease nl = l;
+          nl.started = l.started || h->second->started;
+          registry.add_lease(identity, nl);
+          ++moved;
+        } else {
+          rest.leases[job] = l;
+        }
+      }
+      log::warn(kLog, "worker ", caps.worker_id, " re-registered from a new connection: kept ", moved,
+                " job(s) it still holds, requeueing ", rest.leases.size());
+      requeue_failed(rest, "worker " + caps.worker_id + " reconnected as a new session");
     }
     WorkerSession* s = registry.find(identity);
+    // Held jobs this dispatcher does not know (it restarted, or another one leased them): taken
+    // over in the next flush while their epoch is current, else the worker is told to cancel.
+    for (const auto& [job, h] : held)
+      if (!s->leases.count(job)) pending_adoptions.push_back({identity, *h});
     log::info(kLog, known ? "worker re-registered: " : "worker registered: ", caps.worker_id, " gpu=",
               caps.gpu_name, " model=", caps.model, " slots=", caps.free_slots,
               " max_encode_batch=", caps.max_encode_batch);
@@ -364,15 +441,23 @@ struct Dispatcher::Impl {
 
   void on_result(WorkerSession& s, const proto::Result& r) {
     auto it = s.leases.find(r.job_id);
-    if (it == s.leases.end() || it->second.epoch != r.epoch) {
-      stats.results_discarded_total++;
-      warn_late("discarded late result for job ", r.job_id, " epoch ", r.epoch, " from worker ",
-                s.caps.worker_id, ": the lease is no longer held under that epoch");
-      return;
+    Lease lease;
+    bool foreign = it == s.leases.end() || it->second.epoch != r.epoch;
+    if (foreign) {
+      // Not a lease this session holds here: a result the worker re-sent after registering
+      // again (this dispatcher restarted meanwhile), or a late/forged one. Fenced in SQL by the
+      // epoch and by the job's lease_worker; the attempt count is the database's.
+      lease.attempts = 0;
+      lease.max_attempts = std::numeric_limits<int32_t>::max();
+      std::erase_if(pending_adoptions, [&](const auto& a) {
+        return a.first == s.identity && a.second.job_id == r.job_id && a.second.epoch == r.epoch;
+      });
+    } else {
+      lease = *registry.drop_lease(s.identity, r.job_id);
+      pending_progress.erase(r.job_id);
     }
-    Lease lease = *registry.drop_lease(s.identity, r.job_id);
-    pending_progress.erase(r.job_id);
     CompletionRow c;
+    c.foreign = foreign;
     c.job_id = r.job_id;
     c.epoch = r.epoch;
     c.worker_id = s.caps.worker_id;
@@ -395,8 +480,52 @@ struct Dispatcher::Impl {
       if (kind == proto::ErrorKind::kCancelled) c.state = "cancelled";
       else if (kind == proto::ErrorKind::kBadInput || kind == proto::ErrorKind::kVramBudget) c.state = "dead";
       else fail_or_retry(lease, c);
+      if (foreign && c.state == "retry_wait") c.retry_delay_ms = backoff_delay_ms(1, cfg.retry_backoff, uniform());
     }
     pending_completions.push_back(std::move(c));
+  }
+
+  // Asks a connection that is not registered here to send Register again (at most once a
+  // second per connection): a worker whose dispatcher restarted re-announces what it holds.
+  void ask_to_register(const std::string& identity, Clock::time_point now) {
+    if (reregister_sent.size() > 10000) reregister_sent.clear();
+    auto& t = reregister_sent[identity];
+    if (t != Clock::time_point{} && now - t < std::chrono::seconds(1)) return;
+    t = now;
+    send(identity, proto::Reregister{"not registered with dispatcher " + cfg.dispatcher_id});
+  }
+
+  // Takes over the leases re-registering workers hold (see on_register). Returns false if the
+  // connection was lost (the adoptions stay pending).
+  bool adopt_pending() {
+    if (pending_adoptions.empty()) return true;
+    std::vector<LeaseRef> refs;
+    for (const auto& [id, h] : pending_adoptions) refs.push_back({h.job_id, h.epoch, std::nullopt});
+    std::vector<AdoptedLease> got;
+    if (!with_db([&](JobStore& d) { got = d.adopt(cfg.dispatcher_id, cfg.lease_timeout_ms, refs); })) return false;
+    std::map<int64_t, AdoptedLease> by_job;
+    for (const auto& a : got) by_job[a.job_id] = a;
+    for (const auto& [id, h] : pending_adoptions) {
+      auto a = by_job.find(h.job_id);
+      WorkerSession* s = registry.find(id);
+      if (a == by_job.end() || a->second.epoch != h.epoch) {
+        // Finished, requeued or leased again meanwhile: the worker must drop it.
+        send(id, proto::Cancel{h.job_id, h.epoch});
+        continue;
+      }
+      if (!s) {  // gone again before the adoption: release it
+        pending_handbacks.push_back(mine(h.job_id, h.epoch));
+        continue;
+      }
+      Lease l{h.job_id, h.epoch, a->second.attempts, a->second.max_attempts, a->second.running || h.started, false};
+      const int64_t deadline_ms = a->second.deadline_ms > 0 ? a->second.deadline_ms : cfg.job_deadline_ms;
+      if (deadline_ms > 0) l.deadline = Clock::now() + std::chrono::milliseconds(deadline_ms);
+      registry.add_lease(id, l);
+      stats.leases_adopted_total++;
+    }
+    if (!got.empty()) log::info(kLog, "took over ", got.size(), " lease(s) that re-registering workers hold");
+    pending_adoptions.clear();
+    return true;
   }
 
   // Fills state/delay of a failed attempt: retry_wait with backoff, or dead at max_attempts.
@@ -425,10 +554,17 @@ struct Dispatcher::Impl {
     queue_maybe_ready = true;
   }
 
-  // A dead/replaced session: every job it held is a failed attempt (retry with backoff or dead).
+  // A lost session (dead, replaced by a new connection, left, or this dispatcher stopping). Jobs it
+  // never started go back at once without using an attempt. Started ones failed through no
+  // fault of their own: retried without backoff and in their old place in the queue (run_after
+  // unchanged), or dead at max_attempts.
   void requeue_failed(const WorkerSession& s, const std::string& reason) {
     for (const auto& [job, l] : s.leases) {
       pending_progress.erase(job);
+      if (!l.started) {
+        pending_handbacks.push_back(mine(job, l.epoch));
+        continue;
+      }
       CompletionRow c;
       c.job_id = job;
       c.epoch = l.epoch;
@@ -436,22 +572,16 @@ struct Dispatcher::Impl {
       c.error_kind = "worker_lost";
       c.error = reason;
       fail_or_retry(l, c);
+      if (c.state == "retry_wait") c.retry_delay_ms = -1;  // keep run_after: no backoff, same place
+      c.owner = cfg.dispatcher_id;
       pending_completions.push_back(std::move(c));
     }
+    queue_maybe_ready = true;
   }
 
-  // A session that left: unstarted jobs go back without using an attempt, started ones fail.
+  // A session that left (Goodbye): as requeue_failed, and its row gets `status`.
   void release_session(const WorkerSession& s, const std::string& reason, const std::string& status) {
-    WorkerSession started = s;
-    started.leases.clear();
-    for (const auto& [job, l] : s.leases) {
-      if (l.started) started.leases[job] = l;
-      else {
-        pending_progress.erase(job);
-        pending_handbacks.push_back({job, l.epoch});
-      }
-    }
-    requeue_failed(started, reason);
+    requeue_failed(s, reason);
     pending_worker_marks.push_back({s.caps.worker_id, status});
     queue_maybe_ready = true;
   }
@@ -461,10 +591,9 @@ struct Dispatcher::Impl {
     if (!s) return;
     auto it = s->leases.find(job_id);
     if (it == s->leases.end() || it->second.cancel_sent) return;
-    if (send(s->identity, proto::Cancel{job_id, it->second.epoch})) {
-      it->second.cancel_sent = true;
-      log::info(kLog, "sent cancel for job ", job_id, " to worker ", s->caps.worker_id);
-    }
+    send(s->identity, proto::Cancel{job_id, it->second.epoch});
+    it->second.cancel_sent = true;
+    log::info(kLog, "sent cancel for job ", job_id, " to worker ", s->caps.worker_id);
   }
 
   // ---------------------------------------------------------------- database effects
@@ -472,6 +601,7 @@ struct Dispatcher::Impl {
   // Applies buffered progress/completions/hand-backs/worker rows; one statement per kind.
   void flush() {
     if (!db) return;
+    if (!adopt_pending()) return;
     if (!pending_completions.empty()) {
       auto rows = pending_completions;
       std::vector<int64_t> applied;
@@ -555,6 +685,12 @@ struct Dispatcher::Impl {
       std::set<std::string> models, fps;
       int64_t credit = 0;
       for (auto& [id, s] : registry.sessions()) {
+        if (s.suspect) {
+          // Eligible again only once the link thread heard from it after the failure.
+          auto t = link.last_heard(id);
+          if (!t || *t <= s.suspect_since) continue;
+          s.suspect = false;
+        }
         if (s.credit <= 0) continue;
         slots.push_back({id, s.caps.model, s.caps.encoder_fingerprint, s.credit, s.caps.max_encode_batch});
         models.insert(s.caps.model);
@@ -579,17 +715,20 @@ struct Dispatcher::Impl {
       for (auto& a : plan.assignments) {
         WorkerSession* s = registry.find(a.identity);
         Lease l{a.job.job.job_id, a.job.job.epoch, a.job.job.attempt, a.job.max_attempts, false, false};
-        if (s && send(a.identity, a.job.job)) {
+        const int64_t deadline_ms = a.job.deadline_ms > 0 ? a.job.deadline_ms : cfg.job_deadline_ms;
+        if (deadline_ms > 0) l.deadline = Clock::now() + std::chrono::milliseconds(deadline_ms);
+        if (s) {
+          send(a.identity, a.job.job);
           s->credit--;
           registry.add_lease(a.identity, l);
           stats.jobs_sent_total++;
           log_job_dispatched(l, s->caps.worker_id);
         } else {
-          pending_handbacks.push_back({l.job_id, l.epoch});
+          pending_handbacks.push_back(mine(l.job_id, l.epoch));
           queue_maybe_ready = true;
         }
       }
-      for (auto& u : plan.unassigned) pending_handbacks.push_back({u.job.job_id, u.job.epoch});
+      for (auto& u : plan.unassigned) pending_handbacks.push_back(mine(u.job.job_id, u.job.epoch));
       if (!plan.unassigned.empty()) {
         // Ready jobs no worker with credit can take (model/credit mismatch): give them back and
         // do not claim again before the next poll tick (the hand-back NOTIFY would spin us).
@@ -609,22 +748,27 @@ struct Dispatcher::Impl {
     if (now >= next_heartbeat) {
       next_heartbeat = now + hb;
       auto silence = hb * cfg.heartbeat_misses_dead;
+      // Liveness is what the link thread heard, not what this (maybe SQL-blocked) thread read.
+      for (auto& [id, s] : registry.sessions())
+        if (auto t = link.last_heard(id)) s.last_heard = std::max(s.last_heard, *t);
       for (auto& dead : registry.take_silent(now, silence)) {
+        link.unwatch(dead.identity);
         stats.workers_dead_total++;
         log::warn(kLog, "worker ", dead.caps.worker_id, " silent for ", ms_between(dead.last_heard, now),
-                  " ms: dead; requeueing ", dead.leases.size(), " job(s) with backoff");
+                  " ms: dead; requeueing its ", dead.leases.size(), " job(s)");
         requeue_failed(dead, "worker " + dead.caps.worker_id + " stopped heartbeating");
         pending_worker_marks.push_back({dead.caps.worker_id, "dead"});
       }
-      proto::Heartbeat h;
-      h.sent_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count();
+      expire_deadlines(now);
       std::vector<JobStore::WorkerRow> rows;
       for (auto& [id, s] : registry.sessions()) {
-        send(id, h);
         rows.push_back({s.caps.worker_id, s.credit, static_cast<int64_t>(s.leases.size())});
       }
       if (!rows.empty()) with_db([&](JobStore& d) { d.update_workers(cfg.dispatcher_id, rows); });
+    }
+    if (orphan_release_at && now >= *orphan_release_at && db && pending_adoptions.empty()) {
+      orphan_release_at.reset();
+      release_orphans("left by a previous process under this dispatcher id");
     }
     if (now >= next_poll) {
       next_poll = now + std::chrono::milliseconds(cfg.poll_interval_ms);
@@ -662,10 +806,38 @@ struct Dispatcher::Impl {
     }
   }
 
+  // Attempts past their deadline: the worker is told to cancel, the attempt fails with
+  // deadline_exceeded (retried while attempts remain, else dead). The worker's own late result
+  // for that epoch is then discarded; its slot comes back with its Credit once it stopped.
+  void expire_deadlines(Clock::time_point now) {
+    std::vector<std::pair<std::string, int64_t>> over;
+    for (auto& [id, s] : registry.sessions())
+      for (auto& [job, l] : s.leases)
+        if (now >= l.deadline) over.push_back({id, job});
+    for (auto& [id, job] : over) {
+      WorkerSession* s = registry.find(id);
+      Lease l = *registry.drop_lease(id, job);
+      stats.deadlines_exceeded_total++;
+      send(id, proto::Cancel{job, l.epoch});
+      pending_progress.erase(job);
+      CompletionRow c;
+      c.job_id = job;
+      c.epoch = l.epoch;
+      c.worker_id = s->caps.worker_id;
+      c.error_kind = "deadline_exceeded";
+      c.error = "the attempt ran past its deadline on worker " + s->caps.worker_id + "; cancelled";
+      log::warn(kLog, "job ", job, ": ", *c.error);
+      fail_or_retry(l, c);
+      c.owner = cfg.dispatcher_id;
+      pending_completions.push_back(std::move(c));
+      queue_maybe_ready = true;
+    }
+  }
+
   // ---------------------------------------------------------------- main loop
 
   void loop_once(int timeout_ms) {
-    zmq::pollitem_t items[2] = {{static_cast<void*>(router), 0, ZMQ_POLLIN, 0},
+    zmq::pollitem_t items[2] = {{static_cast<void*>(link.events_socket()), 0, ZMQ_POLLIN, 0},
                                 {nullptr, db ? db->socket() : -1, ZMQ_POLLIN, 0}};
     int n = db ? 2 : 1;
     try {
@@ -690,6 +862,7 @@ struct Dispatcher::Impl {
 
   void run(const std::atomic<bool>& stop) {
     log::info(kLog, "dispatcher ", cfg.dispatcher_id, " serving");
+    link.start();
     auto now = Clock::now();
     next_heartbeat = next_poll = next_reap = next_renew = next_cancel_scan = now;
     while (!stop.load()) {
@@ -718,7 +891,7 @@ struct Dispatcher::Impl {
         auto l = *registry.drop_lease(id, job);
         send(id, proto::Cancel{job, l.epoch});  // the worker must not start it
         pending_progress.erase(job);
-        pending_handbacks.push_back({job, l.epoch});
+        pending_handbacks.push_back(mine(job, l.epoch));
       }
     }
     auto deadline = Clock::now() + std::chrono::milliseconds(cfg.shutdown_grace_ms);
@@ -757,6 +930,7 @@ struct Dispatcher::Impl {
       }
       if (!db) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    link.stop();  // after sending what was queued (cancels of unstarted jobs)
     log::info(kLog, "dispatcher ", cfg.dispatcher_id, " stopped");
   }
 };
@@ -766,8 +940,7 @@ Dispatcher::Dispatcher(ServeConfig cfg, zmq::context_t& ctx)
 Dispatcher::~Dispatcher() = default;
 
 std::string Dispatcher::bind() {
-  impl_->router.bind(impl_->cfg.bind_endpoint);
-  return impl_->router.get(zmq::sockopt::last_endpoint);
+  return impl_->link.bind(impl_->cfg.bind_endpoint);
 }
 
 void Dispatcher::run(const std::atomic<bool>& stop) { impl_->run(stop); }

@@ -1,7 +1,10 @@
 // `framefarm-dispatcher serve`: the event loop joining PostgreSQL and the workers' ZeroMQ link.
 //
-// One thread runs everything (run()): zmq::poll waits on the ROUTER socket and the PostgreSQL
-// socket (LISTEN framefarm_jobs / framefarm_cancel) with a polling backstop. Per turn it reads
+// Two threads. The link thread (worker_link.hpp) owns the ROUTER socket: it heartbeats workers
+// and stamps when each was last heard, whatever the database does. The loop thread (run()) does
+// the rest: zmq::poll waits on the link's event queue and the PostgreSQL socket (LISTEN
+// framefarm_jobs / framefarm_cancel) with a polling backstop; it judges silence from the link's
+// stamps, so a loop blocked on SQL never declares a live worker dead. Per turn it reads
 // all queued worker messages, applies their database effects in one statement per kind
 // (progress, completions, hand-backs; each fenced by the lease epoch), then claims as many ready
 // jobs as workers have credit for (one claim statement per batch) and sends them.
@@ -29,6 +32,9 @@ struct DispatcherStats {
   std::atomic<int64_t> workers_dead_total{0};
   std::atomic<int64_t> db_reconnects_total{0};
   std::atomic<int64_t> claims_total{0};
+  std::atomic<int64_t> sends_failed_total{0};       // Job frames the link could not deliver
+  std::atomic<int64_t> deadlines_exceeded_total{0};
+  std::atomic<int64_t> leases_adopted_total{0};     // taken over from re-registering workers
 };
 
 class Dispatcher {

@@ -36,13 +36,56 @@ void DispatcherSession::connect(const proto::Register& reg) {
   dispatcher_interval_ms_ = std::max(own_interval_ms_, 1000);
   last_recv_ = Clock::now();
   last_sent_hb_ = Clock::now();
+  reg_ = reg;
+  credit_ = reg.free_slots;
+  send_register();
+  // What went out on the old socket may never have arrived: send the recent Results again.
+  prune_recent();
+  for (const auto& [at, r] : recent_results_) raw_send(r);
+}
+
+void DispatcherSession::send_register() {
   ++registrations_;
-  send(reg);
-  log_info("session: registering with " + endpoint_ + " as '" + reg.worker_id + "' (free_slots " +
-           std::to_string(reg.free_slots) + ", encoder " + reg.encoder_fingerprint + ")");
+  reg_.free_slots = static_cast<int32_t>(std::clamp<int64_t>(credit_, 0, 100000));
+  reg_.held.clear();
+  for (const auto& [id, h] : held_) reg_.held.push_back(h);
+  raw_send(reg_);
+  log_info("session: registering with " + endpoint_ + " as '" + reg_.worker_id + "' (free_slots " +
+           std::to_string(reg_.free_slots) + ", holding " + std::to_string(reg_.held.size()) +
+           " jobs, encoder " + reg_.encoder_fingerprint + ")");
+}
+
+void DispatcherSession::prune_recent() {
+  const auto keep = std::chrono::milliseconds(int64_t(dispatcher_interval_ms_) * (misses_dead_ + 1) * 3);
+  const auto now = Clock::now();
+  while (!recent_results_.empty() &&
+         (recent_results_.size() > kMaxRecentResults || now - recent_results_.front().first > keep))
+    recent_results_.pop_front();
+}
+
+void DispatcherSession::track_outgoing(const proto::Message& msg) {
+  if (auto* c = std::get_if<proto::Credit>(&msg)) {
+    credit_ += c->slots;
+  } else if (auto* p = std::get_if<proto::Progress>(&msg)) {
+    auto it = held_.find(p->job_id);
+    if (it != held_.end() && it->second.epoch == p->epoch) it->second.started = true;
+  } else if (auto* r = std::get_if<proto::Result>(&msg)) {
+    auto it = held_.find(r->job_id);
+    if (it != held_.end() && it->second.epoch == r->epoch) held_.erase(it);
+    recent_results_.emplace_back(Clock::now(), *r);
+    prune_recent();
+  } else if (auto* h = std::get_if<proto::HandBack>(&msg)) {
+    auto it = held_.find(h->job_id);
+    if (it != held_.end() && it->second.epoch == h->epoch) held_.erase(it);
+  }
 }
 
 bool DispatcherSession::send(const proto::Message& msg) {
+  track_outgoing(msg);
+  return raw_send(msg);
+}
+
+bool DispatcherSession::raw_send(const proto::Message& msg) {
   if (!socket_) return false;
   const std::string frame = proto::encode(msg);
   try {
@@ -92,6 +135,26 @@ std::vector<proto::Message> DispatcherSession::receive() {
       continue;
     }
     if (std::holds_alternative<proto::Heartbeat>(m)) continue;
+    if (std::holds_alternative<proto::Reregister>(m)) {
+      // The dispatcher does not know this connection (it restarted): register again here, at
+      // most once per heartbeat interval, re-announcing held jobs and recent results.
+      const auto now = Clock::now();
+      if (now - last_reregister_ >= std::chrono::milliseconds(interval_ms_)) {
+        last_reregister_ = now;
+        log_warn("session: the dispatcher asks us to register again (it does not know this connection)");
+        send_register();
+        prune_recent();
+        for (const auto& [at, r] : recent_results_) raw_send(r);
+      }
+      continue;
+    }
+    if (auto* j = std::get_if<proto::Job>(&m)) {
+      auto it = held_.find(j->job_id);
+      if (it == held_.end() || it->second.epoch != j->epoch) {
+        if (it == held_.end()) --credit_;  // a re-lease of a held job takes no new slot
+        held_[j->job_id] = proto::HeldLease{j->job_id, j->epoch, false};
+      }
+    }
     out.push_back(std::move(m));
   }
   return out;

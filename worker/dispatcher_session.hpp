@@ -6,10 +6,20 @@
 // dispatcher applies to workers). tick() sends Heartbeat when due and reports a dead dispatcher;
 // the supervisor then hands back what it has not started and calls connect() again.
 //
+// Re-registration without losing work: the session keeps track of what the worker holds (each
+// Job received until its Result or HandBack goes out; started once a Progress went out) and of
+// its credit, and remembers the Results it sent recently. Register always carries the held jobs
+// (the dispatcher keeps or takes over their leases while their epoch is current, and cancels the
+// others), and the recent Results are sent again right after it (the dispatcher applies each
+// once: fencing). A dispatcher that does not know this connection (it restarted) answers with
+// Reregister; the session then registers again on the same socket by itself.
+//
 // Not thread-safe: the supervisor's loop thread owns it.
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,14 +38,18 @@ class DispatcherSession {
   DispatcherSession(zmq::context_t& ctx, std::string endpoint, int32_t heartbeat_interval_ms);
 
   // Closes any previous socket (pending outgoing messages are dropped), opens a new DEALER,
-  // connects and sends `reg`. Loop thread.
+  // connects and sends `reg` (its `held` replaced by the jobs this session tracks), then the
+  // recent Results again. Loop thread.
   void connect(const proto::Register& reg);
 
   // Sends one message without blocking; false (and a log line) if it could not be queued.
+  // Tracks held jobs, credit and recent Results from what it sends.
   bool send(const proto::Message& msg);
 
-  // Reads every frame waiting on the socket; malformed frames are logged and dropped. Welcome and
-  // Heartbeat are consumed here (liveness) and not returned. Loop thread.
+  static constexpr size_t kMaxRecentResults = 1000;
+
+  // Reads every frame waiting on the socket; malformed frames are logged and dropped. Welcome,
+  // Heartbeat and Reregister are consumed here and not returned. Loop thread.
   std::vector<proto::Message> receive();
 
   // Sends a Heartbeat when one is due. Returns true when the dispatcher is presumed dead: nothing
@@ -51,6 +65,10 @@ class DispatcherSession {
   zmq::socket_t& socket() { return *socket_; }
   int32_t heartbeat_interval_ms() const { return interval_ms_; }
   uint64_t registrations() const { return registrations_; }
+  // Jobs tracked as held (received, no Result/HandBack sent yet), by job id.
+  const std::map<int64_t, proto::HeldLease>& held() const { return held_; }
+  // Credit the dispatcher still has from us: free_slots + Credits sent - Jobs received.
+  int64_t credit() const { return credit_; }
 
  private:
   zmq::context_t& ctx_;
@@ -64,6 +82,17 @@ class DispatcherSession {
   Clock::time_point last_recv_{};
   Clock::time_point last_sent_hb_{};
   uint64_t registrations_ = 0;
+  proto::Register reg_;                          // the last Register, re-sent on Reregister
+  std::map<int64_t, proto::HeldLease> held_;
+  int64_t credit_ = 0;
+  std::deque<std::pair<Clock::time_point, proto::Result>> recent_results_;
+  Clock::time_point last_reregister_{};
+
+  void track_outgoing(const proto::Message& msg);
+  bool raw_send(const proto::Message& msg);  // send without tracking
+  void send_register();
+  // Results sent within the last few silence windows (at most kMaxRecentResults).
+  void prune_recent();
 };
 
 }  // namespace ff::worker

@@ -114,6 +114,7 @@ void SimFleet::serve() {
   };
   std::deque<Due> due;
   std::vector<zmq::pollitem_t> items(opt_.workers);
+  std::vector<std::optional<SimClock::time_point>> last_recv(opt_.workers);  // after Welcome
   auto next_hb = SimClock::now();
   while (!stop_.load()) {
     {
@@ -129,9 +130,14 @@ void SimFleet::serve() {
         zmq::message_t msg;
         if (!socks_[i].recv(msg, zmq::recv_flags::dontwait)) break;
         if (silent_[i]) continue;
+        if (last_recv[i]) {
+          int64_t gap = std::chrono::duration_cast<std::chrono::milliseconds>(now - *last_recv[i]).count();
+          if (gap > max_gap_ms_.load()) max_gap_ms_ = gap;
+        }
         auto d = proto::decode(msg.to_string_view());
         if (!std::holds_alternative<proto::Message>(d)) continue;
         auto& m = std::get<proto::Message>(d);
+        if (last_recv[i] || std::holds_alternative<proto::Welcome>(m)) last_recv[i] = now;
         if (std::holds_alternative<proto::Welcome>(m)) {
           welcomed_++;
         } else if (auto* j = std::get_if<proto::Job>(&m)) {

@@ -88,6 +88,9 @@ class SimFleet {
   size_t received_count() const { return received_count_.load(); }
   size_t results_sent() const { return results_sent_.load(); }
   std::vector<int64_t> cancels() const;
+  // Longest time any (not silenced) worker went without receiving anything from the dispatcher
+  // after its Welcome: a real worker presumes the dispatcher dead after misses x interval.
+  int64_t max_dispatcher_gap_ms() const { return max_gap_ms_.load(); }
 
  private:
   void serve();
@@ -100,6 +103,7 @@ class SimFleet {
   std::atomic<int> welcomed_{0};
   std::atomic<size_t> received_count_{0};
   std::atomic<size_t> results_sent_{0};
+  std::atomic<int64_t> max_gap_ms_{0};
   std::mutex silence_mu_;
   std::set<int> to_silence_;
   mutable std::mutex mu_;

@@ -11,6 +11,7 @@
 #include "dispatcher/cli.hpp"
 #include "dispatcher/config.hpp"
 #include "dispatcher/pg_array.hpp"
+#include "dispatcher/pg_options.hpp"
 #include "dispatcher/registry.hpp"
 #include "dispatcher/scheduler.hpp"
 #include "dispatcher/text.hpp"
@@ -91,6 +92,44 @@ TEST_CASE("serve config decodes every flag in one place, with units and ranges")
   CHECK_THROWS_WITH_AS(bad({"--lease-timeout-ms", "1000", "--heartbeat-interval-ms", "1000"}),
                        Contains("at least 2 x"), UsageError);
   CHECK_THROWS_AS(ff::config::parse_flags({"--lease-timeout"}, serve_flag_specs()), UsageError);
+}
+
+TEST_CASE("serve: statement/connect timeouts and the job deadline decode with ranges") {
+  auto dec = [](std::vector<std::string> a) {
+    return decode_serve_config(ff::config::parse_flags(a, serve_flag_specs()));
+  };
+  ServeConfig d = dec({});
+  CHECK(d.pg.statement_timeout_ms == 10000);
+  CHECK(d.pg.connect_timeout_s == 5);
+  CHECK(d.job_deadline_ms == 4LL * 3600 * 1000);
+  ServeConfig c = dec({"--statement-timeout-ms", "0", "--db-connect-timeout-s", "3", "--job-deadline-ms", "60000"});
+  CHECK(c.pg.statement_timeout_ms == 0);
+  CHECK(c.pg.connect_timeout_s == 3);
+  CHECK(c.job_deadline_ms == 60000);
+  CHECK_THROWS_WITH_AS(dec({"--statement-timeout-ms", "5"}), Contains("at least 100"), UsageError);
+  CHECK_THROWS_WITH_AS(dec({"--job-deadline-ms", "5"}), Contains("at least 100"), UsageError);
+  CHECK_THROWS_WITH_AS(dec({"--db-connect-timeout-s", "1"}), Contains("out of range"), UsageError);
+}
+
+TEST_CASE("every database connection gets timeouts and keepalives, never overriding the caller's") {
+  PgTimeouts t;
+  t.statement_timeout_ms = 1500;
+  CHECK(with_pg_timeouts("", t) ==
+        "connect_timeout='5' keepalives='1' keepalives_idle='10' keepalives_interval='3' "
+        "keepalives_count='3' tcp_user_timeout='20000' options='-c statement_timeout=1500'");
+  CHECK(with_pg_timeouts("postgresql://u@h:5/db", t) ==
+        "postgresql://u@h:5/db?connect_timeout=5&keepalives=1&keepalives_idle=10&keepalives_interval=3"
+        "&keepalives_count=3&tcp_user_timeout=20000&options=-c%20statement_timeout%3D1500");
+  // Keys already there are kept (URI and conninfo forms).
+  std::string u = with_pg_timeouts("postgresql://u@h/db?connect_timeout=30", t);
+  CHECK(u.find("connect_timeout=30") != std::string::npos);
+  CHECK(u.find("connect_timeout=5") == std::string::npos);
+  CHECK(u.find("&keepalives=1") != std::string::npos);
+  std::string k = with_pg_timeouts("host=h keepalives_idle = 60", t);
+  CHECK(k.find("keepalives_idle='10'") == std::string::npos);
+  CHECK(k.find("keepalives_interval='3'") != std::string::npos);
+  t.statement_timeout_ms = 0;  // none: no options parameter
+  CHECK(with_pg_timeouts("", t).find("statement_timeout") == std::string::npos);
 }
 
 TEST_CASE("a database URL with a password is refused") {
@@ -285,4 +324,22 @@ TEST_CASE("sanitize_text makes worker strings valid UTF-8 without NULs, bounded"
   CHECK(sanitize_text("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
   CHECK(sanitize_text("abcdef", 4) == "abcd");
   CHECK(sanitize_text("a\xC3\xA9", 2) == "a");  // never cuts a character
+}
+
+TEST_CASE("protocol: Register carries held jobs; Reregister round-trips") {
+  ff::proto::Register r;
+  r.worker_id = "w";
+  r.held = {ff::proto::HeldLease{7, 70, true}, ff::proto::HeldLease{8, 80, false}};
+  auto d = ff::proto::decode(ff::proto::encode(r));
+  REQUIRE(std::holds_alternative<ff::proto::Message>(d));
+  auto back = std::get<ff::proto::Register>(std::get<ff::proto::Message>(d));
+  REQUIRE(back.held.size() == 2);
+  CHECK(back.held[0].job_id == 7);
+  CHECK(back.held[0].epoch == 70);
+  CHECK(back.held[0].started);
+  CHECK_FALSE(back.held[1].started);
+  auto rr = ff::proto::decode(ff::proto::encode(ff::proto::Reregister{"why"}));
+  REQUIRE(std::holds_alternative<ff::proto::Message>(rr));
+  CHECK(std::get<ff::proto::Reregister>(std::get<ff::proto::Message>(rr)).reason == "why");
+  CHECK(ff::proto::type_name(ff::proto::MsgType::kReregister) == "reregister");
 }

@@ -218,29 +218,38 @@ TEST_CASE("retry requeues dead/cancelled jobs with attempts reset, refuses other
   CHECK(j->attempt == 1);
 }
 
-TEST_CASE("a worker silent for 3 heartbeat intervals is dead: jobs requeued with attempt+1, backoff, dead at max") {
+TEST_CASE("a worker silent for 3 heartbeat intervals is dead: started jobs retried at once in their place, unstarted ones back unused, dead at max") {
   DispatcherEnv env;
   auto cfg = env.config("d1");
   cfg.heartbeat_interval_ms = 100;
-  cfg.retry_backoff = {300, 300};
-  int64_t a = insert(env, "(prompt, max_attempts) VALUES ('x', 2)");
+  cfg.retry_backoff = {60000, 60000};  // a backoff would hold the job back for a minute
+  int64_t a = insert(env, "(prompt, max_attempts, priority) VALUES ('x', 2, 1)");
+  int64_t b = insert(env, "(prompt, max_attempts, priority) VALUES ('y', 2, 0)");
   RunningDispatcher d(env.ctx, cfg);
   SimWorker w1(env.ctx, d.endpoint());
-  REQUIRE(w1.register_as("w1", 1));
+  REQUIRE(w1.register_as("w1", 2));
   auto j = w1.recv_until<proto::Job>(5s);
   REQUIRE(j);
-  // w1 now says nothing: after ~300 ms it is dead.
+  REQUIRE(w1.recv_until<proto::Job>(5s));
+  proto::Job ja = *j;
+  if (ja.job_id != a) ja.job_id = a, ja.epoch = std::stoll(env.q("SELECT lease_epoch FROM framefarm.jobs WHERE id = " + std::to_string(a)));
+  w1.send(proto::Progress{a, ja.epoch, "stage1", 1, 10});  // a started, b did not
+  CHECK(wait_state(env, a, "running", 5s) == "running");
+  // w1 now says nothing: after ~300 ms it is dead. The fault was the worker's: no backoff.
   CHECK(wait_state(env, a, "retry_wait", 5s) == "retry_wait");
   CHECK(env.q("SELECT attempts || '/' || error_kind || '/' || (run_after > now()) FROM framefarm.jobs WHERE id = " +
-              std::to_string(a)) == "1/worker_lost/true");
+              std::to_string(a)) == "1/worker_lost/false");
+  CHECK(env.q("SELECT state || '/' || attempts FROM framefarm.jobs WHERE id = " + std::to_string(b)) == "queued/0");
   CHECK(d.stats().workers_dead_total.load() == 1);
   CHECK(env.wait_for("SELECT status FROM framefarm.workers WHERE worker_id = 'w1'", "dead") == "dead");
-  // A late result from the dead worker's session is dropped (it must register again).
+  // A late result from the dead worker's session is dropped (its epoch is no longer leased).
   proto::Result late;
   late.job_id = a;
-  late.epoch = j->epoch;
+  late.epoch = ja.epoch;
   late.ok = true;
   w1.send(late);
+  // A job of the same priority inserted now queues behind a: a kept its place.
+  int64_t c = insert(env, "(prompt, priority) VALUES ('z', 1)");
   SimWorker w2(env.ctx, d.endpoint());
   REQUIRE(w2.register_as("w2", 1));
   auto j2 = w2.recv_until<proto::Job>(5s);
@@ -248,8 +257,11 @@ TEST_CASE("a worker silent for 3 heartbeat intervals is dead: jobs requeued with
   CHECK(j2->job_id == a);
   CHECK(j2->attempt == 2);
   CHECK(state_of(env, a) == "leased");
-  // w2 dies as well: max_attempts reached -> dead.
+  CHECK(state_of(env, c) == "queued");
+  // w2 starts it and dies as well: max_attempts reached -> dead.
+  w2.send(proto::Progress{a, j2->epoch, "stage1", 1, 10});
   CHECK(wait_state(env, a, "dead", 5s) == "dead");
+  CHECK(env.q("SELECT error_kind FROM framefarm.jobs WHERE id = " + std::to_string(a)) == "worker_lost");
 }
 
 TEST_CASE("expired leases of a dispatcher that died are requeued by another dispatcher") {
