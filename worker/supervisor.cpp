@@ -317,6 +317,8 @@ void SupervisorImpl::on_engine_message(proto::Message& m) {
   if (std::holds_alternative<proto::EngineHello>(m)) {
     const auto& h = *engine_->hello();
     backoff_.started(Clock::now());
+    notify_.status(notify_.is_ready() ? "serving: engine restarted (" + h.device + ")"
+                                      : "engine up (" + h.device + "); registering with " + cfg_.dispatcher_endpoint);
     if (h.encoder_fingerprint.empty()) {
       engine_lost("engine sent EngineHello without encoder_fingerprint; restarting it");
       return;
