@@ -5,9 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <regex>
 #include <thread>
 
 #include <pqxx/pqxx>
+#include <prometheus/registry.h>
 
 #include "dispatcher/metrics.hpp"
 #include "dispatcher/migrate.hpp"
@@ -146,4 +148,19 @@ TEST_CASE("HTTP endpoint: the refresh thread fills /metrics; a dead database cou
 TEST_CASE("an address nobody can listen on is refused with the address named") {
   CHECK_THROWS_WITH(ff::dispatcher::DispatcherMetrics({"256.1.1.1:80", "", 1000}, nullptr),
                     doctest::Contains("256.1.1.1:80"));
+}
+
+TEST_CASE("dispatcher metric names: snake_case, framefarm_-prefixed, with a unit; counters end in _total") {
+  ff::dispatcher::DispatcherMetrics m({"", "", 1000}, nullptr);
+  const auto fams = m.registry()->Collect();
+  REQUIRE(fams.size() >= 14);
+  const std::regex snake("^framefarm_[a-z0-9]+(_[a-z0-9]+)*$");
+  const std::regex unit(".*_(seconds|total|jobs|workers)$");  // jobs/workers: counts of those
+  for (const auto& f : fams) {
+    INFO(f.name);
+    CHECK(std::regex_match(f.name, snake));
+    CHECK(std::regex_match(f.name, unit));
+    CHECK_FALSE(f.help.empty());
+    CHECK((f.type == prometheus::MetricType::Counter) == (f.name.size() > 6 && f.name.rfind("_total") == f.name.size() - 6));
+  }
 }
