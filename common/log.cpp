@@ -152,13 +152,39 @@ std::mutex& context_mu() {
   static std::mutex mu;
   return mu;
 }
+// FF_LOG_CONTEXT: "k=v k2=v2" (no quoting: set_context exports only plain values).
+std::vector<Field> context_from_env() {
+  std::vector<Field> out;
+  const char* e = std::getenv("FF_LOG_CONTEXT");
+  std::string_view s = e ? e : "";
+  while (!s.empty()) {
+    const size_t sp = s.find(' ');
+    const std::string_view pair = s.substr(0, sp);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && eq > 0)
+      out.push_back({std::string(pair.substr(0, eq)), std::string(pair.substr(eq + 1))});
+    if (sp == std::string_view::npos) break;
+    s.remove_prefix(sp + 1);
+  }
+  return out;
+}
 std::vector<Field>& context_store() {
-  static std::vector<Field> fields;
+  static std::vector<Field> fields = context_from_env();
   return fields;
 }
 }  // namespace
 
 void set_context(std::vector<Field> fields) {
+  std::string env;
+  for (const auto& f : fields) {
+    const bool plain = !f.key.empty() && !f.value.empty() &&
+                       f.value.find_first_of(" \t\n\"=\\") == std::string::npos &&
+                       f.key.find_first_of(" =") == std::string::npos;
+    if (!plain) continue;
+    if (!env.empty()) env.push_back(' ');
+    env += f.key + "=" + f.value;
+  }
+  ::setenv("FF_LOG_CONTEXT", env.c_str(), 1);
   std::lock_guard lk(context_mu());
   context_store() = std::move(fields);
 }

@@ -63,7 +63,10 @@ void set_journal_prefix(bool on);
 bool detect_journal();
 
 // Fields appended to every line of this process after the call's own (e.g. worker_id in the
-// worker supervisor). Set once at start-up; thread-safe.
+// worker supervisor). Also exported as FF_LOG_CONTEXT="k=v ..." (fields whose value has no
+// space, quote or '=') so child processes started later (the engine) carry them too; a process
+// starts with the fields of the FF_LOG_CONTEXT it inherited. Call at start-up, before other
+// threads start (setenv).
 void set_context(std::vector<Field> fields);
 
 // Appends `value` to `out` as a logfmt value (quoted and escaped only where needed).

@@ -101,3 +101,18 @@ TEST_CASE("stderr that is the journal stream (JOURNAL_STREAM matches fd 2) gets 
   const std::string off = child_stderr([] { lg::warn("t", "x"); }, "other");
   CHECK(off.rfind("ts=", 0) == 0);
 }
+
+TEST_CASE("context fields: exported as FF_LOG_CONTEXT for children, inherited at start") {
+  const std::string out = child_stderr([] {
+    lg::set_context({lg::kv("worker_id", "n1/cuda:0"), lg::kv("spaced", "a b")});
+    const char* e = std::getenv("FF_LOG_CONTEXT");
+    lg::warn("t", "env=", e ? e : "(none)");
+  }, "none");
+  CHECK(out.find("msg=\"env=worker_id=n1/cuda:0\" worker_id=n1/cuda:0 spaced=\"a b\"\n") != std::string::npos);
+  // A process (the engine) started with FF_LOG_CONTEXT carries its fields on every line.
+  const std::string child = child_stderr([] {
+    setenv("FF_LOG_CONTEXT", "worker_id=w9 gpu=cuda:1", 1);
+    lg::info("engine", "ready");
+  }, "none");
+  CHECK(child.find("component=engine msg=ready worker_id=w9 gpu=cuda:1\n") != std::string::npos);
+}

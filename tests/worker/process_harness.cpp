@@ -142,6 +142,7 @@ void write_worker_config(const std::string& path, const WorkerSpec& s) {
                  {"engine", json::Value(std::move(engine))},
                  {"database_url", s.database_url},
                  {"cache_ram_bytes", 64 << 20}};
+  if (!s.metrics_bind.empty()) o.set("metrics_bind", s.metrics_bind);
   std::ofstream(path) << json::dump(json::Value(std::move(o)), 2);
 }
 

@@ -59,6 +59,7 @@ struct WorkerSpec {
   int heartbeat_interval_ms = 200;
   int engine_request_timeout_ms = 5000;
   int shutdown_grace_ms = 10000;
+  std::string metrics_bind;  // "" = no /metrics endpoint
 };
 void write_worker_config(const std::string& path, const WorkerSpec& spec);
 

@@ -143,6 +143,7 @@ class Engine {
     h.max_encode_batch = 64;
     h.components_resident = {"stage1_transformer", "stage2_transformer", "vae_decoder"};
     send(h);
+    send(proto::EngineStats{});  // as the real engine: GPU memory reported before the first job
     log_line("hello " + std::to_string(getpid()));
     for (;;) {
       auto m = recv(-1);

@@ -7,13 +7,16 @@
 #include <csignal>
 #include <filesystem>
 #include <optional>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "common/protocol.hpp"
+#include "tests/observability/http_get.hpp"
 #include "tests/worker/process_harness.hpp"
 
 namespace proto = ff::proto;
@@ -463,4 +466,53 @@ TEST_CASE("SIGTERM waits for a job's MP4 before Goodbye") {
   CHECK(r->ok);
   CHECK(r->media.frames == 48);
   CHECK(fake.index_of<proto::Result>() < fake.index_of<proto::Goodbye>());
+}
+
+namespace {
+// The value of the first exposition line of `name` whose labels include every `labels` pair
+// (k="v"); -1 when there is none.
+double scraped(const std::string& text, const std::string& name, const std::vector<std::string>& labels) {
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    if (l.rfind(name + "{", 0) != 0) continue;
+    bool all = true;
+    for (const auto& kv : labels) all = all && l.find(kv) != std::string::npos;
+    if (all) return std::stod(l.substr(l.rfind(' ') + 1));
+  }
+  return -1;
+}
+}  // namespace
+
+TEST_CASE("/metrics of a running worker: configured address, worker_id and gpu labels, engine up, registered, attempts; logfmt log with worker_id") {
+  FakeDispatcher fake;
+  ff::test::WorkerSpec spec;
+  spec.metrics_bind = "127.0.0.1:0";
+  WorkerRun w(fake, {}, spec);
+  int port = 0;
+  REQUIRE(ff::test::eventually([&] {
+    std::smatch m;
+    const std::string log = w.log();
+    if (std::regex_search(log, m, std::regex("serving /metrics on 127\\.0\\.0\\.1:0 \\(port ([0-9]+)\\)")))
+      port = std::stoi(m[1]);
+    return port > 0;
+  }, 10s));
+  const std::vector<std::string> ours = {"worker_id=\"test-worker\"", "gpu=\"cpu\""};
+  auto body = [&] { return ff::test::http_get(port, "/metrics"); };
+  // The engine is up and has reported GPU memory before any job; no Welcome yet.
+  INFO(w.log());
+  CHECK(ff::test::eventually([&] { return scraped(body(), "framefarm_engine_up", ours) == 1; }, 10s));
+  CHECK(scraped(body(), "framefarm_worker_registered", ours) == 0);
+  CHECK(ff::test::eventually([&] { return scraped(body(), "framefarm_engine_stats_timestamp_seconds", ours) > 1.7e9; }, 10s));
+  registered(fake, w);
+  CHECK(ff::test::eventually([&] { return scraped(body(), "framefarm_worker_registered", ours) == 1; }, 10s));
+  fake.send(job(1, "a cat"));
+  REQUIRE(fake.wait([&] { return fake.result_of<proto::Result>(1).has_value(); }));
+  CHECK(ff::test::eventually([&] {
+    return scraped(body(), "framefarm_job_attempts_total",
+                   {"outcome=\"succeeded\"", "error_kind=\"none\"", ours[0], ours[1]}) == 1;
+  }, 10s));
+  // One log format: logfmt lines of component worker carrying worker_id.
+  const std::string log = w.log();
+  CHECK(log.find("level=info component=worker msg=") != std::string::npos);
+  CHECK(log.find("worker_id=test-worker") != std::string::npos);
 }
