@@ -241,7 +241,7 @@ void SupervisorImpl::fail_job(int64_t job_id, ErrorKind kind, const std::string&
   const proto::Job job = h->job;
   book_.remove(job_id);
   encode_seconds_.erase(job_id);
-  log_warn("job " + std::to_string(job_id) + " failed: " + why);
+  log_job(job, "job failed", kind, why);
   send_result(job, std::move(r), true);
 }
 
@@ -412,23 +412,23 @@ void SupervisorImpl::on_generate_result(const proto::GenerateResult& g) {
       proto::Result f;
       f.error_kind = err->rfind("options:", 0) == 0 ? ErrorKind::kBadInput : ErrorKind::kInternal;
       f.error_message = "mux failed: " + *err;
-      log_warn("job " + std::to_string(g.job_id) + " failed: " + f.error_message);
+      log_job(job, "job failed", f.error_kind, f.error_message);
       send_result(job, std::move(f), true);
     }
     return;
   }
-  if (g.ok) log_info("job " + std::to_string(g.job_id) + " succeeded: " + g.video_path);
-  else log_warn("job " + std::to_string(g.job_id) + " failed in engine: " + g.error_message);
+  if (g.ok) log_job(job, "job succeeded: " + g.video_path);
+  else log_job(job, "job failed in engine", g.error_kind == ErrorKind::kNone ? ErrorKind::kInternal : g.error_kind, g.error_message);
   send_result(job, std::move(r), true);
 }
 
 void SupervisorImpl::on_mux_done() {
   for (auto& [job, r] : mux_->take_done()) {
     if (r.ok)
-      log_info("job " + std::to_string(job.job_id) + " succeeded: " + r.output_path + " (" +
-               std::to_string(r.media.bytes) + " bytes, muxed in " + std::to_string(r.timings_s["mux"]) + " s)");
+      log_job(job, "job succeeded: " + r.output_path + " (" + std::to_string(r.media.bytes) + " bytes, muxed in " +
+                       std::to_string(r.timings_s["mux"]) + " s)");
     else
-      log_warn("job " + std::to_string(job.job_id) + " failed: " + r.error_message);
+      log_job(job, "job failed", r.error_kind == ErrorKind::kNone ? ErrorKind::kInternal : r.error_kind, r.error_message);
     send_result(job, std::move(r), true);
   }
 }
@@ -601,7 +601,7 @@ int SupervisorImpl::run() {
           proto::Result r;
           r.error_kind = ErrorKind::kInternal;
           r.error_message = "worker stopped before the job's MP4 was complete";
-          log_warn("job " + std::to_string(job.job_id) + " failed: " + r.error_message);
+          log_job(job, "job failed", r.error_kind, r.error_message);
           send_result(job, std::move(r), true);
         }
       }

@@ -515,4 +515,7 @@ TEST_CASE("/metrics of a running worker: configured address, worker_id and gpu l
   const std::string log = w.log();
   CHECK(log.find("level=info component=worker msg=") != std::string::npos);
   CHECK(log.find("worker_id=test-worker") != std::string::npos);
+  // Job lines carry job_id, epoch and attempt as fields.
+  CHECK(log.find("msg=\"job succeeded: ") != std::string::npos);
+  CHECK(log.find("job_id=1 epoch=1001 attempt=1") != std::string::npos);
 }
