@@ -2,7 +2,7 @@
 # One call on the GPU host: build (Release, CUDA libtorch) the GPU tests, the LTX-2.3 parity and
 # engine unit tests (libtorch 2.x kernels) and the benchmarks, run the chosen steps. Logs and JSON
 # go to $OUT.  Device command: bash -c 'source .airgap/env.sh && bench/gpu/gpu_host_run.sh [steps]'
-#   steps: tests encode ltx23     (default: all three)
+#   steps: tests encode ltx23 decode     (default: tests encode ltx23)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -13,6 +13,12 @@ steps=${*:-tests encode ltx23}
 export FF_SKIP_INSTALL=1 FF_BENCH_BUILD_DIR=$root/build-bench PYTHONUNBUFFERED=1
 b=$root/build-bench
 t0=$SECONDS
+# .airgap/env.sh unpacks its debs once per machine; debs staged after that (FFmpeg by
+# bench/gpu/stage_ffmpeg.sh) are unpacked here on a machine that has not seen them yet.
+for f in .airgap/debs/*.deb; do
+  m=/opt/deps/.unpacked-$(basename "$f")
+  if [ "$f" -nt /opt/deps/.done ] && [ ! -e "$m" ]; then dpkg -x "$f" /opt/deps && touch "$m"; fi
+done
 # worker/media (not built here) needs FFmpeg/libpng pkg-config files to configure. Where the GPU
 # image lacks them, empty stand-ins let configure pass; no target built here links them.
 stub=/tmp/ff-pc-stubs
@@ -24,6 +30,7 @@ for m in libavformat libavcodec libswresample libavutil libpng; do
   fi
 done
 export PKG_CONFIG_PATH=$stub${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+echo "FFmpeg for configure: libavformat $(pkg-config --modversion libavformat 2>/dev/null || echo none) (0 = stand-in)"
 rm -f "$b/CMakeCache.txt"  # pkg-config results are cached: re-check them every time
 # promtool (tests/cache) is not on the GPU host and not needed for these targets.
 cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH//:/;}" \
@@ -31,8 +38,16 @@ cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${CM
 grep -i "framefarm:" "$out/configure.log"
 ltx2_tests="test_ltx2_av_transformer test_ltx2_sampling test_ltx2_pipelines test_ltx2_upsampler test_ltx2_lora
             test_ltx2_fp8 test_ltx2_video_decoder test_ltx2_audio test_ltx2_model_files test_app_av_stage"
-if ! cmake --build "$b" -j16 --target test_streaming_gpu test_streaming_plan test_text_gpu $ltx2_tests \
-     ff_bench_encode ff_bench_ltx23 >"$out/build.log" 2>&1; then
+targets=""
+for s in $steps; do
+  case $s in
+    tests) targets="$targets test_streaming_gpu test_streaming_plan test_text_gpu $ltx2_tests" ;;
+    encode) targets="$targets ff_bench_encode" ;;
+    ltx23) targets="$targets ff_bench_ltx23" ;;
+    decode) targets="$targets ff_bench_decode" ;;
+  esac
+done
+if ! cmake --build "$b" -j16 --target $targets >"$out/build.log" 2>&1; then
   grep -E "error|FAILED" -A6 "$out/build.log" | head -120
   exit 1
 fi
@@ -61,6 +76,17 @@ for s in $steps; do
       echo "== ltx23"
       timeout ${FF_LTX23_TIMEOUT:-420} ops/bench ltx23 --json "$out/ltx23.json" >"$out/ltx23.log" 2>&1
       echo "rc=$?"; grep -v "^  " "$out/ltx23.log" | tail -45 ;;
+    decode)
+      echo "== decode"
+      # With FFmpeg (the staged .airgap debs) the mux variant; if it does not build, without the mux.
+      name=decode
+      if cmake --build "$b" -j16 --target ff_bench_decode_mux >"$out/build_decode_mux.log" 2>&1; then
+        name=decode-mux
+      else
+        echo "ff_bench_decode_mux not built (no FFmpeg here?): $(grep -E 'error|unknown target' "$out/build_decode_mux.log" | head -3)"
+      fi
+      timeout ${FF_DECODE_TIMEOUT:-330} ops/bench $name --json "$out/decode.json" >"$out/decode.log" 2>&1
+      echo "rc=$?"; grep -v "^    " "$out/decode.log" | tail -90 ;;
   esac
 done
 echo "total $((SECONDS - t0)) s"
