@@ -99,7 +99,17 @@ at::Tensor audio_tokens_to_latent(const at::Tensor& tokens, int64_t z_channels) 
   return tokens.reshape({B, T, z_channels, F}).permute({0, 2, 1, 3}).contiguous();
 }
 
-at::Tensor decode_audio_latent(const AudioDecoderModel& m, const at::Tensor& latent) {
+std::vector<std::vector<std::string>> audio_decoder_stage_prefixes(const AudioDecoderConfig& c,
+                                                                   const std::string& decoder_prefix) {
+  std::vector<std::vector<std::string>> out = {
+      {decoder_prefix + "conv_in."}, {decoder_prefix + "mid.block_1."}, {decoder_prefix + "mid.block_2."}};
+  for (int64_t level = c.levels() - 1; level >= 0; --level)
+    out.push_back({decoder_prefix + "up." + std::to_string(level) + "."});
+  out.push_back({decoder_prefix + "conv_out."});
+  return out;
+}
+
+at::Tensor decode_audio_latent(const AudioDecoderModel& m, const at::Tensor& latent, const StageHooks& hooks) {
   const auto& c = m.config;
   const auto& w = m.weights;
   if (latent.dim() != 4 || latent.size(1) != c.z_channels)
@@ -116,15 +126,24 @@ at::Tensor decode_audio_latent(const AudioDecoderModel& m, const at::Tensor& lat
   tokens = tokens * as(w.std_of_means, latent) + as(w.mean_of_means, latent);
   at::Tensor x = tokens.reshape({B, T, Z, F}).permute({0, 2, 1, 3}).contiguous();
 
-  x = causal_conv(x, w.conv_in);
-  x = res_block(x, w.mid_block_1);
-  x = res_block(x, w.mid_block_2);
+  int stage = 0;
+  auto run = [&](auto&& f) {
+    hooks.begin(stage);
+    x = f(x);
+    hooks.end(stage++);
+  };
+  run([&](const at::Tensor& h) { return causal_conv(h, w.conv_in); });
+  run([&](const at::Tensor& h) { return res_block(h, w.mid_block_1); });
+  run([&](const at::Tensor& h) { return res_block(h, w.mid_block_2); });
   for (int64_t level = c.levels() - 1; level >= 0; --level) {
-    const auto& L = w.up[static_cast<size_t>(level)];
-    for (const auto& b : L.blocks) x = res_block(x, b);
-    if (level != 0) x = upsample(x, L.upsample);
+    run([&](at::Tensor h) {
+      const auto& L = w.up[static_cast<size_t>(level)];
+      for (const auto& b : L.blocks) h = res_block(h, b);
+      if (level != 0) h = upsample(h, L.upsample);
+      return h;
+    });
   }
-  x = causal_conv(norm_silu(x), w.conv_out);
+  run([&](const at::Tensor& h) { return causal_conv(norm_silu(h), w.conv_out); });
 
   // Crop, then zero-pad, to the reference's target shape.
   const int64_t target_t = std::max<int64_t>(T * kAudioLatentDownsample - (kAudioLatentDownsample - 1), 1);

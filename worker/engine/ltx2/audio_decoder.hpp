@@ -29,6 +29,7 @@
 
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/audio_decoder_config.hpp"
+#include "worker/engine/ltx2/stage_hooks.hpp"
 #include "worker/engine/layers/weight_spec.hpp"
 
 namespace ff::ltx2 {
@@ -76,10 +77,17 @@ AudioDecoderModel load_audio_decoder(const io::SafetensorsFile& file, at::Device
 // -> the decoder's latent [B, z, T, F] (ltx-core AudioPatchifier.unpatchify). F = (z*F) / z.
 at::Tensor audio_tokens_to_latent(const at::Tensor& tokens, int64_t z_channels);
 
+// The decoder's stages, for placement (stage_hooks.hpp): per stage, the name prefixes (under
+// `decoder_prefix`) of the weights it reads: conv_in, mid.block_1, mid.block_2, each up level
+// from the last to level 0 (its blocks and upsample conv), conv_out. The statistics belong to no
+// stage (fixed).
+std::vector<std::vector<std::string>> audio_decoder_stage_prefixes(const AudioDecoderConfig& c,
+                                                                   const std::string& decoder_prefix = kAudioDecoderPrefix);
+
 // latent [B, z, T, F] (normalized, as the transformer produces it) -> log-mel
 // [B, out_ch, max(4T-3, 1), mel_bins or F], in latent's dtype and on its device (the weights
 // must be on that device). Throws std::invalid_argument on a latent whose z or z*F does not
-// match the config and statistics.
-at::Tensor decode_audio_latent(const AudioDecoderModel& m, const at::Tensor& latent);
+// match the config and statistics. `hooks` wrap each stage.
+at::Tensor decode_audio_latent(const AudioDecoderModel& m, const at::Tensor& latent, const StageHooks& hooks = {});
 
 }  // namespace ff::ltx2

@@ -105,23 +105,46 @@ Upsampler load_upsampler(const std::string& path, at::Device device, at::ScalarT
   return u;
 }
 
-at::Tensor upsampler_forward(const at::Tensor& latent, const Upsampler& upsampler) {
+std::vector<std::vector<std::string>> upsampler_stage_prefixes(const UpsamplerConfig& c, const std::string& prefix) {
+  std::vector<std::vector<std::string>> out;
+  out.push_back({prefix + "initial_conv.", prefix + "initial_norm."});
+  for (int64_t i = 0; i < c.num_blocks_per_stage; ++i) out.push_back({prefix + "res_blocks." + std::to_string(i) + "."});
+  out.push_back({prefix + "upsampler."});
+  for (int64_t i = 0; i < c.num_blocks_per_stage; ++i)
+    out.push_back({prefix + "post_upsample_res_blocks." + std::to_string(i) + "."});
+  out.push_back({prefix + "final_conv."});
+  return out;
+}
+
+at::Tensor upsampler_forward(const at::Tensor& latent, const Upsampler& upsampler, const StageHooks& hooks) {
   const auto& c = upsampler.config;
   const auto& w = upsampler.weights;
   if (latent.dim() != 5 || latent.size(1) != c.in_channels)
     throw std::invalid_argument("upsampler: latent must be [B, " + std::to_string(c.in_channels) +
                                 ", F, H, W], got " + io::shape_string(latent.sizes()));
-  if (latent.scalar_type() != w.initial_conv.weight.scalar_type())
+  int stage = 0;
+  hooks.begin(stage);
+  if (latent.scalar_type() != w.initial_conv.weight.scalar_type()) {
+    hooks.end(stage);
     throw std::invalid_argument("upsampler: latent dtype differs from the weights' dtype");
+  }
   at::Tensor x = at::silu(group_norm(conv3d(latent, w.initial_conv), w.initial_norm));
-  for (const auto& b : w.res_blocks) x = res_block(x, b);
-  x = spatial_x2(x, w.upsample_conv);
-  for (const auto& b : w.post_upsample_res_blocks) x = res_block(x, b);
-  return conv3d(x, w.final_conv);
+  hooks.end(stage++);
+  auto run = [&](auto&& f) {
+    hooks.begin(stage);
+    x = f(x);
+    hooks.end(stage++);
+  };
+  for (const auto& b : w.res_blocks) run([&](const at::Tensor& h) { return res_block(h, b); });
+  run([&](const at::Tensor& h) { return spatial_x2(h, w.upsample_conv); });
+  for (const auto& b : w.post_upsample_res_blocks) run([&](const at::Tensor& h) { return res_block(h, b); });
+  run([&](const at::Tensor& h) { return conv3d(h, w.final_conv); });
+  return x;
 }
 
 at::Tensor upsample_video_latent(const at::Tensor& latent, const Upsampler& upsampler,
-                                 const at::Tensor& per_channel_mean, const at::Tensor& per_channel_std) {
+                                 const at::Tensor& per_channel_mean, const at::Tensor& per_channel_std,
+                                 const StageHooks& hooks) {
   const int64_t ch = upsampler.config.in_channels;
   if (per_channel_mean.numel() != ch || per_channel_std.numel() != ch)
     throw std::invalid_argument("upsample_video_latent: per-channel statistics must have " + std::to_string(ch) +
@@ -130,7 +153,7 @@ at::Tensor upsample_video_latent(const at::Tensor& latent, const Upsampler& upsa
   const at::Tensor mean = per_channel_mean.reshape({1, ch, 1, 1, 1}).to(opts);
   const at::Tensor std = per_channel_std.reshape({1, ch, 1, 1, 1}).to(opts);
   at::Tensor x = latent * std + mean;
-  x = upsampler_forward(x, upsampler);
+  x = upsampler_forward(x, upsampler, hooks);
   return (x - mean) / std;
 }
 

@@ -23,6 +23,7 @@
 #include <ATen/ATen.h>
 
 #include "worker/engine/io/safetensors.hpp"
+#include "worker/engine/ltx2/stage_hooks.hpp"
 #include "worker/engine/ltx2/upsampler_config.hpp"
 #include "worker/engine/layers/weight_spec.hpp"
 
@@ -66,9 +67,14 @@ Upsampler load_upsampler(const std::string& path, at::Device device, at::ScalarT
 UpsamplerWeights load_upsampler_weights(const io::SafetensorsFile& file, const UpsamplerConfig& config,
                                         at::Device device, at::ScalarType dtype, const std::string& prefix = "");
 
+// The forward's stages, for placement (stage_hooks.hpp): per stage, the name prefixes (under
+// `prefix`) of the weights it reads: initial conv and norm, each res block, the x2 conv (either key
+// variant, with the blur kernel), each post-upsample res block, the final conv.
+std::vector<std::vector<std::string>> upsampler_stage_prefixes(const UpsamplerConfig& c, const std::string& prefix = "");
+
 // The upsampler network alone: latent [B, in_channels, F, H, W] (not normalized: VAE latent
-// space) -> [B, in_channels, F, 2H, 2W], in latent's dtype.
-at::Tensor upsampler_forward(const at::Tensor& latent, const Upsampler& upsampler);
+// space) -> [B, in_channels, F, 2H, 2W], in latent's dtype. `hooks` wrap each stage.
+at::Tensor upsampler_forward(const at::Tensor& latent, const Upsampler& upsampler, const StageHooks& hooks = {});
 
 // What the pipelines call on the stage-1 video latent (normalized, unpatchified
 // [B, 128, F, H, W]): un-normalize with the VAE's per-channel statistics
@@ -76,6 +82,7 @@ at::Tensor upsampler_forward(const at::Tensor& latent, const Upsampler& upsample
 // upsample, normalize again; the same ops and rounding points as ltx-core's upsample_video:
 // x*std + mean, forward, (y - mean) / std. Result [B, C, F, 2H, 2W] in latent's dtype.
 at::Tensor upsample_video_latent(const at::Tensor& latent, const Upsampler& upsampler,
-                                 const at::Tensor& per_channel_mean, const at::Tensor& per_channel_std);
+                                 const at::Tensor& per_channel_mean, const at::Tensor& per_channel_std,
+                                 const StageHooks& hooks = {});
 
 }  // namespace ff::ltx2

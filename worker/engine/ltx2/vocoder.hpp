@@ -34,6 +34,7 @@
 #include <ATen/ATen.h>
 
 #include "worker/engine/io/safetensors.hpp"
+#include "worker/engine/ltx2/stage_hooks.hpp"
 #include "worker/engine/ltx2/vocoder_config.hpp"
 #include "worker/engine/layers/weight_spec.hpp"
 
@@ -83,9 +84,19 @@ std::vector<layers::WeightSlot> vocoder_slots(VocoderWeights& w, const VocoderCo
 // Throws std::invalid_argument (config) or io::CheckpointError naming file and tensor.
 VocoderModel load_vocoder(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype);
 
+// The stages, for placement (stage_hooks.hpp): per stage, the name prefixes (under `prefix`) of
+// the weights it reads. A generator (under its own prefix, e.g. "vocoder.vocoder."): conv_pre,
+// then per upsampling stage i its ups.i and resblocks i*K .. i*K+K-1, then act_post and conv_post.
+// vocode: the base generator's stages, then the BWE generator's; the mel_stft bases belong to no
+// stage (fixed).
+std::vector<std::vector<std::string>> bigvgan_stage_prefixes(const BigVganConfig& c, const std::string& prefix);
+std::vector<std::vector<std::string>> vocoder_stage_prefixes(const VocoderConfig& c,
+                                                             const std::string& prefix = kVocoderPrefix);
+
 // One BigVGAN generator: mel [B, 2, T, 64] -> [B, 2, T * total_upsample] in fp32 (input cast to
-// fp32), with the final clamp/tanh when c.apply_final_activation.
-at::Tensor bigvgan_forward(const BigVganWeights& w, const BigVganConfig& c, const at::Tensor& mel);
+// fp32), with the final clamp/tanh when c.apply_final_activation. `hooks` wrap each stage.
+at::Tensor bigvgan_forward(const BigVganWeights& w, const BigVganConfig& c, const at::Tensor& mel,
+                           const StageHooks& hooks = {});
 
 // The BWE's causal log-mel of a waveform [B, C, L] (L a multiple of hop) -> [B, C, num_mels, L/hop], fp32.
 at::Tensor bwe_log_mel(const MelStftWeights& w, const VocoderConfig& c, const at::Tensor& wave);
@@ -98,8 +109,8 @@ at::Tensor hann_upsample(const at::Tensor& x, const at::Tensor& filter, int64_t 
 
 // The whole vocoder: mel [B, 2, T, 64] (the decoder's output) -> waveform [B, 2, samples] at
 // output_sample_rate(), samples = T * total_upsample(base) * ratio, in mel's dtype. Any device;
-// the weights must be on mel's device.
-at::Tensor vocode(const VocoderModel& m, const at::Tensor& mel);
+// the weights must be on mel's device. `hooks` wrap each stage (vocoder_stage_prefixes).
+at::Tensor vocode(const VocoderModel& m, const at::Tensor& mel, const StageHooks& hooks = {});
 
 inline int64_t output_sample_rate(const VocoderConfig& c) { return c.output_sampling_rate; }
 inline int64_t output_sample_rate(const VocoderModel& m) { return m.config.output_sampling_rate; }

@@ -65,14 +65,30 @@ at::Tensor amp_block(at::Tensor x, const AmpBlock& b, int64_t k, const std::vect
 
 }  // namespace
 
-at::Tensor bigvgan_forward(const BigVganWeights& w, const BigVganConfig& c, const at::Tensor& mel) {
+std::vector<std::vector<std::string>> bigvgan_stage_prefixes(const BigVganConfig& c, const std::string& prefix) {
+  std::vector<std::vector<std::string>> out = {{prefix + "conv_pre."}};
+  for (int64_t i = 0; i < c.stages(); ++i) {
+    std::vector<std::string> stage = {prefix + "ups." + std::to_string(i) + "."};
+    for (int64_t j = 0; j < c.kernels(); ++j) stage.push_back(prefix + "resblocks." + std::to_string(i * c.kernels() + j) + ".");
+    out.push_back(std::move(stage));
+  }
+  out.push_back({prefix + "act_post.", prefix + "conv_post."});
+  return out;
+}
+
+at::Tensor bigvgan_forward(const BigVganWeights& w, const BigVganConfig& c, const at::Tensor& mel,
+                           const StageHooks& hooks) {
   if (mel.dim() != 4 || mel.size(1) != 2 || mel.size(3) != VocoderConfig::kMelBins)
     throw std::invalid_argument("vocoder: mel must be [B, 2, T, 64], got " + io::shape_string(mel.sizes()));
   const int64_t B = mel.size(0), T = mel.size(2);
   // (b, s, t, c) -> (b, s*64 + c, t): stereo channel-major mel channels.
   at::Tensor x = mel.to(at::kFloat).transpose(2, 3).reshape({B, 2 * VocoderConfig::kMelBins, T});
+  int stage = 0;
+  hooks.begin(stage);
   x = conv1d(x, w.conv_pre, 3);
+  hooks.end(stage++);
   for (int64_t i = 0; i < c.stages(); ++i) {
+    hooks.begin(stage);
     const auto& up = w.ups[static_cast<size_t>(i)];
     const int64_t r = c.upsample_rates[static_cast<size_t>(i)], k = c.upsample_kernel_sizes[static_cast<size_t>(i)];
     x = at::conv_transpose1d(x, f32(up.weight, x), f32(up.bias, x), {r}, {(k - r) / 2});
@@ -82,9 +98,12 @@ at::Tensor bigvgan_forward(const BigVganWeights& w, const BigVganConfig& c, cons
                                c.resblock_kernel_sizes[static_cast<size_t>(j)],
                                c.resblock_dilation_sizes[static_cast<size_t>(j)]));
     x = at::stack(outs, 0).mean(0);
+    hooks.end(stage++);
   }
+  hooks.begin(stage);
   x = snake_beta_act(x, w.act_post);
   x = conv1d(x, w.conv_post, 3);
+  hooks.end(stage);
   if (c.apply_final_activation) x = c.use_tanh_at_final ? at::tanh(x) : at::clamp(x, -1.0, 1.0);
   return x;
 }

@@ -54,18 +54,25 @@ at::Tensor bwe_log_mel(const MelStftWeights& w, const VocoderConfig& c, const at
   return log_mel.reshape({B, C, log_mel.size(1), log_mel.size(2)});
 }
 
-at::Tensor vocode(const VocoderModel& m, const at::Tensor& mel) {
+std::vector<std::vector<std::string>> vocoder_stage_prefixes(const VocoderConfig& c, const std::string& prefix) {
+  auto out = bigvgan_stage_prefixes(c.vocoder, prefix + "vocoder.");
+  for (auto& stage : bigvgan_stage_prefixes(c.bwe, prefix + "bwe_generator.")) out.push_back(std::move(stage));
+  return out;
+}
+
+at::Tensor vocode(const VocoderModel& m, const at::Tensor& mel, const StageHooks& hooks) {
   const auto& c = m.config;
   const auto& w = m.weights;
   const at::ScalarType out_dtype = mel.scalar_type();
-  at::Tensor x = bigvgan_forward(w.vocoder, c.vocoder, mel);  // [B, 2, L] at the input rate, fp32
+  at::Tensor x = bigvgan_forward(w.vocoder, c.vocoder, mel, hooks);  // [B, 2, L] at the input rate, fp32
   const int64_t length = x.size(2);
   const int64_t out_length = length * c.output_sampling_rate / c.input_sampling_rate;
   const int64_t rem = length % c.hop_length;
   if (rem != 0) x = at::constant_pad_nd(x, {0, c.hop_length - rem}, 0.0);
 
   const at::Tensor log_mel = bwe_log_mel(w.mel_stft, c, x);  // [B, 2, 64, frames]
-  const at::Tensor residual = bigvgan_forward(w.bwe_generator, c.bwe, log_mel.transpose(2, 3));
+  const auto base_stages = static_cast<int>(c.vocoder.stages()) + 2;  // bigvgan_stage_prefixes(c.vocoder).size()
+  const at::Tensor residual = bigvgan_forward(w.bwe_generator, c.bwe, log_mel.transpose(2, 3), hooks.shifted(base_stages));
   const at::Tensor skip = hann_upsample(x, hann_resampler_filter(c.resample_ratio()).to(x.device()), c.resample_ratio());
   if (residual.sizes() != skip.sizes())
     throw std::invalid_argument("vocoder: BWE residual " + io::shape_string(residual.sizes()) +
