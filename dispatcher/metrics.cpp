@@ -43,6 +43,28 @@ constexpr double kFinishedOverlapS = 60;
 
 }  // namespace
 
+namespace metrics_sql {
+// Two branches, each matching a partial index of schema/001 (ready jobs; leased/running jobs have
+// lease_expires_at set), so only the queue's rows are read, never the job history.
+const char* const kQueueCounts =
+    "SELECT state::text, model, count(*) FROM ("
+    " SELECT state, model FROM framefarm.jobs WHERE state IN ('queued', 'retry_wait')"
+    " UNION ALL"
+    " SELECT state, model FROM framefarm.jobs"
+    "  WHERE lease_expires_at IS NOT NULL AND state IN ('leased', 'running')) q GROUP BY 1, 2";
+// jobs_ready_idx covers it (its predicate, its run_after column).
+const char* const kOldestReady =
+    "SELECT coalesce(extract(epoch FROM now() - min(run_after)), 0)::float8 FROM framefarm.jobs "
+    "WHERE state IN ('queued', 'retry_wait') AND run_after <= now()";
+// A range scan of jobs_finished_at_idx (schema/006) over the latest rows.
+const char* const kFinishedSince =
+    "SELECT id, state::text, coalesce(error_kind, ''), "
+    "extract(epoch FROM finished_at - created_at)::float8, "
+    "extract(epoch FROM started_at - created_at)::float8, extract(epoch FROM finished_at)::float8 "
+    "FROM framefarm.jobs WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at IS NOT NULL "
+    "AND finished_at > ";
+}  // namespace metrics_sql
+
 std::string_view finished_outcome(std::string_view state, std::string_view error_kind) {
   if (state == "dead") return error_kind == "bad_input" ? "user_error" : "dead";
   if (state == "cancelled") return "cancelled";
@@ -54,8 +76,8 @@ DispatcherMetrics::DispatcherMetrics(DispatcherMetricsConfig cfg, const Dispatch
   using namespace metric;
   auto& r = *registry_;
   queue_jobs_ = &add(prometheus::BuildGauge(), kQueueJobs,
-                     "Jobs in the database by state and model (model=any: jobs for any worker); "
-                     "farm-wide, the same from every dispatcher", r);
+                     "Jobs waiting or in flight by state (queued|leased|running|retry_wait) and model "
+                     "(model=any: jobs for any worker); farm-wide, the same from every dispatcher", r);
   oldest_age_ = &add(prometheus::BuildGauge(), kQueueOldestAge,
                      "Seconds the oldest claimable job (queued or retry_wait, run_after passed) has "
                      "been waiting since it became claimable; 0 when none", r).Add({});
@@ -157,14 +179,12 @@ void DispatcherMetrics::refresh(pqxx::connection& conn) {
 void DispatcherMetrics::refresh_queue(pqxx::connection& conn) {
   pqxx::read_transaction tx(conn);
   std::map<std::pair<std::string, std::string>, double> counts;
-  for (const auto& row : tx.exec("SELECT state::text, model, count(*) FROM framefarm.jobs GROUP BY 1, 2")) {
+  for (const auto& row : tx.exec(metrics_sql::kQueueCounts)) {
     std::string model = row[1].as<std::string>();
     if (model.empty()) model = s(metric::kAnyModel);
     counts[{row[0].as<std::string>(), model}] += row[2].as<double>();
   }
-  const double oldest = tx.exec1(
-      "SELECT coalesce(extract(epoch FROM now() - min(run_after)), 0)::float8 FROM framefarm.jobs "
-      "WHERE state IN ('queued', 'retry_wait') AND run_after <= now()")[0].as<double>();
+  const double oldest = tx.exec1(metrics_sql::kOldestReady)[0].as<double>();
   std::map<std::string, double> workers;
   for (const auto& row : tx.exec("SELECT status, count(*) FROM framefarm.workers GROUP BY 1"))
     workers[row[0].as<std::string>()] = row[1].as<double>();
@@ -189,12 +209,7 @@ void DispatcherMetrics::refresh_finished(pqxx::connection& conn) {
   pqxx::read_transaction tx(conn);
   const double now = tx.exec1("SELECT extract(epoch FROM statement_timestamp())::float8")[0].as<double>();
   const double since = primed_ ? watermark_ - kFinishedOverlapS : now - kFinishedOverlapS;
-  const auto rows = tx.exec(
-      "SELECT id, state::text, coalesce(error_kind, ''), "
-      "extract(epoch FROM finished_at - created_at)::float8, "
-      "extract(epoch FROM started_at - created_at)::float8, extract(epoch FROM finished_at)::float8 "
-      "FROM framefarm.jobs WHERE state IN ('succeeded', 'dead', 'cancelled') "
-      "AND finished_at > to_timestamp(" + pqxx::to_string(since) + ")");
+  const auto rows = tx.exec(std::string(metrics_sql::kFinishedSince) + "to_timestamp(" + pqxx::to_string(since) + ")");
   tx.commit();
   for (const auto& row : rows) {
     const int64_t id = row[0].as<int64_t>();

@@ -105,6 +105,15 @@ class DispatcherMetrics {
   std::thread thread_;
 };
 
+// The refresh's statements (exposed for the plan test: they must read the queue's rows and the
+// latest finished ones through indexes, never the whole job history). kFinishedSince ends with
+// "finished_at > " and takes a timestamptz expression.
+namespace metrics_sql {
+extern const char* const kQueueCounts;
+extern const char* const kOldestReady;
+extern const char* const kFinishedSince;
+}  // namespace metrics_sql
+
 // Outcome label of a terminal job (metric::kOutcomes): state succeeded|cancelled as is; dead with
 // error_kind bad_input -> user_error; other dead -> dead. Pure.
 std::string_view finished_outcome(std::string_view state, std::string_view error_kind);

@@ -12,7 +12,7 @@
 namespace ff::dispatcher::metric {
 
 // ---- farm-wide, from the database (refreshed every metrics interval)
-inline constexpr std::string_view kQueueJobs = "framefarm_queue_jobs";  // gauge: state, model
+inline constexpr std::string_view kQueueJobs = "framefarm_queue_jobs";  // gauge: state (kStates), model
 inline constexpr std::string_view kQueueOldestAge = "framefarm_queue_oldest_job_age_seconds";  // gauge
 inline constexpr std::string_view kWorkers = "framefarm_workers";  // gauge: status (alive|dead|gone)
 // Per job (not per attempt), observed once when the job is seen finished:
@@ -32,9 +32,10 @@ inline constexpr std::string_view kRefreshErrors = "framefarm_dispatcher_metrics
 inline constexpr std::string_view kLastRefresh = "framefarm_dispatcher_metrics_last_refresh_timestamp_seconds";
 inline constexpr std::string_view kRefreshDuration = "framefarm_dispatcher_metrics_refresh_duration_seconds";
 
-// Job states in schema order (common/job_state.hpp, schema/001_jobs.sql).
-inline constexpr std::array<std::string_view, 7> kStates = {
-    "queued", "leased", "running", "retry_wait", "succeeded", "dead", "cancelled"};
+// The non-terminal job states, in schema order (common/job_state.hpp, schema/001_jobs.sql): the
+// queue. Terminal states are counted as they happen (kJobsFinished), not by scanning the table:
+// only the few in-flight rows are read every refresh (the partial indexes cover them).
+inline constexpr std::array<std::string_view, 4> kStates = {"queued", "leased", "running", "retry_wait"};
 inline constexpr std::array<std::string_view, 3> kWorkerStatuses = {"alive", "dead", "gone"};
 // Terminal outcomes: user_error = dead with error_kind bad_input (the submitter's fault, never
 // the operator's); dead = every other dead job (failures the operator should look at).

@@ -63,7 +63,7 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
 
   // Finished before the metrics started: never counted as a finished job.
   sql("INSERT INTO framefarm.jobs (prompt, state, finished_at) VALUES ('old', 'succeeded', now())");
-  // No job waiting: every state of model=any is there (at 0 but for the old job).
+  // No job waiting: every queue state of model=any is there, at 0.
   m.refresh(conn);
   std::string t = m.scrape_text();
   CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"queued\"}") == 0);
@@ -73,7 +73,7 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   sql("INSERT INTO framefarm.jobs (prompt, run_after, created_at) VALUES "
       "('a', now() - interval '120 seconds', now() - interval '120 seconds'), ('b', now(), now())");
   sql("INSERT INTO framefarm.jobs (prompt, model, run_after) VALUES ('c', 'ltx-2.3', now() + interval '1 hour')");
-  sql("INSERT INTO framefarm.jobs (prompt, state) VALUES ('d', 'running')");
+  sql("INSERT INTO framefarm.jobs (prompt, state, lease_expires_at) VALUES ('d', 'running', now() + interval '30 seconds')");
   sql("INSERT INTO framefarm.workers (worker_id, dispatcher_id, status) VALUES "
       "('w1', 'd', 'alive'), ('w2', 'd', 'alive'), ('w3', 'd', 'dead')");
   stats.claims_total = 4;
@@ -86,7 +86,8 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   CHECK(value_of(t, "framefarm_queue_jobs{model=\"ltx-2.3\",state=\"queued\"}") == 1);
   CHECK(value_of(t, "framefarm_queue_jobs{model=\"ltx-2.3\",state=\"running\"}") == 0);
   CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"running\"}") == 1);
-  CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"succeeded\"}") == 1);
+  // Terminal jobs are not part of the queue (framefarm_jobs_finished_total counts them).
+  CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"succeeded\"}") == -1);
   // The delayed job (run_after in an hour) is not claimable: the oldest is 'a', ~120 s.
   const double oldest = value_of(t, "framefarm_queue_oldest_job_age_seconds");
   CHECK(oldest >= 119);
@@ -118,7 +119,7 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   CHECK(value_of(t, "framefarm_dispatcher_metrics_last_refresh_timestamp_seconds") > 1.7e9);
 }
 
-TEST_CASE("HTTP endpoint: the refresh thread fills /metrics; a dead database counts errors") {
+TEST_CASE("HTTP endpoint: the refresh thread fills /metrics, a dead database counts errors") {
   sql("TRUNCATE framefarm.jobs, framefarm.workers");
   sql("INSERT INTO framefarm.jobs (prompt) VALUES ('x')");
   ff::dispatcher::DispatcherMetrics m({"127.0.0.1:0", cluster().url(), 100}, nullptr);
@@ -150,7 +151,7 @@ TEST_CASE("an address nobody can listen on is refused with the address named") {
                     doctest::Contains("256.1.1.1:80"));
 }
 
-TEST_CASE("dispatcher metric names: snake_case, framefarm_-prefixed, with a unit; counters end in _total") {
+TEST_CASE("dispatcher metric names: snake_case, framefarm_-prefixed, with a unit, counters end in _total") {
   ff::dispatcher::DispatcherMetrics m({"", "", 1000}, nullptr);
   const auto fams = m.registry()->Collect();
   REQUIRE(fams.size() >= 14);
@@ -163,4 +164,29 @@ TEST_CASE("dispatcher metric names: snake_case, framefarm_-prefixed, with a unit
     CHECK_FALSE(f.help.empty());
     CHECK((f.type == prometheus::MetricType::Counter) == (f.name.size() > 6 && f.name.rfind("_total") == f.name.size() - 6));
   }
+}
+
+TEST_CASE("the refresh reads indexes, never the whole job history (plans on 20000 finished jobs)") {
+  sql("TRUNCATE framefarm.jobs, framefarm.workers");
+  sql("INSERT INTO framefarm.jobs (prompt, state, finished_at, created_at) "
+      "SELECT 'p' || g, 'succeeded', now() - g * interval '1 second', now() - g * interval '1 second' - interval '1 minute' "
+      "FROM generate_series(1, 20000) g");
+  sql("INSERT INTO framefarm.jobs (prompt) SELECT 'q' || g FROM generate_series(1, 20) g");
+  sql("ANALYZE framefarm.jobs");
+  pqxx::connection conn(cluster().url());
+  auto plan = [&](const std::string& q) {
+    pqxx::nontransaction tx(conn);
+    std::string out;
+    for (const auto& r : tx.exec("EXPLAIN " + q)) out += r[0].as<std::string>() + "\n";
+    return out;
+  };
+  for (const std::string q : {std::string(ff::dispatcher::metrics_sql::kQueueCounts),
+                              std::string(ff::dispatcher::metrics_sql::kOldestReady),
+                              std::string(ff::dispatcher::metrics_sql::kFinishedSince) + "now() - interval '10 seconds'"}) {
+    const std::string p = plan(q);
+    INFO(q << "\n" << p);
+    CHECK(p.find("Seq Scan on jobs") == std::string::npos);
+    CHECK(p.find("Index") != std::string::npos);
+  }
+  sql("TRUNCATE framefarm.jobs");
 }
