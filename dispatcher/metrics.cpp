@@ -99,6 +99,17 @@ DispatcherMetrics::DispatcherMetrics(DispatcherMetricsConfig cfg, const Dispatch
                        "Workers this dispatcher declared dead (missed heartbeats)", r).Add({});
   reconnects_ = &add(prometheus::BuildCounter(), kDbReconnects,
                      "Database reconnects of this dispatcher's serve loop", r).Add({});
+  claim_seconds_ = &add(prometheus::BuildCounter(), kClaimSeconds,
+                        "Seconds this dispatcher spent in claim statements (/ claims_total = mean "
+                        "claim latency)", r).Add({});
+  sends_failed_ = &add(prometheus::BuildCounter(), kSendsFailed,
+                       "Job frames the worker link could not deliver (handed back)", r).Add({});
+  deadlines_ = &add(prometheus::BuildCounter(), kDeadlinesExceeded,
+                    "Attempts this dispatcher cancelled for running past their deadline", r).Add({});
+  adopted_ = &add(prometheus::BuildCounter(), kLeasesAdopted,
+                  "Leases taken over from re-registering workers", r).Add({});
+  frames_dropped_ = &add(prometheus::BuildCounter(), kFramesDropped,
+                         "Malformed or unexpected worker frames dropped", r).Add({});
   refresh_errors_ = &add(prometheus::BuildCounter(), kRefreshErrors,
                          "Failed metrics refreshes (database unreachable or a query failed)", r).Add({});
   last_refresh_ = &add(prometheus::BuildGauge(), kLastRefresh,
@@ -164,6 +175,15 @@ void DispatcherMetrics::sync_stats() {
   copy("discarded", results_->Add({{"result", "discarded"}}), stats_->results_discarded_total.load());
   copy("dead", *workers_dead_, stats_->workers_dead_total.load());
   copy("reconnects", *reconnects_, stats_->db_reconnects_total.load());
+  copy("sends_failed", *sends_failed_, stats_->sends_failed_total.load());
+  copy("deadlines", *deadlines_, stats_->deadlines_exceeded_total.load());
+  copy("adopted", *adopted_, stats_->leases_adopted_total.load());
+  copy("frames_dropped", *frames_dropped_, stats_->frames_dropped_total.load());
+  // Microseconds -> seconds.
+  double& last_claim_us = stats_last_["claim_us"];
+  const double claim_us = double(std::max<int64_t>(0, stats_->claim_us_total.load()));
+  if (claim_us > last_claim_us) claim_seconds_->Increment((claim_us - last_claim_us) / 1e6);
+  last_claim_us = std::max(last_claim_us, claim_us);
 }
 
 void DispatcherMetrics::refresh(pqxx::connection& conn) {

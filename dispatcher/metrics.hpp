@@ -87,6 +87,11 @@ class DispatcherMetrics {
   prometheus::Family<prometheus::Counter>* results_;
   prometheus::Counter* workers_dead_;
   prometheus::Counter* reconnects_;
+  prometheus::Counter* claim_seconds_;
+  prometheus::Counter* sends_failed_;
+  prometheus::Counter* deadlines_;
+  prometheus::Counter* adopted_;
+  prometheus::Counter* frames_dropped_;
   prometheus::Counter* refresh_errors_;
   prometheus::Gauge* last_refresh_;
   prometheus::Gauge* refresh_duration_;

@@ -26,6 +26,12 @@ inline constexpr std::string_view kJobsSent = "framefarm_dispatcher_jobs_sent_to
 inline constexpr std::string_view kResults = "framefarm_dispatcher_results_total";  // result
 inline constexpr std::string_view kWorkersDead = "framefarm_dispatcher_workers_dead_total";
 inline constexpr std::string_view kDbReconnects = "framefarm_dispatcher_database_reconnects_total";
+// Seconds in claim statements: / kClaims = mean claim latency.
+inline constexpr std::string_view kClaimSeconds = "framefarm_dispatcher_claim_seconds_total";
+inline constexpr std::string_view kSendsFailed = "framefarm_dispatcher_sends_failed_total";
+inline constexpr std::string_view kDeadlinesExceeded = "framefarm_dispatcher_deadlines_exceeded_total";
+inline constexpr std::string_view kLeasesAdopted = "framefarm_dispatcher_leases_adopted_total";
+inline constexpr std::string_view kFramesDropped = "framefarm_dispatcher_frames_dropped_total";
 
 // ---- the metrics refresh itself
 inline constexpr std::string_view kRefreshErrors = "framefarm_dispatcher_metrics_refresh_errors_total";

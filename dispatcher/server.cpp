@@ -707,6 +707,7 @@ struct Dispatcher::Impl {
           }))
         return;
       stats.claims_total++;
+      stats.claim_us_total += std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - claim_start).count();
       log::debug(kLog, "claimed ", claimed.size(), " of ", limit, " in ",
                  std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - claim_start).count(), " us");
       if (static_cast<int64_t>(claimed.size()) < limit) queue_maybe_ready = false;

@@ -32,6 +32,7 @@ struct DispatcherStats {
   std::atomic<int64_t> workers_dead_total{0};
   std::atomic<int64_t> db_reconnects_total{0};
   std::atomic<int64_t> claims_total{0};
+  std::atomic<int64_t> claim_us_total{0};         // time spent in claim statements (metrics)
   std::atomic<int64_t> sends_failed_total{0};       // Job frames the link could not deliver
   std::atomic<int64_t> deadlines_exceeded_total{0};
   std::atomic<int64_t> leases_adopted_total{0};     // taken over from re-registering workers

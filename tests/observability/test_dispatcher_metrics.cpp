@@ -79,6 +79,8 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   stats.claims_total = 4;
   stats.jobs_sent_total = 3;
   stats.results_discarded_total = 1;
+  stats.claim_us_total = 2'500'000;
+  stats.deadlines_exceeded_total = 2;
   m.refresh(conn);
   t = m.scrape_text();
   INFO(t);
@@ -97,6 +99,8 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   CHECK(value_of(t, "framefarm_dispatcher_claims_total") == 4);
   CHECK(value_of(t, "framefarm_dispatcher_jobs_sent_total") == 3);
   CHECK(value_of(t, "framefarm_dispatcher_results_total{result=\"discarded\"}") == 1);
+  CHECK(value_of(t, "framefarm_dispatcher_claim_seconds_total") == 2.5);
+  CHECK(value_of(t, "framefarm_dispatcher_deadlines_exceeded_total") == 2);
   CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"succeeded\"}") == 0);
 
   // Jobs finish: one success after 30 s, one user error, one failure; seen twice, counted once.
