@@ -12,6 +12,7 @@
 #include "worker/engine/app/fingerprint.hpp"
 #include "worker/engine/app/make_weights.hpp"
 #include "worker/engine/app/tensor_blob.hpp"
+#include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/model_files.hpp"
 
 namespace fs = std::filesystem;
@@ -95,30 +96,50 @@ TEST_CASE("tensor blobs: round trip and size checks") {
   CHECK_THROWS_AS(engine::tensor_from_blob(bad, "ctx"), std::invalid_argument);
 }
 
-TEST_CASE("encoder fingerprint: same seed same fingerprint; another seed or tokenizer another; transformer weights do not count") {
+// Overwrites the first bytes of tensor `name`'s data in a safetensors file (header untouched).
+static void scribble_tensor(const fs::path& file, const std::string& name) {
+  uint64_t begin = 0;
+  {
+    const auto f = io::SafetensorsFile::open(file.string());
+    const auto* t = f->find(name);
+    REQUIRE_MESSAGE(t != nullptr, name);
+    begin = t->begin;
+  }
+  std::fstream io(file, std::ios::binary | std::ios::in | std::ios::out);
+  uint64_t header_len = 0;  // little-endian u64, as on this host
+  io.read(reinterpret_cast<char*>(&header_len), 8);
+  io.seekp(static_cast<std::streamoff>(8 + header_len + begin));  // offsets count from the data section
+  io.write("\x7f\x7f\x7f\x7f", 4);
+  REQUIRE(io.good());
+}
+
+TEST_CASE("encoder fingerprint: same seed same fingerprint, another seed or tokenizer another, transformer weights do not count") {
   ff::test::TempDir tmp;
   const auto a = tmp.path() / "a", b = tmp.path() / "b", c = tmp.path() / "c";
   engine::make_weights("tiny", 1, a.string());
   engine::make_weights("tiny", 1, b.string());
   engine::make_weights("tiny", 2, c.string());
-  auto fp = [](const fs::path& dir, const char* ckpt = ltx2::kDevCheckpointName) {
-    return engine::encoder_fingerprint((dir / ltx2::kTextEncoderName).string(), (dir / ckpt).string());
+  auto fp = [](const fs::path& dir) {
+    return engine::encoder_fingerprint((dir / ltx2::kTextEncoderName).string(), (dir / ltx2::kDevCheckpointName).string());
   };
   const auto fa = fp(a);
-  CHECK(fa.rfind("ff1-", 0) == 0);
+  CHECK(fa.rfind("ff2-", 0) == 0);
   CHECK(fa.size() == 4 + 32);
   CHECK(fp(b) == fa);
   CHECK(fp(c) != fa);
-  // The distilled checkpoint holds the same embeddings processor: same fingerprint, although its
-  // transformer differs.
-  CHECK(fp(a, ltx2::kDistilledCheckpointName) == fa);
+  // A transformer weight changes: same fingerprint; an embeddings-processor weight: another.
+  scribble_tensor(b / ltx2::kDevCheckpointName, "model.diffusion_model.transformer_blocks.0.attn1.to_q.weight");
+  CHECK(fp(b) == fa);
+  scribble_tensor(b / ltx2::kDevCheckpointName, "text_embedding_projection.video_aggregate_embed.weight");
+  const auto fb = fp(b);
+  CHECK(fb != fa);
   std::ofstream(b / ltx2::kTextEncoderName / "tokenizer.model") << "another tokenizer";
-  CHECK(fp(b) != fa);
+  CHECK(fp(b) != fb);
   CHECK_THROWS_AS(engine::encoder_fingerprint((tmp.path() / "missing").string(), (a / ltx2::kDevCheckpointName).string()),
                   std::runtime_error);
 }
 
-TEST_CASE("make-weights: the tiny preset writes the published files and model.json; an unknown preset writes nothing") {
+TEST_CASE("make-weights: the tiny preset writes the published files and model.json, an unknown preset writes nothing") {
   ff::test::TempDir tmp;
   engine::make_weights("tiny", 3, (tmp.path() / "m").string());
   for (const char* f : {ltx2::kDevCheckpointName, ltx2::kDistilledCheckpointName, ltx2::kUpsamplerName,
@@ -128,6 +149,9 @@ TEST_CASE("make-weights: the tiny preset writes the published files and model.js
     std::ifstream in(tmp.path() / "m" / "model.json");
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }()), "model.json");
+  // The engine writes weights only; the tokenizer is the supervisor's (worker make-model).
+  CHECK_THROWS_WITH(ltx2::check_model_files(files), doctest::Contains("tokenizer.model: missing"));
+  std::ofstream(tmp.path() / "m" / ltx2::kTextEncoderName / "tokenizer.model") << "stand-in";
   CHECK_NOTHROW(ltx2::check_model_files(files));
   CHECK_THROWS_AS(engine::make_weights("stage-22b", 1, (tmp.path() / "n").string()), std::invalid_argument);
   CHECK_FALSE(fs::exists(tmp.path() / "n"));

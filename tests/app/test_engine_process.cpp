@@ -85,7 +85,7 @@ TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") 
 
   auto hello = sup.expect<proto::EngineHello>(60s);
   CHECK(hello.device == "cpu");
-  CHECK(hello.encoder_fingerprint.rfind("ff1-", 0) == 0);
+  CHECK(hello.encoder_fingerprint.rfind("ff2-", 0) == 0);
   CHECK(hello.max_encode_batch == 4);
   CHECK(hello.pid > 0);
 

@@ -87,7 +87,7 @@ bool same(const ff::proto::PromptEmbedding& a, const ff::proto::PromptEmbedding&
 
 }  // namespace
 
-TEST_CASE("database round trip is bit-exact; the key is PostgreSQL's sha256 of the UTF-8 prompt") {
+TEST_CASE("database round trip is bit-exact, the key is PostgreSQL's sha256 of the UTF-8 prompt") {
   Db db;
   Logs logs;
   const auto trimmed = make_embedding(9, 9, 64, 32, 1);          // rows == real_tokens
@@ -263,7 +263,7 @@ TEST_CASE("a later writer does not overwrite a valid row (first insert wins)") {
   CHECK(same(*got, first));
 }
 
-TEST_CASE("retention: prune keeps the most recently used rows; max age; RAM hits refresh recency") {
+TEST_CASE("retention: prune keeps the most recently used rows, max age, RAM hits refresh recency") {
   Db db;
   Logs logs;
   auto c = cfg(db);
@@ -316,7 +316,7 @@ TEST_CASE("rows are refreshed at most once per touch interval") {
   CHECK(db.sql1("SELECT last_used_at < now() - interval '9 minutes' FROM framefarm.prompt_embeddings") == "t");
 }
 
-TEST_CASE("database down: lookups miss, puts stay in RAM, errors logged; recovers after restart") {
+TEST_CASE("database down: lookups miss, puts stay in RAM, errors logged, recovers after restart") {
   Db db;
   Logs logs;
   EmbeddingCache cache(cfg(db), logs.fn());
@@ -349,7 +349,7 @@ TEST_CASE("database down: lookups miss, puts stay in RAM, errors logged; recover
   CHECK_FALSE(r.get("during"));  // written while the database was down: RAM only
 }
 
-TEST_CASE("a database without the table: connect() names it; lookups log it and miss") {
+TEST_CASE("a database without the table: connect() names it, lookups log it and miss") {
   ff::test::PgCluster pg;
   EmbeddingCacheConfig c;
   c.encoder_fingerprint = "fp";

@@ -18,7 +18,7 @@ EmbeddingCacheConfig ram_only(uint64_t capacity) {
 }
 }  // namespace
 
-TEST_CASE("RAM-only cache: put then get hits RAM; unknown prompt misses every tier") {
+TEST_CASE("RAM-only cache: put then get hits RAM, unknown prompt misses every tier") {
   std::vector<std::string> logs;
   EmbeddingCache cache(ram_only(1 << 20), [&](const std::string& l) { logs.push_back(l); });
   CHECK_FALSE(cache.has_database());
@@ -43,7 +43,7 @@ TEST_CASE("RAM-only cache: put then get hits RAM; unknown prompt misses every ti
   CHECK(logs.empty());
 }
 
-TEST_CASE("a malformed embedding is refused and logged; the cache keeps serving") {
+TEST_CASE("a malformed embedding is refused and logged, the cache keeps serving") {
   std::vector<std::string> logs;
   EmbeddingCache cache(ram_only(1 << 20), [&](const std::string& l) { logs.push_back(l); });
   auto bad = make_embedding(5, 5, 16, 8, 3);

@@ -58,7 +58,7 @@ TEST_CASE("LRU returns the stored bytes unchanged") {
   CHECK_FALSE(lru.get("q").has_value());
 }
 
-TEST_CASE("LRU replacing a key adjusts the byte count; oversized entries are refused") {
+TEST_CASE("LRU replacing a key adjusts the byte count, oversized entries are refused") {
   EmbeddingLru lru(500);
   lru.put("a", emb240(1));
   lru.put("a", make_embedding(5, 5, 8, 4, 2));  // 120 bytes

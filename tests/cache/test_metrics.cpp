@@ -107,7 +107,7 @@ TEST_CASE("known label values exist from the start, at zero") {
   CHECK(gauge(m, ff::worker::metric::kEngineStatsTime) == 0);
 }
 
-TEST_CASE("every series carries worker_id and gpu; status gauges; stats timestamp") {
+TEST_CASE("every series carries worker_id and gpu, status gauges, stats timestamp") {
   MetricsConfig c = no_http();
   c.worker_id = "node-3/cuda:1";
   c.gpu = "cuda:1";

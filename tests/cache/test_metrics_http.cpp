@@ -60,7 +60,7 @@ ff::proto::EngineStats sample_stats() {
 
 }  // namespace
 
-TEST_CASE("scrape /metrics over HTTP; promtool check metrics accepts it") {
+TEST_CASE("scrape /metrics over HTTP, promtool check metrics accepts it") {
   ff::worker::MetricsConfig cfg;
   cfg.bind_address = "127.0.0.1:0";
   ff::worker::WorkerMetrics m(cfg);

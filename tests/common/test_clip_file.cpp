@@ -133,7 +133,7 @@ TEST_CASE("a clip without audio has all three audio fields zero") {
   CHECK(fs::file_size(p) == 64 + h.video_bytes());
 }
 
-TEST_CASE("the incremental writer takes frames in chunks, then audio; abandoned, it leaves nothing") {
+TEST_CASE("the incremental writer takes frames in chunks, then audio, abandoned, it leaves nothing") {
   TempDir d;
   const std::string p = d.path + "/inc.clip";
   const ClipHeader h = small_header(true);

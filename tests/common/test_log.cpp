@@ -78,7 +78,7 @@ TEST_CASE("journald priority prefixes: <3> error, <4> warn, <6> info, <7> debug"
   CHECK(lg::journal_priority(lg::Level::kInfo) > 4);
 }
 
-TEST_CASE("levels parse; the minimum level filters") {
+TEST_CASE("levels parse, the minimum level filters") {
   CHECK(lg::parse_level("warning") == lg::Level::kWarn);
   CHECK(lg::parse_level("debug") == lg::Level::kDebug);
   CHECK_FALSE(lg::parse_level("loud").has_value());

@@ -326,7 +326,7 @@ TEST_CASE("sanitize_text makes worker strings valid UTF-8 without NULs, bounded"
   CHECK(sanitize_text("a\xC3\xA9", 2) == "a");  // never cuts a character
 }
 
-TEST_CASE("protocol: Register carries held jobs; Reregister round-trips") {
+TEST_CASE("protocol: Register carries held jobs, Reregister round-trips") {
   ff::proto::Register r;
   r.worker_id = "w";
   r.held = {ff::proto::HeldLease{7, 70, true}, ff::proto::HeldLease{8, 80, false}};

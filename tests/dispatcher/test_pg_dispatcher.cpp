@@ -432,7 +432,7 @@ TEST_CASE("jobs go only to workers serving their model, model '' to any") {
   CHECK(env.q("SELECT attempts FROM framefarm.jobs WHERE id = " + std::to_string(other)) == "0");
 }
 
-TEST_CASE("a result with an MP4 records its media under result.media; status prints it") {
+TEST_CASE("a result with an MP4 records its media under result.media, status prints it") {
   DispatcherEnv env;
   const int64_t id = insert(env, "(prompt) VALUES ('a fox with sound')");
   RunningDispatcher d(env.ctx, env.config("d1"));

@@ -162,7 +162,7 @@ TEST_CASE("a job running past its deadline on a live worker is cancelled there, 
   CHECK(d.stats().deadlines_exceeded_total.load() == 2);
 }
 
-TEST_CASE("a worker re-registering from a new connection keeps the jobs it still holds; the others are requeued") {
+TEST_CASE("a worker re-registering from a new connection keeps the jobs it still holds, the others are requeued") {
   DispatcherEnv env;
   int64_t a = insert(env, "(prompt, priority) VALUES ('kept', 1)");
   int64_t b = insert(env, "(prompt, priority) VALUES ('dropped', 0)");

@@ -202,7 +202,7 @@ std::string load_error(const std::string& path, const GemmaConfig& cfg) {
 
 }  // namespace
 
-TEST_CASE("Gemma weights load under every HF prefix; vision tower and lm_head are ignored") {
+TEST_CASE("Gemma weights load under every HF prefix, vision tower and lm_head are ignored") {
   GemmaFixture f;
   for (const std::string prefix : {"model.language_model.", "language_model.model.", "model.", ""}) {
     CAPTURE(prefix);

@@ -116,7 +116,7 @@ TEST_CASE("lora: fused weights equal ltx-core's apply_loras bit for bit (bf16, f
   }
 }
 
-TEST_CASE("lora: fused bf16 equals ltx-core's rule written out; fused and delta outputs agree") {
+TEST_CASE("lora: fused bf16 equals ltx-core's rule written out, fused and delta outputs agree") {
   at::Generator gen = at::detail::createCPUGenerator(11);
   ff::test::TempDir dir;
   Model m(at::kBFloat16, gen);

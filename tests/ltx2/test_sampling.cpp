@@ -47,7 +47,7 @@ double max_abs(const std::vector<float>& got, const at::Tensor& want) {
 
 }  // namespace
 
-TEST_CASE("ltx2 sigmas: LTX2Scheduler schedules equal ltx-core's (within 1e-6; measured exact)") {
+TEST_CASE("ltx2 sigmas: LTX2Scheduler schedules equal ltx-core's (within 1e-6, measured exact)") {
   auto f = fixture();
   json::Value cases = meta(*f, "sigma_cases");
   int n = 0;

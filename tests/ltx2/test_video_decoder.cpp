@@ -301,7 +301,7 @@ TEST_CASE("video decoder: uint8 conversion is ltx-core's RGB24 converter") {
   CHECK(diff.gt(0).to(at::kFloat).mean().item<float>() < 0.01f);
 }
 
-TEST_CASE("video decoder: tiles covering everything equal the untiled decode; streamed blocks equal resident") {
+TEST_CASE("video decoder: tiles covering everything equal the untiled decode, streamed blocks equal resident") {
   const Fixture fx = Fixture::open();
   for (auto dtype : {at::kFloat, at::kBFloat16}) {
     const VideoDecoderWeights w = load_video_decoder(fx.ck, fx.cfg, at::kCPU, dtype);

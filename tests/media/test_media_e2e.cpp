@@ -151,7 +151,7 @@ TEST_CASE("an MP4 with sound as the reference writes it: H.264 yuv420p BT.709 li
   CHECK(std::sqrt(r / n) == doctest::Approx(0.25 / std::sqrt(2.0)).epsilon(0.05));
 }
 
-TEST_CASE("a job that asks for no audio gets no audio stream; a clip without audio neither") {
+TEST_CASE("a job that asks for no audio gets no audio stream, a clip without audio neither") {
   MediaTempDir d;
   Mp4Options no_audio;
   no_audio.audio = false;
@@ -201,7 +201,7 @@ TEST_CASE("a mono clip at 24 kHz becomes 48 kHz stereo AAC") {
   CHECK(num(p["format"]["duration"]) == doctest::Approx(0.5).epsilon(0.05));
 }
 
-TEST_CASE("a mux killed with SIGKILL leaves a part file that the next start sweeps; no .mp4 appears") {
+TEST_CASE("a mux killed with SIGKILL leaves a part file that the next start sweeps, no .mp4 appears") {
   MediaTempDir d;
   const auto big = ff::test::synth_clip(320, 240, 60, 24, true);
   const std::string clip = ff::test::write_synth_clip(d.path + "/9.clip", big);

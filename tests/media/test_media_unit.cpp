@@ -112,7 +112,7 @@ TEST_CASE("RGB -> yuv420p BT.709 limited: the reference's matrix, scaling and tr
   CHECK(w.y[0] <= 235);
 }
 
-TEST_CASE("chroma is the 2x2 average of the unscaled U and V; luma stays per pixel") {
+TEST_CASE("chroma is the 2x2 average of the unscaled U and V, luma stays per pixel") {
   // red red / black black: U' = -0.1146 / 2 -> 115.16, V' = 0.25 -> 184
   const std::vector<uint8_t> rgb = {255, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 0};
   Yuv o = convert(rgb, 2, 2);
@@ -169,7 +169,7 @@ TEST_CASE("audio samples become s16 as the reference does: clip, x32767, truncat
   CHECK(out == std::vector<int16_t>{8191, -8191});
 }
 
-TEST_CASE("part files: hidden names in the final directory; stale ones of dead processes are swept") {
+TEST_CASE("part files: hidden names in the final directory, stale ones of dead processes are swept") {
   MediaTempDir d;
   const std::string part = part_path_for(d.path + "/42.mp4");
   CHECK(fs::path(part).parent_path() == fs::path(d.path));
@@ -199,7 +199,7 @@ TEST_CASE("part files: hidden names in the final directory; stale ones of dead p
   CHECK(d.names() == std::vector<std::string>{mine, other_host, "7.mp4", "b.bin"});
 }
 
-TEST_CASE("the poster is a lossless libpng RGB image; a bad frame size is refused, leaving nothing") {
+TEST_CASE("the poster is a lossless libpng RGB image, a bad frame size is refused, leaving nothing") {
   MediaTempDir d;
   const auto c = ff::test::synth_clip(10, 6, 1, 24, false);
   write_png_poster(d.path + "/p.png", c.rgb, 10, 6);
@@ -240,7 +240,7 @@ TEST_CASE("a cancelled mux leaves no part file and an older MP4 under the name u
   CHECK(ff::test::run_command("cat " + d.path + "/1.mp4", nullptr) == "older");
 }
 
-TEST_CASE("the mux thread: ok outcome with the media fields; the clip is deleted") {
+TEST_CASE("the mux thread: ok outcome with the media fields, the clip is deleted") {
   MediaTempDir d;
   Outcomes got;
   MuxWorker mux(got.callback());
@@ -316,7 +316,7 @@ TEST_CASE("stopping the mux thread aborts the mux in progress and fails the queu
   CHECK(d.names().empty());
 }
 
-TEST_CASE("the job params crf/preset/audio default to the writer's defaults; preset choices are x264's but placebo") {
+TEST_CASE("the job params crf/preset/audio default to the writer's defaults, preset choices are x264's but placebo") {
   const ff::proto::JobParams p;
   const Mp4Options o;
   CHECK(p.crf == o.crf);

@@ -56,7 +56,7 @@ TEST_CASE("GPU 1: its overrides replace keys, its engine keys merge into the sha
   ff::worker::decode_worker_config(json::dump(v));  // decodes
 }
 
-TEST_CASE("a GPU's own metrics_port or worker_id is taken as given; GPU 7 without overrides is derived") {
+TEST_CASE("a GPU's own metrics_port or worker_id is taken as given, GPU 7 without overrides is derived") {
   const json::Value two = node_config_for_gpu(json::parse(kNode), 2);
   CHECK(two["metrics_port"].as_int() == 9500);
   CHECK(two["worker_id"].as_string() == "node-3/spare");

@@ -21,7 +21,7 @@ TEST_CASE("the wait doubles from the initial value up to the cap") {
   CHECK(b.start_failures() == 9);
 }
 
-TEST_CASE("an engine that stayed up for the cap starts over from the initial wait; a short run does not") {
+TEST_CASE("an engine that stayed up for the cap starts over from the initial wait, a short run does not") {
   RestartBackoff b(RestartPolicy{1000, 8000, 3});
   Clock::time_point t{};
   CHECK(b.failed(t) == 1000ms);  // start failure 1
@@ -36,7 +36,7 @@ TEST_CASE("an engine that stayed up for the cap starts over from the initial wai
   CHECK_FALSE(b.exhausted());
 }
 
-TEST_CASE("max_start_failures failures before EngineHello in a row exhaust it; crashes after hello do not count") {
+TEST_CASE("max_start_failures failures before EngineHello in a row exhaust it, crashes after hello do not count") {
   RestartBackoff b(RestartPolicy{10, 40, 3});
   Clock::time_point t{};
   b.failed(t);

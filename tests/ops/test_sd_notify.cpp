@@ -104,7 +104,7 @@ TEST_CASE("Notifier: READY once with its status, STATUS deduplicated, STOPPING, 
   CHECK(n.sent() == 6);
 }
 
-TEST_CASE("Notifier without NOTIFY_SOCKET does nothing; without WATCHDOG_USEC never pings") {
+TEST_CASE("Notifier without NOTIFY_SOCKET does nothing, without WATCHDOG_USEC never pings") {
   {
     NotifyEnv env(nullptr, "200000", nullptr);
     ff::sd::Notifier n;

@@ -79,7 +79,7 @@ TEST_CASE("streamed, partly resident and resident passes give identical bytes") 
   }
 }
 
-TEST_CASE("byte accounting charges resident blocks and the ring; the cap refuses more") {
+TEST_CASE("byte accounting charges resident blocks and the ring, the cap refuses more") {
   const int n = 5;
   auto blocks = random_blocks(n);
   auto be = make_cpu_backend(1ll << 30);

@@ -149,7 +149,7 @@ TEST_CASE("a partly resident plan (auto under a tight budget) gives the same emb
   FAIL("no capacity gave a partly resident plan");
 }
 
-TEST_CASE("trimmed windows match the padded computation; pads outside the window as the reference") {
+TEST_CASE("trimmed windows match the padded computation, pads outside the window as the reference") {
   auto prompts = prompts_of({4, 19, 7, 1, 12}, 3);
   auto o = opts(rt::Placement::kStream, rt::Placement::kStream, 2);
   Run trimmed = run(o, prompts);
@@ -175,7 +175,7 @@ TEST_CASE("results do not depend on the micro-batch size or the other prompts of
   CHECK(one.report.micro_batches == 7);
 }
 
-TEST_CASE("connector batches merge text micro-batches; results equal per-micro-batch connectors") {
+TEST_CASE("connector batches merge text micro-batches, results equal per-micro-batch connectors") {
   auto prompts = prompts_of({4, 19, 7, 1, 12, 24, 3}, 4);
   auto merged_opts = opts(rt::Placement::kStream, rt::Placement::kStream, 2);
   merged_opts.max_connector_batch = 32;

@@ -93,7 +93,7 @@ TEST_CASE("auto with nothing left streams everything, or reports that it cannot 
   CHECK(none.describe().find("DOES NOT FIT") != std::string::npos);
 }
 
-TEST_CASE("resident and stream are fixed choices; resident over budget does not fit") {
+TEST_CASE("resident and stream are fixed choices, resident over budget does not fit") {
   auto res = plan_placement(gemma_like(Placement::kResident, 96 * GiB, 80 * GiB));
   CHECK_FALSE(res.fits);
   CHECK(res.resident_blocks == 48);

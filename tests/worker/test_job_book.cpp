@@ -49,7 +49,7 @@ TEST_CASE("the batch size is capped and the rest follows in the next batch") {
   CHECK(prompts(b.take_encode_batch(3)) == std::vector<std::string>{"p2", "p3", "p4"});
 }
 
-TEST_CASE("a job becomes runnable once both embeddings are known; start hands them out") {
+TEST_CASE("a job becomes runnable once both embeddings are known, start hands them out") {
   JobBook b;
   b.add(job(7, "a", "n"), {2, 5}, {2, 6});
   b.set_embedding("a", emb(2));
@@ -67,7 +67,7 @@ TEST_CASE("a job becomes runnable once both embeddings are known; start hands th
   CHECK(b.size() == 0);
 }
 
-TEST_CASE("an aborted encode can be retried; jobs_using finds the jobs of a prompt") {
+TEST_CASE("an aborted encode can be retried, jobs_using finds the jobs of a prompt") {
   JobBook b;
   b.add(job(1, "a"), {2, 5}, {2});
   b.add(job(2, "b"), {2, 6}, {2});

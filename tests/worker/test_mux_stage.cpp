@@ -68,7 +68,7 @@ std::vector<std::string> names(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("mux stage: a clip becomes the job's Result with media; the epoch can be renewed") {
+TEST_CASE("mux stage: a clip becomes the job's Result with media, the epoch can be renewed") {
   TempDir d("ff-mux-stage");
   const std::string run = d.path() + "/run", out = d.path() + "/out";
   fs::create_directories(run + "/clips");
@@ -123,7 +123,7 @@ TEST_CASE("mux stage: a clip becomes the job's Result with media; the epoch can 
   CHECK(names(run + "/clips").empty());
 }
 
-TEST_CASE("mux stage: refusals delete the clip and start nothing; a failed mux is an internal error") {
+TEST_CASE("mux stage: refusals delete the clip and start nothing, a failed mux is an internal error") {
   TempDir d("ff-mux-stage");
   const std::string run = d.path() + "/run", out = d.path() + "/out";
   fs::create_directories(out);

@@ -219,7 +219,7 @@ TEST_CASE("register, run jobs with one deduplicated encode of the misses, relay 
   CHECK(ff::test::count_lines(w.engine_log, "result 1") == 1);
 }
 
-TEST_CASE("an engine crash fails the running job with engine_crash; the engine restarts, the session stays") {
+TEST_CASE("an engine crash fails the running job with engine_crash, the engine restarts, the session stays") {
   FakeDispatcher fake;
   WorkerRun w(fake, {{"FF_TEST_ENGINE_CRASH_PROMPT", "boom"}});
   registered(fake, w);
@@ -237,7 +237,7 @@ TEST_CASE("an engine crash fails the running job with engine_crash; the engine r
   CHECK(w.child->running());
 }
 
-TEST_CASE("a hung engine is killed after the request timeout; its job fails, the next one runs") {
+TEST_CASE("a hung engine is killed after the request timeout, its job fails, the next one runs") {
   FakeDispatcher fake;
   ff::test::WorkerSpec spec;
   spec.engine_request_timeout_ms = 800;
@@ -483,7 +483,7 @@ double scraped(const std::string& text, const std::string& name, const std::vect
 }
 }  // namespace
 
-TEST_CASE("/metrics of a running worker: configured address, worker_id and gpu labels, engine up, registered, attempts; logfmt log with worker_id") {
+TEST_CASE("/metrics of a running worker: configured address, worker_id and gpu labels, engine up, registered, attempts, logfmt log with worker_id") {
   FakeDispatcher fake;
   ff::test::WorkerSpec spec;
   spec.metrics_bind = "127.0.0.1:0";

@@ -1,99 +1,79 @@
 #include "worker/engine/app/fingerprint.hpp"
 
+#define XXH_INLINE_ALL  // header-only: no runtime library to ship with the engine
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
 
-#include "common/json.hpp"
+#include "worker/engine/io/safetensors.hpp"
 
 namespace ff::engine {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint64_t kPrime = 0x100000001b3ull;
-
-struct Hasher {
-  uint64_t a = 0xcbf29ce484222325ull;  // FNV-1a offset basis
-  uint64_t b = 0x84222325cbf29ce4ull;  // second lane, different basis
-  void add(const void* p, size_t n) {
-    const auto* s = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      a = (a ^ s[i]) * kPrime;
-      b = (b ^ static_cast<uint8_t>(s[i] + 0x5b)) * kPrime;
-    }
+class Hasher {
+ public:
+  Hasher() : state_(XXH3_createState(), &XXH3_freeState) {
+    if (!state_ || XXH3_128bits_reset(state_.get()) != XXH_OK)
+      throw std::runtime_error("encoder fingerprint: cannot initialise XXH3");
   }
+  void add(const void* p, size_t n) { XXH3_128bits_update(state_.get(), p, n); }
+  void add_u64(uint64_t v) { add(&v, sizeof v); }
+  // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
   void add(std::string_view s) {
-    const uint64_t n = s.size();
-    add(&n, sizeof n);
+    add_u64(s.size());
     add(s.data(), s.size());
   }
   std::string hex() const {
+    const XXH128_hash_t h = XXH3_128bits_digest(state_.get());
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
-                  static_cast<unsigned long long>(b));
+    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                  static_cast<unsigned long long>(h.low64));
     return buf;
   }
-};
-
-class File {
- public:
-  explicit File(const fs::path& p) : path_(p.string()), f_(std::fopen(path_.c_str(), "rb")) {
-    if (!f_) throw std::runtime_error("encoder fingerprint: cannot open " + path_ + ": " + std::strerror(errno));
-    std::error_code ec;
-    size_ = fs::file_size(p, ec);
-    if (ec) throw std::runtime_error("encoder fingerprint: cannot stat " + path_);
-  }
-  ~File() { std::fclose(f_); }
-  File(const File&) = delete;
-  File& operator=(const File&) = delete;
-  uint64_t size() const { return size_; }
-  std::string read(uint64_t offset, uint64_t n) {
-    std::string buf(n, '\0');
-    if (std::fseek(f_, static_cast<long>(offset), SEEK_SET) != 0 ||
-        std::fread(buf.data(), 1, n, f_) != n)
-      throw std::runtime_error("encoder fingerprint: cannot read " + path_ + " (truncated?)");
-    return buf;
-  }
-  // Hashes [begin, end): all of it up to 8 MiB, else 256 evenly spaced 4 KiB samples + the tail.
-  void hash_range(Hasher& h, uint64_t begin, uint64_t end) {
-    constexpr uint64_t kWhole = 8ull << 20, kSample = 4096;
-    const uint64_t n = end - begin;
-    h.add(&n, sizeof n);
-    if (n <= kWhole) {
-      h.add(read(begin, n));
-      return;
-    }
-    const uint64_t stride = n / 256;
-    for (int i = 0; i < 256; ++i) h.add(read(begin + i * stride, kSample));
-    h.add(read(end - kSample, kSample));
-  }
-  const std::string& path() const { return path_; }
 
  private:
-  std::string path_;
-  FILE* f_;
-  uint64_t size_ = 0;
+  std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> state_;
 };
 
-// Header length and JSON of a safetensors file.
-std::pair<uint64_t, json::Value> safetensors_header(File& f) {
-  if (f.size() < 8) throw std::runtime_error("encoder fingerprint: " + f.path() + " is too short for safetensors");
-  const std::string len_bytes = f.read(0, 8);
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(len_bytes[i]);
-  if (n > f.size() - 8) throw std::runtime_error("encoder fingerprint: " + f.path() + " has a truncated header");
-  try {
-    return {n, json::parse(f.read(8, n))};
-  } catch (const json::ParseError& e) {
-    throw std::runtime_error("encoder fingerprint: " + f.path() + " header: " + e.what());
+// Hashes n bytes that read(offset, len) returns: all of them up to 8 MiB, else 256 evenly spaced
+// 4 KiB samples and the tail (a 24 GB encoder is fingerprinted in milliseconds; any re-export
+// of other weights changes the sampled bytes).
+void hash_sampled(Hasher& h, uint64_t n, const std::function<std::string_view(uint64_t, uint64_t)>& read) {
+  constexpr uint64_t kWhole = 8ull << 20, kSample = 4096;
+  h.add_u64(n);
+  if (n <= kWhole) {
+    h.add(read(0, n));
+    return;
   }
+  const uint64_t stride = n / 256;
+  for (int i = 0; i < 256; ++i) h.add(read(i * stride, kSample));
+  h.add(read(n - kSample, kSample));
+}
+
+void hash_file(Hasher& h, const fs::path& p) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(p.c_str(), "rb"), &std::fclose);
+  std::error_code ec;
+  const uint64_t size = fs::file_size(p, ec);
+  if (!f || ec) throw std::runtime_error("encoder fingerprint: cannot open " + p.string() + ": " + std::strerror(errno));
+  std::string buf;
+  hash_sampled(h, size, [&](uint64_t offset, uint64_t n) -> std::string_view {
+    buf.resize(n);
+    if (std::fseek(f.get(), static_cast<long>(offset), SEEK_SET) != 0 || std::fread(buf.data(), 1, n, f.get()) != n)
+      throw std::runtime_error("encoder fingerprint: cannot read " + p.string() + " (truncated?)");
+    return buf;
+  });
 }
 
 bool is_embeddings_processor(std::string_view name) {
@@ -119,39 +99,25 @@ std::string encoder_fingerprint(const std::string& text_encoder_dir, const std::
   if (ec) throw std::runtime_error("encoder fingerprint: cannot list " + te.string());
   std::sort(files.begin(), files.end());
   for (const auto& p : files) {
-    File f(p);
     h.add(p.filename().string());
-    f.hash_range(h, 0, f.size());
+    hash_file(h, p);
   }
 
-  File ltx(checkpoint);
-  auto [header_len, header] = safetensors_header(ltx);
-  if (!header.is_object()) throw std::runtime_error("encoder fingerprint: " + ltx.path() + " header is not an object");
-  const uint64_t data_start = 8 + header_len;
+  const auto ltx = io::SafetensorsFile::open(checkpoint);  // validated header, mapped data
+  if (auto it = ltx->metadata().find("config"); it != ltx->metadata().end()) h.add(it->second);
   int tensors = 0;
-  for (const auto& [name, entry] : header.as_object()) {
-    if (name == "__metadata__") {
-      if (const auto* cfg = entry.find("config"); cfg && cfg->is_string()) h.add(cfg->as_string());
-      continue;
-    }
-    if (!is_embeddings_processor(name)) continue;
-    const auto* offsets = entry.find("data_offsets");
-    const auto* dtype = entry.find("dtype");
-    const auto* shape = entry.find("shape");
-    if (!offsets || !offsets->is_array() || offsets->as_array().size() != 2 || !dtype || !shape)
-      throw std::runtime_error("encoder fingerprint: " + ltx.path() + ": bad header entry for " + name);
-    const uint64_t b = offsets->as_array()[0].as_int(), e = offsets->as_array()[1].as_int();
-    if (b > e || data_start + e > ltx.size())
-      throw std::runtime_error("encoder fingerprint: " + ltx.path() + ": tensor " + name + " is out of range");
-    h.add(name);
-    h.add(json::dump(*dtype));
-    h.add(json::dump(*shape));
-    ltx.hash_range(h, data_start + b, data_start + e);
+  for (const auto& t : ltx->tensors()) {
+    if (!is_embeddings_processor(t.name)) continue;
+    h.add(t.name);
+    h.add(t.dtype);
+    for (int64_t d : t.shape) h.add_u64(static_cast<uint64_t>(d));
+    const auto* bytes = reinterpret_cast<const char*>(ltx->data(t));
+    hash_sampled(h, t.end - t.begin, [&](uint64_t offset, uint64_t n) { return std::string_view(bytes + offset, n); });
     ++tensors;
   }
   if (tensors == 0)
-    throw std::runtime_error("encoder fingerprint: " + ltx.path() + " holds no embeddings-processor tensors");
-  return "ff1-" + h.hex();
+    throw std::runtime_error("encoder fingerprint: " + checkpoint + " holds no embeddings-processor tensors");
+  return "ff2-" + h.hex();
 }
 
 }  // namespace ff::engine
