@@ -234,16 +234,21 @@ void DispatcherMetrics::refresh_finished(pqxx::connection& conn) {
   for (const auto& row : rows) {
     const int64_t id = row[0].as<int64_t>();
     const double finished_at = row[5].as<double>();
-    if (!seen_.emplace(id, finished_at).second) continue;
+    const auto [it, inserted] = seen_.emplace(id, finished_at);
+    if (!inserted) {
+      if (it->second == finished_at) continue;  // the same finish, seen before
+      it->second = finished_at;                 // finished again (retried by an operator)
+    }
     if (!primed_) continue;  // finished before we started: not ours to count
     const std::string outcome = s(finished_outcome(row[1].as<std::string>(), row[2].as<std::string>()));
     finished_->Add({{"outcome", outcome}}).Increment();
     e2e_->Add({{"outcome", outcome}}, kLatencyBuckets).Observe(std::max(0.0, row[3].as<double>()));
     if (!row[4].is_null()) start_delay_->Observe(std::max(0.0, row[4].as<double>()));
   }
-  // Forget jobs that can no longer fall in the lookup window.
+  // Forget jobs that can no longer fall in the next lookup window (finished_at > now - overlap),
+  // whatever the refresh interval.
   for (auto it = seen_.begin(); it != seen_.end();)
-    it = it->second < now - 2 * kFinishedOverlapS ? seen_.erase(it) : std::next(it);
+    it = it->second < now - kFinishedOverlapS - 1 ? seen_.erase(it) : std::next(it);
   watermark_ = now;
   primed_ = true;
 }

@@ -121,6 +121,15 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   CHECK(value_of(t, "framefarm_job_start_delay_seconds_count") == 1);
   CHECK(value_of(t, "framefarm_queue_jobs{model=\"any\",state=\"queued\"}") == 0);
   CHECK(value_of(t, "framefarm_dispatcher_metrics_last_refresh_timestamp_seconds") > 1.7e9);
+
+  // An operator retries the user-error job and it succeeds: a new finish, counted once more.
+  sql("UPDATE framefarm.jobs SET state = 'succeeded', error_kind = NULL, finished_at = now() + interval '1 second' "
+      "WHERE prompt = 'b'");
+  m.refresh(conn);
+  m.refresh(conn);
+  t = m.scrape_text();
+  CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"succeeded\"}") == 2);
+  CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"user_error\"}") == 1);
 }
 
 TEST_CASE("HTTP endpoint: the refresh thread fills /metrics, a dead database counts errors") {
