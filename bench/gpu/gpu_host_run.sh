@@ -22,10 +22,11 @@ done
 # worker/media (not built here) needs FFmpeg/libpng pkg-config files to configure. Where the GPU
 # image lacks them, empty stand-ins let configure pass; no target built here links them.
 stub=/tmp/ff-pc-stubs
-mkdir -p $stub
+rm -rf $stub && mkdir -p $stub  # stand-ins of an earlier call on a warm machine would shadow real files
 for m in libavformat libavcodec libswresample libavutil libpng; do
   inc=$(pkg-config --variable=includedir $m 2>/dev/null)
-  if [ -z "$inc" ] || [ ! -d "${PKG_CONFIG_SYSROOT_DIR:-}$inc" ]; then
+  # (pkgconf may or may not prefix the sysroot to the variable: accept either form)
+  if [ -z "$inc" ] || { [ ! -d "${PKG_CONFIG_SYSROOT_DIR:-}$inc" ] && [ ! -d "$inc" ]; }; then
     printf 'Name: %s\nDescription: configure-only stand-in\nVersion: 0\nLibs:\nCflags:\n' $m >$stub/$m.pc
   fi
 done
