@@ -12,6 +12,7 @@
 #include "common/json.hpp"
 #include "common/protocol.hpp"
 #include "dispatcher/config.hpp"
+#include "dispatcher/curve_auth.hpp"
 #include "dispatcher/metrics.hpp"
 #include "dispatcher/migrate.hpp"
 #include "dispatcher/queries.hpp"
@@ -24,8 +25,8 @@ using ff::config::UsageError;
 
 namespace {
 
-const std::vector<std::string> kCommands = {"submit", "status", "list",    "cancel",
-                                            "retry",  "workers", "migrate", "serve"};
+const std::vector<std::string> kCommands = {"submit",  "status",  "list",  "cancel", "retry",
+                                            "workers", "migrate", "serve", "keygen"};
 
 std::vector<FlagSpec> common_flags() {
   return {{"database", "URL", "PostgreSQL URL without password (default: libpq environment)"},
@@ -82,6 +83,9 @@ std::vector<FlagSpec> flags_of(const std::string& cmd) {
     f = {{"all", "", "include dead and gone workers"}};
   else if (cmd == "migrate")
     f = {{"schema-dir", "DIR", "directory of NNN_name.sql files (default: the source tree's schema/)"}};
+  else if (cmd == "keygen")
+    f = {{"out", "FILE", "write the key pair here (mode 0600; an existing file is refused)"},
+         {"public-out", "FILE", "also write the public key alone here (to give to the other side)"}};
   for (auto& c : common_flags()) {
     bool dup = false;
     for (auto& x : f) dup |= x.name == c.name;
@@ -99,6 +103,7 @@ const std::map<std::string, std::string> kUsage = {
     {"workers", "workers [--all]             list workers known to dispatchers"},
     {"migrate", "migrate [--schema-dir DIR]  apply pending schema/NNN_*.sql files"},
     {"serve", "serve [options]             run a dispatcher"},
+    {"keygen", "keygen --out FILE           make a CURVE key pair (dispatcher or worker)"},
 };
 
 size_t positionals_of(const std::string& cmd) {
@@ -443,6 +448,26 @@ int cmd_migrate(const CliRequest& req, std::ostream& out, std::ostream&) {
   return kExitOk;
 }
 
+// keygen: a CURVE key pair for a dispatcher (--curve-key-file) or a worker (its public key goes
+// into the dispatcher's --authorized-keys as "<key> <worker name>").
+int cmd_keygen(const CliRequest& req, std::ostream& out, std::ostream& err) {
+  auto file = req.flags.get("out");
+  if (!file) throw UsageError("keygen: --out FILE is required");
+  CurveKeyPair keys = generate_curve_keypair();
+  write_curve_keys(*file, keys);
+  if (auto pub = req.flags.get("public-out")) write_curve_keys(*pub, CurveKeyPair{keys.public_key, ""});
+  if (req.json) {
+    json::Object o;
+    o.set("public_key", keys.public_key);
+    o.set("file", *file);
+    out << json::dump(json::Value(std::move(o))) << '\n';
+  } else {
+    out << keys.public_key << '\n';
+  }
+  (void)err;
+  return kExitOk;
+}
+
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
@@ -593,6 +618,7 @@ int run_cli(const CliRequest& req, std::ostream& out, std::ostream& err) {
     if (req.command == "workers") return cmd_workers(req, out, err);
     if (req.command == "migrate") return cmd_migrate(req, out, err);
     if (req.command == "serve") return cmd_serve(req, out, err);
+    if (req.command == "keygen") return cmd_keygen(req, out, err);
     err << "framefarm-dispatcher: unknown command '" << req.command << "'\n";
     return kExitUsage;
   } catch (const UsageError& e) {

@@ -1,5 +1,7 @@
 #include "dispatcher/config.hpp"
 
+#include "dispatcher/curve_auth.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +34,15 @@ std::vector<FlagSpec> serve_flag_specs() {
       {"statement-timeout-ms", "MS", "server cancels a statement blocked this long; 0 = none (default 10000)"},
       {"db-connect-timeout-s", "S", "give up a PostgreSQL connect attempt after this (default 5)"},
       {"job-deadline-ms", "MS", "cancel and fail a job running this long; jobs.deadline_ms overrides; 0 = none (default 14400000)"},
+      {"curve-key-file", "FILE", "this dispatcher's CURVE key pair (framefarm-dispatcher keygen); enables encryption + worker authentication"},
+      {"authorized-keys", "FILE", "worker public keys, '<key> <worker name>' per line; reloaded when it changes (required with --curve-key-file)"},
+      {"insecure-bind", "", "without CURVE keys, bind a non-loopback --bind anyway (anyone reaching the port can act as a worker)"},
+      {"handshake-timeout-ms", "MS", "drop a connection that has not completed its handshake (default 5000)"},
+      {"max-worker-slots", "N", "most jobs one worker may hold (credit cap, default 1024)"},
+      {"max-worker-msgs-per-s", "N", "messages per second per worker connection; beyond it frames are dropped (default 20000)"},
+      {"retention-ms", "MS", "delete succeeded/dead/cancelled jobs finished longer ago; 0 = keep (default 604800000 = 7 days)"},
+      {"retention-batch", "N", "rows per retention delete (default 500)"},
+      {"retention-interval-ms", "MS", "retention sweep period (default 10000)"},
       {"json", "", "print the bound endpoint as JSON on start"},
       {"help", "", "show this help"},
   };
@@ -79,12 +90,56 @@ ServeConfig decode_serve_config(const ff::config::ParsedFlags& f) {
     throw UsageError("--statement-timeout-ms must be 0 (none) or at least 100");
   if (c.job_deadline_ms != 0 && c.job_deadline_ms < 100)
     throw UsageError("--job-deadline-ms must be 0 (none) or at least 100");
+  i64("handshake-timeout-ms", c.handshake_timeout_ms, 100, 600000);
+  i64("retention-ms", c.retention_ms, 0, 100LL * 365 * 86400000);
+  i64("retention-batch", c.retention_batch, 1, 100000);
+  i64("retention-interval-ms", c.retention_interval_ms, 10, 86400000);
+  i64("max-worker-slots", c.max_worker_slots, 1, 100000);
+  i64("max-worker-msgs-per-s", c.max_worker_msgs_per_s, 10, 10000000);
+  c.insecure_bind = f.get("insecure-bind").has_value();
+  auto key_file = f.get("curve-key-file");
+  auto auth_file = f.get("authorized-keys");
+  if (key_file.has_value() != auth_file.has_value())
+    throw UsageError("--curve-key-file and --authorized-keys go together");
+  if (key_file) {
+    try {
+      if (!curve_available()) throw std::runtime_error("this libzmq was built without CURVE (libsodium)");
+      auto keys = load_curve_keys(*key_file, true);
+      (void)load_authorized_keys(*auth_file);  // checked now: a typo is a usage error, not a crash
+      c.curve_secret_key = keys.secret_key;
+      c.curve_public_key = keys.public_key;
+      c.authorized_keys_file = *auth_file;
+    } catch (const std::runtime_error& e) {
+      throw UsageError(std::string("--curve-key-file/--authorized-keys: ") + e.what());
+    }
+  }
   if (c.retry_backoff.max_ms < c.retry_backoff.base_ms)
     throw UsageError("--retry-backoff-max-ms must be >= --retry-backoff-base-ms");
   if (c.lease_timeout_ms < 2 * c.heartbeat_interval_ms)
     throw UsageError("--lease-timeout-ms must be at least 2 x --heartbeat-interval-ms");
   if (c.dispatcher_id.empty()) c.dispatcher_id = default_dispatcher_id();
   return c;
+}
+
+std::string secure_bind_endpoint(const ServeConfig& c, std::string& note) {
+  note.clear();
+  if (!c.curve_secret_key.empty() || c.insecure_bind) return c.bind_endpoint;
+  const std::string ep = c.bind_endpoint;
+  if (ep.rfind("tcp://", 0) != 0) return ep;  // ipc://, inproc://: local by nature
+  std::string rest = ep.substr(6);
+  auto colon = rest.rfind(':');
+  std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  std::string port = colon == std::string::npos ? "" : rest.substr(colon);
+  if (host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1" ||
+      host.rfind("127.", 0) == 0)
+    return ep;
+  if (host == "*" || host == "0.0.0.0" || host == "[::]") {
+    note = "no CURVE keys (--curve-key-file/--authorized-keys): listening on loopback only (" +
+           std::string("tcp://127.0.0.1") + port + ", not " + ep + "); give keys, or --insecure-bind";
+    return "tcp://127.0.0.1" + port;
+  }
+  throw UsageError("--bind " + ep + " is not loopback: without CURVE keys anyone reaching it could act as a "
+                   "worker; give --curve-key-file and --authorized-keys (or --insecure-bind)");
 }
 
 void check_database_url(const std::string& url) {

@@ -36,7 +36,27 @@ struct ServeConfig {
   // cancelled on the worker and fails with error_kind 'deadline_exceeded' (retried while
   // attempts remain). 0 = no default deadline.
   int64_t job_deadline_ms = 4 * 3600 * 1000;
+  // The worker link (dispatcher/curve_auth.hpp). Without CURVE keys a wildcard bind is narrowed
+  // to 127.0.0.1 (and a non-loopback address refused) unless insecure_bind.
+  std::string curve_secret_key;       // Z85, from --curve-key-file
+  std::string curve_public_key;
+  std::string authorized_keys_file;   // --authorized-keys
+  bool insecure_bind = false;
+  int64_t handshake_timeout_ms = 5000;
+  int64_t max_worker_slots = 1024;    // a Register/Credit beyond it is capped
+  // Retention: terminal jobs finished longer ago than this are deleted (0 = keep forever), at
+  // most retention_batch rows per statement, one statement per retention_interval_ms (at once
+  // again while batches come back full).
+  int64_t retention_ms = 7LL * 86400000;
+  int64_t retention_batch = 500;
+  int64_t retention_interval_ms = 10000;
+  int64_t max_worker_msgs_per_s = 20000;  // per connection, sustained (bursts of as many)
 };
+
+// The endpoint to bind given the CURVE setting: `endpoint` itself with CURVE or insecure_bind;
+// otherwise a wildcard host (*, 0.0.0.0) becomes 127.0.0.1 and another non-loopback host is
+// refused (UsageError). `note` gets a line to log when the endpoint was narrowed.
+std::string secure_bind_endpoint(const ServeConfig& c, std::string& note);
 
 // Flags of `serve` (plus --database), for parsing and --help.
 std::vector<ff::config::FlagSpec> serve_flag_specs();

@@ -232,6 +232,11 @@ std::vector<int64_t> JobStore::release_orphans(const std::string& owner,
   return ids_of(tx.exec_prepared(sql::kReleaseOrphanLeases, owner, int_array(held)));
 }
 
+int64_t JobStore::delete_finished(int64_t age_ms, int64_t batch) {
+  pqxx::nontransaction tx(*conn_);
+  return static_cast<int64_t>(tx.exec_prepared(sql::kDeleteFinishedJobs, age_ms, batch).size());
+}
+
 std::vector<LeaseRef> JobStore::cancel_requested(const std::vector<int64_t>& ids) {
   pqxx::nontransaction tx(*conn_);
   auto r = tx.exec_prepared(sql::kCancelRequestedAmong, int_array(ids));

@@ -116,6 +116,9 @@ class JobStore {
   std::vector<ReapedJob> reap_expired(int64_t backoff_base_ms, int64_t backoff_max_ms);
   // release_orphan_leases of `owner` except `held` epochs; returns ids released.
   std::vector<int64_t> release_orphans(const std::string& owner, const std::vector<int64_t>& held);
+  // delete_finished_jobs: at most `batch` terminal jobs finished more than `age_ms` ago; returns
+  // how many were deleted.
+  int64_t delete_finished(int64_t age_ms, int64_t batch);
   // cancel_requested_among `ids`.
   std::vector<LeaseRef> cancel_requested(const std::vector<int64_t>& ids);
 

@@ -186,6 +186,18 @@ WITH h AS (
 SELECT h.id, pg_notify('framefarm_jobs', '') FROM h
 )SQL";
 
+// Retention: deletes up to $2 terminal jobs finished more than $1 ms ago, oldest first (any
+// dispatcher; SKIP LOCKED lets several run it at once). Returns the ids deleted.
+const char* const kDeleteFinishedJobsSql = R"SQL(
+WITH d AS (
+  SELECT id FROM framefarm.jobs
+   WHERE state IN ('succeeded', 'dead', 'cancelled')
+     AND finished_at < now() - $1 * interval '1 millisecond'
+   ORDER BY finished_at LIMIT $2
+   FOR UPDATE SKIP LOCKED)
+DELETE FROM framefarm.jobs j USING d WHERE j.id = d.id RETURNING j.id
+)SQL";
+
 // Which of the given in-flight jobs have a cancel request. $1 ids.
 const char* const kCancelRequestedAmongSql = R"SQL(
 SELECT id, lease_epoch FROM framefarm.jobs
@@ -278,6 +290,7 @@ void prepare_all(pqxx::connection& conn) {
   conn.prepare(kCompleteJobs, kCompleteJobsSql);
   conn.prepare(kHandBackJobs, kHandBackJobsSql);
   conn.prepare(kAdoptLeases, kAdoptLeasesSql);
+  conn.prepare(kDeleteFinishedJobs, kDeleteFinishedJobsSql);
   conn.prepare(kRenewLeases, kRenewLeasesSql);
   conn.prepare(kReapExpiredLeases, kReapExpiredLeasesSql);
   conn.prepare(kReleaseOrphanLeases, kReleaseOrphanLeasesSql);

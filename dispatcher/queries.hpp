@@ -29,6 +29,7 @@ inline constexpr const char* kMarkRunning = "mark_running";
 inline constexpr const char* kCompleteJobs = "complete_jobs";
 inline constexpr const char* kHandBackJobs = "hand_back_jobs";
 inline constexpr const char* kAdoptLeases = "adopt_leases";
+inline constexpr const char* kDeleteFinishedJobs = "delete_finished_jobs";
 inline constexpr const char* kRenewLeases = "renew_leases";
 inline constexpr const char* kReapExpiredLeases = "reap_expired_leases";
 inline constexpr const char* kReleaseOrphanLeases = "release_orphan_leases";

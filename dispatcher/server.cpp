@@ -111,11 +111,23 @@ struct Dispatcher::Impl {
   int reconnect_attempt = 0;
   Clock::time_point next_reconnect{};
   Clock::time_point next_heartbeat{}, next_poll{}, next_reap{}, next_renew{}, next_cancel_scan{};
+  Clock::time_point next_retention{};
   RateLimitedWarn warn_frames{20};
   RateLimitedWarn warn_late{20};
 
   Impl(ServeConfig c, zmq::context_t& cx)
-      : cfg(std::move(c)), ctx(cx), link(cx, LinkConfig{cfg.heartbeat_interval_ms, kMaxDispatcherFrameBytes}) {}
+      : cfg(std::move(c)), ctx(cx), link(cx, link_config(cfg)) {}
+
+  static LinkConfig link_config(const ServeConfig& c) {
+    LinkConfig l;
+    l.heartbeat_interval_ms = c.heartbeat_interval_ms;
+    l.max_frame_bytes = kMaxDispatcherFrameBytes;
+    l.curve_secret_key = c.curve_secret_key;
+    l.authorized_keys_file = c.authorized_keys_file;
+    l.handshake_timeout_ms = c.handshake_timeout_ms;
+    l.max_msgs_per_s = c.max_worker_msgs_per_s;
+    return l;
+  }
 
   // A hand-back the dispatcher decided itself: applies only while it still owns the lease.
   LeaseRef mine(int64_t job_id, int64_t epoch) const { return {job_id, epoch, cfg.dispatcher_id}; }
@@ -156,6 +168,7 @@ struct Dispatcher::Impl {
   }
 
   // Leases of this dispatcher id that no session here holds -> queued (attempt given back).
+  // Call right after a successful flush (nothing of ours pending).
   void release_orphans(const char* why) {
     std::vector<int64_t> held;
     for (auto& [id, s] : registry.sessions())
@@ -250,7 +263,7 @@ struct Dispatcher::Impl {
                           show_identity(e.identity), ": ", err->what);
               break;
             }
-            handle(e.identity, std::get<proto::Message>(decoded));
+            handle(e.identity, e.user_id, std::get<proto::Message>(decoded));
             break;
           }
         }
@@ -304,9 +317,10 @@ struct Dispatcher::Impl {
     on_gone(identity);
   }
 
-  void handle(const std::string& identity, const proto::Message& m) {
+  // `user_id`: under CURVE, the worker name the connection's key is authorized as.
+  void handle(const std::string& identity, const std::string& user_id, const proto::Message& m) {
     auto now = Clock::now();
-    if (auto* reg = std::get_if<proto::Register>(&m)) return on_register(identity, *reg, now);
+    if (auto* reg = std::get_if<proto::Register>(&m)) return on_register(identity, user_id, *reg, now);
     WorkerSession* s = registry.find(identity);
     if (!s) {
       stats.frames_dropped_total++;
@@ -325,7 +339,10 @@ struct Dispatcher::Impl {
               warn_frames("dropped credit with slots=", msg.slots, " from ", s->caps.worker_id);
               return;
             }
-            s->credit = std::min<int64_t>(s->credit + msg.slots, 100000);
+            // Never more than max_worker_slots jobs held plus credit (a hostile or buggy worker
+            // cannot claim the whole queue).
+            s->credit = std::min<int64_t>(s->credit + msg.slots,
+                                          std::max<int64_t>(0, cfg.max_worker_slots - static_cast<int64_t>(s->leases.size())));
           } else if constexpr (std::is_same_v<T, proto::Heartbeat>) {
             // liveness only
           } else if constexpr (std::is_same_v<T, proto::Progress>) {
@@ -348,9 +365,15 @@ struct Dispatcher::Impl {
         m);
   }
 
-  void on_register(const std::string& identity, const proto::Register& r, Clock::time_point now) {
+  void on_register(const std::string& identity, const std::string& user_id, const proto::Register& r,
+                   Clock::time_point now) {
     std::string problem;
-    if (r.worker_id.empty() || r.worker_id.size() > 200) problem = "worker_id must be 1..200 bytes";
+    // Under CURVE a worker's identity is its key: it may only register as the name its key is
+    // authorized as (no registering under another worker's name).
+    if (link.curve() && r.worker_id != user_id)
+      problem = "worker_id '" + sanitize_text(r.worker_id, 200) + "' is not the name its key is authorized as ('" +
+                sanitize_text(user_id, 200) + "')";
+    else if (r.worker_id.empty() || r.worker_id.size() > 200) problem = "worker_id must be 1..200 bytes";
     else if (sanitize_text(r.worker_id, 200) != r.worker_id) problem = "worker_id is not valid UTF-8";
     else if (r.free_slots < 0 || r.free_slots > 100000) problem = "free_slots out of range [0, 100000]";
     else if (r.max_encode_batch < 1 || r.max_encode_batch > 4096) problem = "max_encode_batch out of range [1, 4096]";
@@ -366,6 +389,7 @@ struct Dispatcher::Impl {
     caps.model = sanitize_text(r.model, 200);
     caps.encoder_fingerprint = sanitize_text(r.encoder_fingerprint, 200);
     for (auto& c : caps.components_resident) c = sanitize_text(c, 100);
+    caps.free_slots = static_cast<int32_t>(std::min<int64_t>(caps.free_slots, cfg.max_worker_slots));
     bool known = registry.find(identity) != nullptr;
     auto old = registry.register_worker(identity, caps, now);
     link.watch(identity);
@@ -761,15 +785,21 @@ struct Dispatcher::Impl {
         pending_worker_marks.push_back({dead.caps.worker_id, "dead"});
       }
       expire_deadlines(now);
+      stats.frames_rate_limited_total = link.rate_dropped();
       std::vector<JobStore::WorkerRow> rows;
       for (auto& [id, s] : registry.sessions()) {
         rows.push_back({s.caps.worker_id, s.credit, static_cast<int64_t>(s.leases.size())});
       }
       if (!rows.empty()) with_db([&](JobStore& d) { d.update_workers(cfg.dispatcher_id, rows); });
     }
-    if (orphan_release_at && now >= *orphan_release_at && db && pending_adoptions.empty()) {
-      orphan_release_at.reset();
-      release_orphans("left by a previous process under this dispatcher id");
+    if (orphan_release_at && now >= *orphan_release_at && db) {
+      // Only with nothing buffered: a lease this process just gave up (worker lost) but has not
+      // written yet must not be released as an orphan (its pending row would be fenced out).
+      flush();
+      if (db && pending_completions.empty() && pending_handbacks.empty() && pending_adoptions.empty()) {
+        orphan_release_at.reset();
+        release_orphans("left by a previous process under this dispatcher id");
+      }
     }
     if (now >= next_poll) {
       next_poll = now + std::chrono::milliseconds(cfg.poll_interval_ms);
@@ -793,6 +823,15 @@ struct Dispatcher::Impl {
         }
       });
       queue_maybe_ready = true;
+    }
+    if (cfg.retention_ms > 0 && now >= next_retention && db) {
+      int64_t deleted = 0;
+      if (with_db([&](JobStore& d) { deleted = d.delete_finished(cfg.retention_ms, cfg.retention_batch); })) {
+        stats.jobs_deleted_total += deleted;
+        if (deleted > 0) log::debug(kLog, "retention: deleted ", deleted, " finished job(s)");
+      }
+      // A full batch: more are due, go on soon (small statements keep the loop responsive).
+      next_retention = now + std::chrono::milliseconds(deleted >= cfg.retention_batch ? 20 : cfg.retention_interval_ms);
     }
     if (now >= next_cancel_scan) {
       next_cancel_scan = now + std::chrono::milliseconds(cfg.poll_interval_ms * 4);
@@ -941,7 +980,11 @@ Dispatcher::Dispatcher(ServeConfig cfg, zmq::context_t& ctx)
 Dispatcher::~Dispatcher() = default;
 
 std::string Dispatcher::bind() {
-  return impl_->link.bind(impl_->cfg.bind_endpoint);
+  std::string note;
+  const std::string ep = secure_bind_endpoint(impl_->cfg, note);  // may throw UsageError
+  if (!note.empty()) log::warn(kLog, note);
+  if (impl_->link.curve()) log::info(kLog, "CURVE on: workers must present an authorized key");
+  return impl_->link.bind(ep);
 }
 
 void Dispatcher::run(const std::atomic<bool>& stop) { impl_->run(stop); }

@@ -36,6 +36,8 @@ struct DispatcherStats {
   std::atomic<int64_t> sends_failed_total{0};       // Job frames the link could not deliver
   std::atomic<int64_t> deadlines_exceeded_total{0};
   std::atomic<int64_t> leases_adopted_total{0};     // taken over from re-registering workers
+  std::atomic<int64_t> frames_rate_limited_total{0};  // over --max-worker-msgs-per-s, dropped
+  std::atomic<int64_t> jobs_deleted_total{0};         // retention
 };
 
 class Dispatcher {
@@ -45,7 +47,9 @@ class Dispatcher {
   ~Dispatcher();
 
   // Binds the ROUTER socket to cfg.bind_endpoint ("tcp://127.0.0.1:*" picks a free port);
-  // returns the resolved endpoint. Throws zmq::error_t on a bad endpoint. Call before run(),
+  // returns the resolved endpoint. Without CURVE keys a wildcard host is narrowed to 127.0.0.1
+  // (logged) and another non-loopback host refused with ff::config::UsageError (see
+  // secure_bind_endpoint). Throws zmq::error_t on a bad endpoint. Call before run(),
   // from the thread that will call run().
   std::string bind();
 

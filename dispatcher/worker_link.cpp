@@ -43,6 +43,14 @@ WorkerLink::WorkerLink(zmq::context_t& ctx, LinkConfig cfg)
   router_.set(zmq::sockopt::sndhwm, 100000);
   router_.set(zmq::sockopt::rcvhwm, 100000);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg_.max_frame_bytes));
+  router_.set(zmq::sockopt::handshake_ivl, static_cast<int>(cfg_.handshake_timeout_ms));
+  if (!cfg_.curve_secret_key.empty()) {
+    // Every connection must complete a CURVE handshake with an authorized key (ZAP below).
+    zap_ = std::make_unique<ZapHandler>(ctx, cfg_.authorized_keys_file);
+    router_.set(zmq::sockopt::zap_domain, kZapDomain);
+    router_.set(zmq::sockopt::curve_server, true);
+    router_.set(zmq::sockopt::curve_secretkey, cfg_.curve_secret_key);
+  }
   // The pair never drops: both ends unbounded (the loop drains it every turn).
   for (auto* s : {&link_end_, &loop_end_}) {
     s->set(zmq::sockopt::sndhwm, 0);
@@ -82,10 +90,11 @@ void WorkerLink::send(const std::string& identity, const std::string& frame) {
 size_t WorkerLink::drain(std::vector<LinkEvent>& out, size_t max) {
   size_t n = 0;
   while (n < max) {
-    zmq::message_t kind, id, payload;
+    zmq::message_t kind, id, payload, user;
     if (!loop_end_.recv(kind, zmq::recv_flags::dontwait)) break;
     (void)loop_end_.recv(id, zmq::recv_flags::none);
     (void)loop_end_.recv(payload, zmq::recv_flags::none);
+    (void)loop_end_.recv(user, zmq::recv_flags::none);
     LinkEvent e;
     const char k = kind.size() ? *static_cast<const char*>(kind.data()) : 'M';
     e.kind = k == 'F' ? LinkEvent::Kind::kSendFailed
@@ -95,6 +104,7 @@ size_t WorkerLink::drain(std::vector<LinkEvent>& out, size_t max) {
     e.identity = id.to_string();
     if (e.kind == LinkEvent::Kind::kBadFrame) e.parts = std::stoul(payload.to_string());
     else e.frame = payload.to_string();
+    e.user_id = user.to_string();
     out.push_back(std::move(e));
     ++n;
   }
@@ -119,16 +129,32 @@ std::optional<WorkerLink::Clock::time_point> WorkerLink::last_heard(const std::s
 }
 
 void WorkerLink::emit(LinkEvent::Kind kind, const std::string& identity, const std::string& frame,
-                      size_t parts) {
+                      size_t parts, const std::string& user_id) {
   const char k = kind_char(kind);
   link_end_.send(zmq::buffer(&k, 1), zmq::send_flags::sndmore);
   link_end_.send(zmq::buffer(identity), zmq::send_flags::sndmore);
   if (kind == LinkEvent::Kind::kBadFrame) {
     const std::string p = std::to_string(parts);
-    link_end_.send(zmq::buffer(p), zmq::send_flags::none);
+    link_end_.send(zmq::buffer(p), zmq::send_flags::sndmore);
   } else {
-    link_end_.send(zmq::buffer(frame), zmq::send_flags::none);
+    link_end_.send(zmq::buffer(frame), zmq::send_flags::sndmore);
   }
+  link_end_.send(zmq::buffer(user_id), zmq::send_flags::none);
+}
+
+// Token bucket per connection: max_msgs_per_s sustained, bursts of the same size.
+bool WorkerLink::within_rate(const std::string& identity, Clock::time_point now) {
+  if (cfg_.max_msgs_per_s <= 0) return true;
+  if (buckets_.size() > 100000) buckets_.clear();
+  auto [it, fresh] = buckets_.try_emplace(identity);
+  Bucket& b = it->second;
+  const double cap = static_cast<double>(cfg_.max_msgs_per_s);
+  if (fresh) b = {cap, now};
+  b.tokens = std::min(cap, b.tokens + std::chrono::duration<double>(now - b.at).count() * cap);
+  b.at = now;
+  if (b.tokens < 1.0) return false;
+  b.tokens -= 1.0;
+  return true;
 }
 
 void WorkerLink::send_on_router(const std::string& identity, const std::string& frame, bool heartbeat) {
@@ -175,14 +201,16 @@ void WorkerLink::serve() {
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_hb - Clock::now());
     wait = std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(50));
-    zmq::pollitem_t items[2] = {{static_cast<void*>(router_), 0, ZMQ_POLLIN, 0},
-                                {static_cast<void*>(link_end_), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[3] = {{static_cast<void*>(router_), 0, ZMQ_POLLIN, 0},
+                                {static_cast<void*>(link_end_), 0, ZMQ_POLLIN, 0},
+                                {zap_ ? static_cast<void*>(zap_->socket()) : nullptr, 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, wait);
+      zmq::poll(items, zap_ ? 3 : 2, wait);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) log::error(kLog, "link poll failed: ", e.what());
       continue;
     }
+    if (zap_) zap_->handle_pending();  // handshakes wait on these answers
     // Worker frames first: they are what liveness is judged on.
     for (int n = 0; n < 100000; ++n) {
       zmq::message_t id;
@@ -196,13 +224,23 @@ void WorkerLink::serve() {
         parts.push_back(std::move(p));
       }
       const std::string identity = id.to_string();
+      const auto now = Clock::now();
+      if (!within_rate(identity, now)) {
+        rate_dropped_++;
+        continue;
+      }
       {
         std::lock_guard<std::mutex> l(mu_);
         auto it = watched_.find(identity);
         if (it != watched_.end()) it->second = Clock::now();
       }
-      if (parts.size() != 1) emit(LinkEvent::Kind::kBadFrame, identity, "", parts.size());
-      else emit(LinkEvent::Kind::kMessage, identity, parts[0].to_string(), 1);
+      if (parts.size() != 1) {
+        emit(LinkEvent::Kind::kBadFrame, identity, "", parts.size());
+      } else {
+        // Under CURVE the ZAP handler's answer (the key's worker name) rides on every frame.
+        const char* user = zap_ ? zmq_msg_gets(parts[0].handle(), "User-Id") : nullptr;
+        emit(LinkEvent::Kind::kMessage, identity, parts[0].to_string(), 1, user ? user : "");
+      }
     }
     forward_sends();
   }

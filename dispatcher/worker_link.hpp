@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -33,11 +34,19 @@
 
 #include <zmq.hpp>
 
+#include "dispatcher/curve_auth.hpp"
+
 namespace ff::dispatcher {
 
 struct LinkConfig {
   int64_t heartbeat_interval_ms = 1000;
   size_t max_frame_bytes = 1 << 20;  // larger frames are dropped by ZeroMQ (maxmsgsize)
+  // CURVE (curve_auth.hpp): the dispatcher's secret key and the authorized-keys file; both empty
+  // = no encryption or authentication (then the caller binds to loopback only).
+  std::string curve_secret_key;
+  std::string authorized_keys_file;
+  int64_t handshake_timeout_ms = 5000;  // a peer that does not complete its handshake is dropped
+  int64_t max_msgs_per_s = 20000;       // per connection; frames beyond it are dropped (counted)
 };
 
 // One event for the loop thread.
@@ -52,6 +61,7 @@ struct LinkEvent {
   std::string identity;
   std::string frame;
   size_t parts = 0;
+  std::string user_id;  // kMessage under CURVE: the worker name its key is authorized as
 };
 
 class WorkerLink {
@@ -82,12 +92,15 @@ class WorkerLink {
   std::optional<Clock::time_point> last_heard(const std::string& identity) const;
 
   int64_t heartbeats_sent() const { return heartbeats_sent_.load(); }
+  int64_t rate_dropped() const { return rate_dropped_.load(); }
+  bool curve() const { return zap_ != nullptr; }
 
  private:
   void serve();
   void send_on_router(const std::string& identity, const std::string& frame, bool heartbeat);
   void emit(LinkEvent::Kind kind, const std::string& identity, const std::string& frame,
-            size_t parts);
+            size_t parts, const std::string& user_id = "");
+  bool within_rate(const std::string& identity, Clock::time_point now);
 
   LinkConfig cfg_;
   zmq::socket_t router_;    // link thread (after start)
@@ -96,6 +109,13 @@ class WorkerLink {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> heartbeats_sent_{0};
+  std::atomic<int64_t> rate_dropped_{0};
+  std::unique_ptr<ZapHandler> zap_;  // link thread (after start); null without CURVE
+  struct Bucket {
+    double tokens = 0;
+    Clock::time_point at{};
+  };
+  std::map<std::string, Bucket> buckets_;  // link thread: per-connection message budget
   mutable std::mutex mu_;
   std::map<std::string, Clock::time_point> watched_;  // identity -> last heard
 };

@@ -30,6 +30,11 @@ void DispatcherSession::connect(const proto::Register& reg) {
   socket_->set(zmq::sockopt::linger, 0);
   socket_->set(zmq::sockopt::sndhwm, 100000);
   socket_->set(zmq::sockopt::rcvhwm, 100000);
+  if (curve_) {
+    socket_->set(zmq::sockopt::curve_serverkey, curve_->server_public_key);
+    socket_->set(zmq::sockopt::curve_publickey, curve_->public_key);
+    socket_->set(zmq::sockopt::curve_secretkey, curve_->secret_key);
+  }
   socket_->connect(endpoint_);
   welcomed_ = false;
   interval_ms_ = own_interval_ms_;

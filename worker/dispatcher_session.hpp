@@ -21,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,12 +31,24 @@
 
 namespace ff::worker {
 
+// CURVE keys of the link (Z85, 40 chars each; see dispatcher/curve_auth.hpp): the dispatcher's
+// public key and this worker's key pair. The worker's public key must be in the dispatcher's
+// authorized keys under the worker's worker_id.
+struct CurveClientKeys {
+  std::string server_public_key;
+  std::string public_key;
+  std::string secret_key;
+};
+
 class DispatcherSession {
  public:
   using Clock = std::chrono::steady_clock;
 
   // `heartbeat_interval_ms`: the worker's own send interval (Welcome may shorten it).
   DispatcherSession(zmq::context_t& ctx, std::string endpoint, int32_t heartbeat_interval_ms);
+
+  // Encrypts and authenticates every later connect() with these keys (before connect()).
+  void set_curve(const CurveClientKeys& keys) { curve_ = keys; }
 
   // Closes any previous socket (pending outgoing messages are dropped), opens a new DEALER,
   // connects and sends `reg` (its `held` replaced by the jobs this session tracks), then the
@@ -82,6 +95,7 @@ class DispatcherSession {
   Clock::time_point last_recv_{};
   Clock::time_point last_sent_hb_{};
   uint64_t registrations_ = 0;
+  std::optional<CurveClientKeys> curve_;
   proto::Register reg_;                          // the last Register, re-sent on Reregister
   std::map<int64_t, proto::HeldLease> held_;
   int64_t credit_ = 0;

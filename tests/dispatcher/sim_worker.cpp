@@ -5,9 +5,14 @@
 
 namespace ff::test {
 
-SimWorker::SimWorker(zmq::context_t& ctx, const std::string& endpoint)
+SimWorker::SimWorker(zmq::context_t& ctx, const std::string& endpoint, const SimCurve* curve)
     : sock_(ctx, zmq::socket_type::dealer) {
   sock_.set(zmq::sockopt::linger, 0);
+  if (curve) {
+    sock_.set(zmq::sockopt::curve_serverkey, curve->server_public_key);
+    sock_.set(zmq::sockopt::curve_publickey, curve->public_key);
+    sock_.set(zmq::sockopt::curve_secretkey, curve->secret_key);
+  }
   sock_.connect(endpoint);
 }
 

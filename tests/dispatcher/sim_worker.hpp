@@ -23,10 +23,15 @@ namespace ff::test {
 
 using SimClock = std::chrono::steady_clock;
 
+// CURVE keys for a simulated worker (Z85): the dispatcher's public key and the worker's pair.
+struct SimCurve {
+  std::string server_public_key, public_key, secret_key;
+};
+
 class SimWorker {
  public:
-  // Connects a DEALER to `endpoint` (does not register).
-  SimWorker(zmq::context_t& ctx, const std::string& endpoint);
+  // Connects a DEALER to `endpoint` (does not register); with `curve`, over CURVE.
+  SimWorker(zmq::context_t& ctx, const std::string& endpoint, const SimCurve* curve = nullptr);
   // Sends one message.
   void send(const proto::Message& m);
   // Sends raw bytes as one frame (garbage tests).

@@ -4,12 +4,16 @@
 #include <doctest/doctest.h>
 
 #include <sstream>
+#include <unistd.h>
+#include <fstream>
+#include <filesystem>
 
 #include "common/config.hpp"
 #include "common/job_params.hpp"
 #include "dispatcher/backoff.hpp"
 #include "dispatcher/cli.hpp"
 #include "dispatcher/config.hpp"
+#include "dispatcher/curve_auth.hpp"
 #include "dispatcher/pg_array.hpp"
 #include "dispatcher/pg_options.hpp"
 #include "dispatcher/registry.hpp"
@@ -102,6 +106,10 @@ TEST_CASE("serve: statement/connect timeouts and the job deadline decode with ra
   CHECK(d.pg.statement_timeout_ms == 10000);
   CHECK(d.pg.connect_timeout_s == 5);
   CHECK(d.job_deadline_ms == 4LL * 3600 * 1000);
+  CHECK(d.retention_ms == 7LL * 86400000);
+  CHECK(d.retention_batch == 500);
+  CHECK(dec({"--retention-ms", "0"}).retention_ms == 0);
+  CHECK_THROWS_WITH_AS(dec({"--retention-batch", "0"}), Contains("out of range"), UsageError);
   ServeConfig c = dec({"--statement-timeout-ms", "0", "--db-connect-timeout-s", "3", "--job-deadline-ms", "60000"});
   CHECK(c.pg.statement_timeout_ms == 0);
   CHECK(c.pg.connect_timeout_s == 3);
@@ -342,4 +350,53 @@ TEST_CASE("protocol: Register carries held jobs, Reregister round-trips") {
   REQUIRE(std::holds_alternative<ff::proto::Message>(rr));
   CHECK(std::get<ff::proto::Reregister>(std::get<ff::proto::Message>(rr)).reason == "why");
   CHECK(ff::proto::type_name(ff::proto::MsgType::kReregister) == "reregister");
+}
+
+TEST_CASE("CURVE key files and authorized keys: parsed strictly, errors name file and line") {
+  REQUIRE(curve_available());
+  auto dir = std::filesystem::temp_directory_path() / ("ff-curve-unit-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto a = generate_curve_keypair(), b = generate_curve_keypair();
+  CHECK(valid_z85_key(a.public_key));
+  CHECK_FALSE(valid_z85_key("short"));
+  write_curve_keys(dir / "k", a);
+  auto back = load_curve_keys(dir / "k", true);
+  CHECK(back.public_key == a.public_key);
+  CHECK(back.secret_key == a.secret_key);
+  CHECK_THROWS_WITH(write_curve_keys(dir / "k", a), Contains("cannot create"));
+  write_curve_keys(dir / "pub", CurveKeyPair{a.public_key, ""});
+  CHECK_THROWS_WITH(load_curve_keys(dir / "pub", true), Contains("no 'secret' line"));
+  {
+    std::ofstream f(dir / "mixed");
+    f << "public " << a.public_key << "\nsecret " << b.secret_key << "\n";
+  }
+  CHECK_THROWS_WITH(load_curve_keys(dir / "mixed", true), Contains("does not belong"));
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream f(dir / name);
+    f << text;
+    return dir / name;
+  };
+  auto keys = load_authorized_keys(write("ok", "# comment\n\n" + a.public_key + " w1\n  " + b.public_key + "\tw2  \n"));
+  CHECK(keys.size() == 2);
+  CHECK(keys.at(a.public_key) == "w1");
+  CHECK(keys.at(b.public_key) == "w2");
+  CHECK_THROWS_WITH(load_authorized_keys(write("dupname", a.public_key + " w1\n" + b.public_key + " w1\n")),
+                    Contains(":2: worker name 'w1' listed twice"));
+  CHECK_THROWS_WITH(load_authorized_keys(write("dupkey", a.public_key + " w1\n" + a.public_key + " w2\n")),
+                    Contains(":2: key listed twice"));
+  CHECK_THROWS_WITH(load_authorized_keys(write("bad", "notakey w1\n")), Contains(":1: not a 40-character"));
+  CHECK_THROWS_WITH(load_authorized_keys(write("nowname", a.public_key + "\n")), Contains(":1: expected"));
+  // serve: the two flags go together and are checked at startup.
+  auto dec = [](std::vector<std::string> args) {
+    return decode_serve_config(ff::config::parse_flags(args, serve_flag_specs()));
+  };
+  CHECK_THROWS_WITH_AS(dec({"--curve-key-file", (dir / "k").string()}), Contains("go together"), UsageError);
+  CHECK_THROWS_WITH_AS(dec({"--curve-key-file", (dir / "pub").string(), "--authorized-keys", (dir / "ok").string()}),
+                       Contains("no 'secret' line"), UsageError);
+  auto c = dec({"--curve-key-file", (dir / "k").string(), "--authorized-keys", (dir / "ok").string(),
+                "--max-worker-slots", "8", "--max-worker-msgs-per-s", "50"});
+  CHECK(c.curve_public_key == a.public_key);
+  CHECK(c.max_worker_slots == 8);
+  CHECK(c.max_worker_msgs_per_s == 50);
+  std::filesystem::remove_all(dir);
 }

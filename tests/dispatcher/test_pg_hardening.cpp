@@ -196,3 +196,58 @@ TEST_CASE("a worker re-registering from a new connection keeps the jobs it still
   CHECK(wait_state(env, a, "succeeded") == "succeeded");
   CHECK(env.q("SELECT attempts FROM framefarm.jobs WHERE id = " + std::to_string(a)) == "1");
 }
+
+TEST_CASE("per-worker bounds: credit is capped at max_worker_slots, frames beyond the message rate are dropped") {
+  DispatcherEnv env;
+  auto cfg = env.config("d1");
+  cfg.max_worker_slots = 2;
+  cfg.max_worker_msgs_per_s = 100;
+  env.exec("INSERT INTO framefarm.jobs (prompt) SELECT 'p' || g FROM generate_series(1, 10) g");
+  RunningDispatcher d(env.ctx, cfg);
+  SimWorker w(env.ctx, d.endpoint());
+  REQUIRE(w.register_as("greedy", 50));
+  int jobs = 0;
+  auto count_jobs = [&](std::chrono::milliseconds t) {  // heartbeating: a live, busy worker
+    auto end = std::chrono::steady_clock::now() + t;
+    while (std::chrono::steady_clock::now() < end) {
+      auto m = w.recv(100ms);
+      w.send(proto::Heartbeat{0});
+      if (m && std::holds_alternative<proto::Job>(*m)) ++jobs;
+    }
+  };
+  count_jobs(1500ms);
+  CHECK(jobs == 2);
+  CHECK(env.q("SELECT count(*) FROM framefarm.jobs WHERE state = 'leased'") == "2");
+  w.send(proto::Credit{1000});  // still capped
+  for (int i = 0; i < 3000; ++i) w.send(proto::Heartbeat{0});  // a flood
+  count_jobs(1500ms);
+  CHECK(jobs == 2);
+  CHECK(d.stats().workers_dead_total.load() == 0);
+  CHECK(env.wait_for("SELECT (count(*) FILTER (WHERE state = 'leased'))::text FROM framefarm.jobs", "2") == "2");
+  auto limited = [&] { return d.stats().frames_rate_limited_total.load(); };
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (limited() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  CHECK(limited() > 0);
+  CHECK(limited() <= 3001);
+}
+
+TEST_CASE("retention: finished jobs older than the setting are deleted in small batches, the rest stay, autovacuum is tuned") {
+  DispatcherEnv env;
+  env.exec("INSERT INTO framefarm.jobs (prompt, state, finished_at) SELECT 'old ' || g, "
+           "(ARRAY['succeeded','dead','cancelled'])[1 + g % 3]::framefarm.job_state, now() - interval '2 days' "
+           "FROM generate_series(1, 25) g");
+  env.exec("INSERT INTO framefarm.jobs (prompt, state, finished_at) SELECT 'recent ' || g, 'succeeded', "
+           "now() - interval '1 hour' FROM generate_series(1, 5) g");
+  env.exec("INSERT INTO framefarm.jobs (prompt, state, run_after, created_at) SELECT 'waiting ' || g, 'retry_wait', "
+           "now() + interval '1 day', now() - interval '3 days' FROM generate_series(1, 4) g");
+  auto cfg = env.config("d1");
+  cfg.retention_ms = 86400000;  // 1 day
+  cfg.retention_batch = 4;      // 25 old rows: several batches
+  RunningDispatcher d(env.ctx, cfg);
+  CHECK(env.wait_for("SELECT count(*) FROM framefarm.jobs WHERE prompt LIKE 'old %'", "0") == "0");
+  CHECK(env.q("SELECT count(*) FROM framefarm.jobs WHERE prompt LIKE 'recent %'") == "5");
+  CHECK(env.q("SELECT count(*) FROM framefarm.jobs WHERE prompt LIKE 'waiting %'") == "4");
+  CHECK(d.stats().jobs_deleted_total.load() == 25);
+  CHECK(env.q("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'framefarm.jobs'::regclass")
+            .find("autovacuum_vacuum_scale_factor=0.01") != std::string::npos);
+}
