@@ -192,7 +192,11 @@ TEST_CASE("framefarm-engine: a streamed stage 1 and an auto LoRA-delta stage 2 s
   const auto clips = tmp.path / "clips";
   fs::create_directories(clips);
   std::ofstream(tmp.path / "engine.json")
-      << engine_config(model, out_root, R"(, "placements": {"stage1_transformer": "stream", "stage2_transformer": "auto"})");
+      << engine_config(model, out_root,
+                       R"(, "placements": {"stage1_transformer": "stream", "stage2_transformer": "auto",
+                          "spatial_upsampler": "stream", "audio_decoder": "auto", "vocoder": "stream"},
+                          "vae_tiling": {"long_side_tile_px": 64, "spatial_overlap_px": 32, "temporal_tile_frames": 16,
+                                         "temporal_overlap_frames": 8})");
   const std::string endpoint = "ipc://" + (tmp.path / "engine.sock").string();
   test::FakeSupervisor sup(endpoint);
   test::ChildProcess engine({FF_ENGINE_BIN, "serve", "--ipc", endpoint, "--config", (tmp.path / "engine.json").string()});
@@ -228,7 +232,18 @@ TEST_CASE("framefarm-engine: a streamed stage 1 and an auto LoRA-delta stage 2 s
   CHECK(s2.streamed_bytes_total == 0);
   CHECK(s2.resident_bytes > 0);
   CHECK(stats.components.at("vae_decoder").placement == "resident");
-  CHECK(stats.components.at("vocoder").resident_bytes > 0);
+  // The staged decode-side components: streamed ones copied their stages in, auto kept them all.
+  for (const char* name : {"spatial_upsampler", "vocoder"}) {
+    CAPTURE(name);
+    const auto& s = stats.components.at(name);
+    CHECK(s.placement == "stream");
+    CHECK(s.resident_blocks == 0);
+    CHECK(s.total_blocks > 1);
+    CHECK(s.streamed_bytes_total > 0);
+  }
+  const auto& ad = stats.components.at("audio_decoder");
+  CHECK(ad.placement == "auto:" + std::to_string(ad.total_blocks) + "/" + std::to_string(ad.total_blocks));
+  CHECK(ad.resident_bytes > 0);
 
   sup.send(proto::Shutdown{"test over"});
   auto rc = engine.wait_exit(20s);

@@ -27,10 +27,77 @@ PlanLimits EngineConfig::plan_limits() const {
   return l;
 }
 
+std::optional<ltx2::VideoTilingConfig> VaeTiling::for_video(int64_t height, int64_t width,
+                                                            const ltx2::VideoScale& scale) const {
+  if (!enabled) return std::nullopt;
+  const ltx2::TileAxis frames{temporal_tile_frames, temporal_overlap_frames};
+  ltx2::VideoTilingConfig c;
+  if (long_side_tile_px > 0)
+    c = ltx2::video_tiling_from_long_side({long_side_tile_px, spatial_overlap_px}, height, width, scale, frames);
+  else
+    c.frames = frames;  // untiled in space
+  ltx2::validate_video_tiling(c, scale);
+  return c;
+}
+
 bool EngineConfig::weights_fp8(std::string_view component) const {
   auto it = weights.find(std::string(component));
   return it != weights.end() && it->second == "fp8";
 }
+
+namespace {
+
+// One tiled axis in `unit`s: 0 (untiled, overlap 0) or a tile of at least two cells, tile and
+// overlap multiples of `cell`, overlap below the tile.
+void check_tile_axis(int64_t tile, int64_t overlap, int64_t cell, const char* tile_key, const char* overlap_key,
+                     const std::string& what) {
+  const std::string t = what + ": key 'vae_tiling." + tile_key + "'", o = what + ": key 'vae_tiling." + overlap_key + "'";
+  if (tile < 0) throw std::invalid_argument(t + " must be >= 0, got " + std::to_string(tile));
+  if (overlap < 0) throw std::invalid_argument(o + " must be >= 0, got " + std::to_string(overlap));
+  if (tile == 0) {
+    if (overlap != 0) throw std::invalid_argument(o + " must be 0 when '" + tile_key + "' is 0 (untiled)");
+    return;
+  }
+  if (tile % cell != 0)
+    throw std::invalid_argument(t + " must be a multiple of " + std::to_string(cell) + " (one latent cell), got " +
+                                std::to_string(tile));
+  if (tile < 2 * cell)
+    throw std::invalid_argument(t + " must be at least " + std::to_string(2 * cell) + " (two latent cells), got " +
+                                std::to_string(tile));
+  if (overlap % cell != 0)
+    throw std::invalid_argument(o + " must be a multiple of " + std::to_string(cell) + " (one latent cell), got " +
+                                std::to_string(overlap));
+  if (overlap >= tile)
+    throw std::invalid_argument(o + " (" + std::to_string(overlap) + ") must be below '" + tile_key + "' (" +
+                                std::to_string(tile) + ")");
+}
+
+VaeTiling parse_vae_tiling(const json::Value& v, const std::string& what) {
+  VaeTiling t;
+  if (v.is_bool()) {
+    t.enabled = v.as_bool();
+    return t;
+  }
+  if (!v.is_object())
+    throw std::invalid_argument(what + ": key 'vae_tiling' must be true, false or an object of tile sizes");
+  const std::string w = what + ": key 'vae_tiling'";
+  const auto& o = fields::object(v, w);
+  fields::reject_unknown(o, {"long_side_tile_px", "spatial_overlap_px", "temporal_tile_frames", "temporal_overlap_frames"},
+                         w);
+  fields::read(o, "long_side_tile_px", t.long_side_tile_px, w);
+  fields::read(o, "spatial_overlap_px", t.spatial_overlap_px, w);
+  fields::read(o, "temporal_tile_frames", t.temporal_tile_frames, w);
+  fields::read(o, "temporal_overlap_frames", t.temporal_overlap_frames, w);
+  // LTX-2.3's decoder cells (the pipelines' VIDEO_SCALE_FACTORS); the loaded decoder is checked
+  // against them at start.
+  const ltx2::VideoScale cells;
+  check_tile_axis(t.long_side_tile_px, t.spatial_overlap_px, cells.width, "long_side_tile_px", "spatial_overlap_px", what);
+  check_tile_axis(t.temporal_tile_frames, t.temporal_overlap_frames, cells.time, "temporal_tile_frames",
+                  "temporal_overlap_frames", what);
+  return t;
+}
+
+}  // namespace
 
 EngineConfig parse_engine_config(std::string_view json_text, const std::string& source) {
   const std::string what = "engine config " + source;
@@ -82,10 +149,7 @@ EngineConfig parse_engine_config(std::string_view json_text, const std::string& 
       c.weights[name] = v.as_string();
     }
   }
-  if (const json::Value* t = o.find("vae_tiling")) {
-    if (!t->is_bool()) throw std::invalid_argument(what + ": key 'vae_tiling' must be true or false");
-    c.vae_tiling = t->as_bool();
-  }
+  if (const json::Value* t = o.find("vae_tiling")) c.vae_tiling = parse_vae_tiling(*t, what);
   if (c.device != "cpu" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0)
     throw std::invalid_argument(what + ": key 'device' must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + c.device + "\"");
   if (c.vram_budget_bytes < 0) throw std::invalid_argument(what + ": key 'vram_budget_bytes' must be >= 0");

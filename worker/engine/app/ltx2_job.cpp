@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "common/clip_file.hpp"
+#include "worker/engine/app/stage_working_sets.hpp"
 #include "worker/engine/app/tensor_blob.hpp"
 #include "worker/engine/layers/layers.hpp"
 #include "worker/engine/ltx2/pipelines.hpp"
@@ -153,8 +154,14 @@ JobOutcome run_ltx2_job(Ltx2Model& m, const EngineConfig& config, const proto::G
   const int64_t passes1 = distilled ? 1 : static_cast<int64_t>(ltx2::plan_passes(run.params.video_guider, run.params.audio_guider).size());
   const int64_t working1 = m.stage(1).working_bytes(grid1.tokens(), audio_tokens, rows, passes1, elem, scores);
   const int64_t working2 = m.stage(2).working_bytes(grid2.tokens(), audio_tokens, rows, 1, elem, scores);
-  std::optional<ltx2::VideoTilingConfig> tiling;
-  if (config.vae_tiling) tiling = ltx2::default_video_tiling(run.params.height, run.params.width);
+  const std::optional<ltx2::VideoTilingConfig> tiling = config.vae_tiling.for_video(run.params.height, run.params.width);
+  const bool cpu = !dev.is_cuda();
+  const int64_t upsample_bytes = upsampler_working_bytes(m.upsampler->model().config, grid1.frames, grid1.height,
+                                                         grid1.width, elem, cpu);
+  const int64_t mel_frames = std::max<int64_t>(4 * audio_tokens - 3, 1);
+  const int64_t audio_bytes = audio_decoder_working_bytes(m.audio_decoder->model().config, audio_tokens,
+                                                          run.layout.audio_mel_bins, elem, cpu);
+  const int64_t vocoder_bytes = vocoder_working_bytes(m.vocoder->model().config, mel_frames, cpu);
   const int64_t decode_bytes = ltx2::video_decoder_working_set_bytes(m.config.video_decoder, grid2.frames, grid2.height,
                                                                      grid2.width, tiling, elem, !dev.is_cuda());
 
@@ -172,8 +179,11 @@ JobOutcome run_ltx2_job(Ltx2Model& m, const EngineConfig& config, const proto::G
   };
   ltx2::UpsampleFn upsample = [&](const at::Tensor& latent) {
     phases.start("upsample", "spatial_upsampler");
-    return ltx2::upsample_video_latent(latent, m.upsampler, m.video_decoder->mean_of_means(),
-                                       m.video_decoder->std_of_means());
+    m.upsampler->stages().plan(upsample_bytes, m.stage(2).min_extra_bytes(working2));
+    return m.upsampler->run([&](const ltx2::Upsampler& u, const ltx2::StageHooks& hooks) {
+      return ltx2::upsample_video_latent(latent, u, m.video_decoder->mean_of_means(), m.video_decoder->std_of_means(),
+                                         hooks);
+    });
   };
   const ltx2::SampleResult s = distilled ? ltx2::run_distilled(run, ctx, denoise, upsample)
                                          : ltx2::run_two_stages(run, ctx, denoise, upsample, denoise);
@@ -184,9 +194,16 @@ JobOutcome run_ltx2_job(Ltx2Model& m, const EngineConfig& config, const proto::G
   at::Tensor audio;  // [samples, channels] float32, CPU
   if (req.params.audio) {
     phases.start("decode_audio", "audio_decoder");
-    const at::Tensor mel = ltx2::decode_audio_latent(m.audio_decoder, s.audio);
+    m.audio_decoder->stages().plan(audio_bytes, vocoder_bytes);
+    const at::Tensor mel = m.audio_decoder->run([&](const ltx2::AudioDecoderModel& d, const ltx2::StageHooks& hooks) {
+      return ltx2::decode_audio_latent(d, s.audio, hooks);
+    });
     phases.start("vocode", "vocoder");
-    audio = ltx2::vocode(m.vocoder, mel)[0].to(at::kCPU, at::kFloat).t().contiguous();
+    m.vocoder->stages().plan(vocoder_bytes, 0);
+    const at::Tensor wave = m.vocoder->run([&](const ltx2::VocoderModel& v, const ltx2::StageHooks& hooks) {
+      return ltx2::vocode(v, mel, hooks);
+    });
+    audio = wave[0].to(at::kCPU, at::kFloat).t().contiguous();
   }
   phases.start("write", "write");
   clip::ClipHeader h;
@@ -196,7 +213,7 @@ JobOutcome run_ltx2_job(Ltx2Model& m, const EngineConfig& config, const proto::G
   h.fps_num = req.params.frame_rate;
   h.fps_den = 1;
   if (audio.defined()) {
-    h.audio_sample_rate = static_cast<int32_t>(ltx2::output_sample_rate(m.vocoder));
+    h.audio_sample_rate = static_cast<int32_t>(ltx2::output_sample_rate(m.vocoder->model()));
     h.audio_channels = static_cast<int32_t>(audio.size(1));
     h.audio_samples = audio.size(0);
   }

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common/log.hpp"
+#include "worker/engine/app/placed_decoders.hpp"
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/ltx2/checkpoint_inventory.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
@@ -30,12 +31,9 @@ std::map<std::string, proto::ComponentStats> Ltx2Model::stats() const {
   out[stage1->component()] = stage1->stats();
   if (stage2) out[stage2->component()] = stage2->stats();
   out["vae_decoder"] = video_decoder->stats();
-  for (const auto& [name, bytes] : resident_bytes) {
-    proto::ComponentStats s;
-    s.placement = "resident";
-    s.resident_bytes = bytes;
-    out[name] = s;
-  }
+  out["spatial_upsampler"] = upsampler->stages().stats();
+  out["audio_decoder"] = audio_decoder->stages().stats();
+  out["vocoder"] = vocoder->stages().stats();
   return out;
 }
 
@@ -50,6 +48,16 @@ Ltx2Model load_ltx2_model(const EngineConfig& config, rt::DeviceBackend& backend
   m.config = ltx2::ltx_model_config_from_metadata(ckpt.metadata(), m.files.checkpoint);
   const auto& tc = m.config.transformer;
   const PlanLimits limits = config.plan_limits();
+  if (config.vae_tiling) {
+    // The tile sizes were checked against LTX-2.3's cells; check them against this decoder's.
+    const ltx2::VideoScale s = m.config.video_decoder.scale();
+    try {
+      (void)config.vae_tiling.for_video(8 * s.height, 8 * s.width, s);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("engine config: key 'vae_tiling' does not fit the checkpoint's video decoder: ") +
+                                  e.what());
+    }
+  }
   const bool two_stages = m.files.pipeline == ltx2::PipelineKind::kTwoStages;
 
   auto load_stage = [&](const char* name) {
@@ -86,7 +94,8 @@ Ltx2Model load_ltx2_model(const EngineConfig& config, rt::DeviceBackend& backend
     }
   }
 
-  m.upsampler = ltx2::load_upsampler(m.files.spatial_upsampler, dev, m.dtype);
+  m.upsampler = load_placed_upsampler(m.files.spatial_upsampler, m.dtype, config.placement("spatial_upsampler"),
+                                      backend, limits);
   const rt::Placement vae_mode = config.placement("vae_decoder");
   m.video_decoder = std::make_unique<PlacedVideoDecoder>(
       m.config.video_decoder,
@@ -94,23 +103,8 @@ Ltx2Model load_ltx2_model(const EngineConfig& config, rt::DeviceBackend& backend
                                m.dtype),
       vae_mode, backend, limits);
   const auto& file = *ckpt.files().front();
-  m.audio_decoder = ltx2::load_audio_decoder(file, dev, m.dtype);
-  m.vocoder = ltx2::load_vocoder(file, dev, at::kFloat);
-
-  // Device bytes of the resident decoders: their parameter counts (from the check) in the
-  // dtype they were loaded in.
-  auto params_of = [&](const std::string& component) {
-    int64_t n = 0;
-    for (const auto& f : report.files_checked)
-      for (const auto& c : f.components)
-        if (c.component == component) n += c.params;
-    return n;
-  };
-  const int64_t elem = static_cast<int64_t>(c10::elementSize(m.dtype));
-  m.resident_bytes["spatial_upsampler"] = params_of("spatial_upsampler") * elem;
-  m.resident_bytes["audio_decoder"] = params_of("audio_decoder") * elem;
-  m.resident_bytes["vocoder"] = params_of("vocoder") * static_cast<int64_t>(sizeof(float));
-  for (const auto& [name, bytes] : m.resident_bytes) m.charges.push_back(std::make_unique<rt::ScopedCharge>(backend.meter(), bytes));
+  m.audio_decoder = load_placed_audio_decoder(file, m.dtype, config.placement("audio_decoder"), backend, limits);
+  m.vocoder = load_placed_vocoder(file, config.placement("vocoder"), backend, limits);
   return m;
 }
 

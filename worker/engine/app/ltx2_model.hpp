@@ -1,7 +1,7 @@
 // The LTX-2.3 model of a worker, loaded once at engine start from the files users download
 // (engine config "model", ltx2::ModelFiles): the two stage transformers under their placements,
-// the spatial upsampler, the video decoder (resident, stream or auto), the audio decoder and the
-// vocoder (resident). The text encoder
+// the spatial upsampler, the video decoder, the audio decoder and the vocoder, each resident,
+// stream or auto (PlacedVideoDecoder; PlacedModel for the staged ones). The text encoder
 // and the embeddings processor are the encode session's (encode_entry.hpp).
 //
 // Stage 2 of two_stages is stage 1's weights plus the distilled LoRA:
@@ -23,6 +23,7 @@
 #include "common/protocol.hpp"
 #include "worker/engine/app/av_stage.hpp"
 #include "worker/engine/app/engine_config.hpp"
+#include "worker/engine/app/placed_stages.hpp"
 #include "worker/engine/app/placed_video_decoder.hpp"
 #include "worker/engine/ltx2/audio_decoder.hpp"
 #include "worker/engine/ltx2/model_config.hpp"
@@ -42,12 +43,10 @@ struct Ltx2Model {
   std::unique_ptr<AVStage> stage1;
   std::unique_ptr<AVStage> stage2;  // null: the distilled pipeline runs stage1 for both stages
 
-  ltx2::Upsampler upsampler;
+  std::unique_ptr<PlacedModel<ltx2::Upsampler>> upsampler;
   std::unique_ptr<PlacedVideoDecoder> video_decoder;  // also holds vae.per_channel_statistics
-  ltx2::AudioDecoderModel audio_decoder;
-  ltx2::VocoderModel vocoder;  // fp32, as the reference runs it
-  std::map<std::string, int64_t> resident_bytes;  // component -> weight bytes on the device
-  std::vector<std::unique_ptr<rt::ScopedCharge>> charges;  // the meter's account of resident_bytes
+  std::unique_ptr<PlacedModel<ltx2::AudioDecoderModel>> audio_decoder;
+  std::unique_ptr<PlacedModel<ltx2::VocoderModel>> vocoder;  // fp32 weights, as the reference runs it
 
   AVStage& stage(int k) { return k == 2 && stage2 ? *stage2 : *stage1; }
   // Stats of every component this model owns, by component name.
