@@ -7,6 +7,9 @@
 
 #include <map>
 #include <set>
+#include <sstream>
+
+#include "dispatcher/cli.hpp"
 
 #include "tests/dispatcher/dispatcher_env.hpp"
 #include "tests/dispatcher/sim_worker.hpp"
@@ -250,4 +253,59 @@ TEST_CASE("retention: finished jobs older than the setting are deleted in small 
   CHECK(d.stats().jobs_deleted_total.load() == 25);
   CHECK(env.q("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'framefarm.jobs'::regclass")
             .find("autovacuum_vacuum_scale_factor=0.01") != std::string::npos);
+}
+
+TEST_CASE("least-privilege roles: the dispatcher role runs the queue and the CLI, the worker role reaches only the embedding cache") {
+  DispatcherEnv env;
+  env.exec("CREATE ROLE disp LOGIN IN ROLE framefarm_dispatcher; CREATE ROLE wk LOGIN IN ROLE framefarm_worker");
+  int64_t a = insert(env, "(prompt) VALUES ('as disp')");
+  env.exec("INSERT INTO framefarm.jobs (prompt, state, finished_at) VALUES ('ancient', 'succeeded', now() - interval '30 days')");
+  auto cfg = env.config("d1");
+  cfg.database_url = env.pg.url("postgres", "disp");
+  RunningDispatcher d(env.ctx, cfg);
+  SimWorker w(env.ctx, d.endpoint());
+  REQUIRE(w.register_as("w1", 1));
+  auto j = w.recv_until<proto::Job>(5s);
+  REQUIRE(j);
+  w.send(proto::Progress{a, j->epoch, "stage1", 1, 2});
+  proto::Result ok;
+  ok.job_id = a;
+  ok.epoch = j->epoch;
+  ok.ok = true;
+  w.send(ok);
+  CHECK(wait_state(env, a, "succeeded") == "succeeded");
+  CHECK(env.wait_for("SELECT count(*) FROM framefarm.jobs WHERE prompt = 'ancient'", "0") == "0");  // retention
+  CHECK(env.q("SELECT status FROM framefarm.workers WHERE worker_id = 'w1'") == "alive");
+  // The operator CLI under the same role: submit, cancel, retry.
+  std::ostringstream out, err;
+  const std::string url = env.pg.url("postgres", "disp");
+  REQUIRE(dispatcher::cli_main({"submit", "from cli", "--delay-ms", "600000", "--database", url}, out, err) == 0);
+  const std::string id = env.q("SELECT id FROM framefarm.jobs WHERE prompt = 'from cli'");
+  CHECK(dispatcher::cli_main({"cancel", id, "--database", url}, out, err) == 0);
+  CHECK(dispatcher::cli_main({"retry", id, "--database", url}, out, err) == 0);
+  CHECK(env.q("SELECT state FROM framefarm.jobs WHERE id = " + id) == "queued");
+  auto denied = [](const std::string& url, const std::string& sql) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    try {
+      tx.exec(sql);
+      return std::string("allowed");
+    } catch (const pqxx::insufficient_privilege&) {
+      return std::string("denied");
+    }
+  };
+  // The dispatcher role cannot change the cache, the params table or the schema.
+  CHECK(denied(url, "DELETE FROM framefarm.prompt_embeddings") == "denied");
+  CHECK(denied(url, "UPDATE framefarm.job_param_keys SET doc = ''") == "denied");
+  CHECK(denied(url, "ALTER TABLE framefarm.jobs ADD COLUMN x int") == "denied");
+  // The worker role: the embedding cache only.
+  const std::string wurl = env.pg.url("postgres", "wk");
+  CHECK(denied(wurl, "INSERT INTO framefarm.prompt_embeddings (encoder_fingerprint, prompt_sha256, max_length, "
+                     "real_tokens, dtype, video_shape, audio_shape, video, audio) VALUES ('fp', sha256('p'), 8, 1, "
+                     "'bf16', '{1,2}', '{1,2}', '\\x00', '\\x00')") == "allowed");
+  CHECK(denied(wurl, "UPDATE framefarm.prompt_embeddings SET last_used_at = now()") == "allowed");
+  CHECK(denied(wurl, "DELETE FROM framefarm.prompt_embeddings") == "allowed");
+  CHECK(denied(wurl, "SELECT prompt FROM framefarm.jobs") == "denied");
+  CHECK(denied(wurl, "SELECT * FROM framefarm.workers") == "denied");
+  CHECK(denied(wurl, "INSERT INTO framefarm.jobs (prompt) VALUES ('x')") == "denied");
 }
