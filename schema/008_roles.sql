@@ -24,6 +24,5 @@ GRANT USAGE ON SCHEMA framefarm TO framefarm_dispatcher, framefarm_worker;
 GRANT SELECT, UPDATE, DELETE ON framefarm.jobs TO framefarm_dispatcher;
 GRANT USAGE, UPDATE ON SEQUENCE framefarm.lease_epoch_seq TO framefarm_dispatcher;
 GRANT SELECT, INSERT, UPDATE ON framefarm.workers TO framefarm_dispatcher;
-GRANT SELECT ON framefarm.prompt_embeddings, framefarm.job_param_keys, framefarm.schema_migrations
-  TO framefarm_dispatcher;
+GRANT SELECT ON framefarm.prompt_embeddings, framefarm.job_param_keys TO framefarm_dispatcher;
 GRANT SELECT, INSERT, UPDATE, DELETE ON framefarm.prompt_embeddings TO framefarm_worker;
