@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "bench/gpu/bench_report.hpp"
+#include "bench/gpu/random_ltx2.hpp"
 #include "worker/engine/app/av_stage.hpp"
 #include "worker/engine/ltx2/av_positions.hpp"
 #include "worker/engine/ltx2/av_transformer_config.hpp"
@@ -77,50 +78,6 @@ bool finite(const std::vector<ltx2::AVVelocity>& v) {
   for (const auto& x : v)
     if (!x.video.isfinite().all().item<bool>() || !x.audio.isfinite().all().item<bool>()) return false;
   return true;
-}
-
-// Random weights of every slot, allocated in `dtype` on `dev` and drawn there.
-ltx2::AVTransformerWeights random_weights(const ltx2::AVTransformerConfig& c, at::Device dev, at::ScalarType dtype,
-                                          int64_t& bytes) {
-  ltx2::AVTransformerWeights w;
-  const auto opts = at::TensorOptions().dtype(dtype).device(dev);
-  for (const auto& slot : ltx2::av_transformer_slots(w, c, "")) {
-    at::Tensor t = at::empty(slot.shape, opts);
-    if (slot.init.kind == decltype(slot.init.kind)::kConstant) t.fill_(slot.init.value);
-    else t.normal_(0.0, slot.init.value);
-    *slot.target = t;
-    bytes += t.numel() * t.element_size();
-  }
-  return w;
-}
-
-// A random LoRA over the 28 block Linears the distilled LoRA targets (attention to_q/k/v/out.0,
-// ff, audio_ff; not the gate logits), shapes from the config, factors on `dev`
-// (A ~ N(0, 1/in), B ~ N(0, 0.01/r), as make-weights writes them).
-ltx2::Lora random_lora(const ltx2::AVTransformerConfig& c, int64_t rank, at::Device dev, at::ScalarType dtype,
-                       int64_t& bytes) {
-  static const char* kSuffixes[] = {".to_q.weight", ".to_k.weight", ".to_v.weight", ".to_out.0.weight",
-                                    "ff.net.0.proj.weight", "ff.net.2.weight"};
-  auto ends_with = [](const std::string& s, const std::string& t) {
-    return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-  };
-  ltx2::Lora l{"random-rank-" + std::to_string(rank), {}};
-  const auto opts = at::TensorOptions().dtype(dtype).device(dev);
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    ltx2::AVBlockWeights probe;
-    for (const auto& slot : ltx2::av_block_slots(probe, c, "", i)) {
-      bool hit = false;
-      for (const char* sfx : kSuffixes) hit = hit || ends_with(slot.name, sfx);
-      if (!hit || slot.shape.size() != 2) continue;
-      const int64_t out = slot.shape[0], in = slot.shape[1];
-      ltx2::LoraFactors f;
-      f.a = at::empty({rank, in}, opts).normal_(0.0, 1.0 / std::sqrt(static_cast<double>(in)));
-      f.b = at::empty({out, rank}, opts).normal_(0.0, 0.1 / std::sqrt(static_cast<double>(rank)));
-      bytes += (f.a.numel() + f.b.numel()) * f.a.element_size();
-      l.pairs.emplace(slot.name.substr(0, slot.name.size() - 7), std::move(f));  // without ".weight"
-    }
-  }
-  return l;
 }
 
 struct Grid {
@@ -249,7 +206,7 @@ int main(int argc, char** argv) try {
   // Stage 1 (the base of the LoRA-delta stage 2).
   int64_t weight_bytes = 0;
   auto t0 = Clock::now();
-  ltx2::AVTransformerWeights w1 = random_weights(tc, dev, dtype, weight_bytes);
+  ltx2::AVTransformerWeights w1 = bench::random_transformer(tc, dev, dtype, weight_bytes);
   be->synchronize();
   rep.add("weights_gb", weight_bytes / 1e9, "GB", "one stage transformer, random, built on the device");
   rep.add("build_seconds", std::chrono::duration<double>(Clock::now() - t0).count(), "s");
@@ -285,7 +242,7 @@ int main(int argc, char** argv) try {
   rep.add("stage2_video_tokens", static_cast<double>(g2.tokens()), "count");
 
   int64_t lora_bytes = 0;
-  ltx2::Lora lora = random_lora(tc, rank, dev, dtype, lora_bytes);
+  ltx2::Lora lora = bench::random_lora(tc, rank, dev, dtype, lora_bytes);
   rep.add("lora_factors_gb", lora_bytes / 1e9, "GB", std::to_string(lora.pairs.size()) + " Linears, rank " +
                                                          std::to_string(rank));
   std::unique_ptr<AVStage> delta = AVStage::lora_delta("stage2_transformer", s1, lora, 1.0, dtype,
@@ -315,7 +272,7 @@ int main(int argc, char** argv) try {
   // The fused configuration as the engine builds it: a second resident stage, LoRA fused in.
   t0 = Clock::now();
   int64_t w2_bytes = 0;
-  ltx2::AVTransformerWeights w2 = random_weights(tc, dev, dtype, w2_bytes);
+  ltx2::AVTransformerWeights w2 = bench::random_transformer(tc, dev, dtype, w2_bytes);
   ltx2::LoraApply how;
   how.compute_device = dev;
   const size_t fused_n = ltx2::fuse_lora(lora, ltx2::av_transformer_linears(w2, tc), how);

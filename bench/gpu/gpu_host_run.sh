@@ -2,7 +2,7 @@
 # One call on the GPU host: build (Release, CUDA libtorch) the GPU tests, the LTX-2.3 parity and
 # engine unit tests (libtorch 2.x kernels) and the benchmarks, run the chosen steps. Logs and JSON
 # go to $OUT.  Device command: bash -c 'source .airgap/env.sh && bench/gpu/gpu_host_run.sh [steps]'
-#   steps: tests encode ltx23 decode     (default: tests encode ltx23)
+#   steps: tests encode ltx23 ltx23job decode     (default: tests encode ltx23)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -45,6 +45,7 @@ for s in $steps; do
     tests) targets="$targets test_streaming_gpu test_streaming_plan test_text_gpu $ltx2_tests" ;;
     encode) targets="$targets ff_bench_encode" ;;
     ltx23) targets="$targets ff_bench_ltx23" ;;
+    ltx23job) targets="$targets ff_bench_ltx23_job" ;;
     decode) targets="$targets ff_bench_decode" ;;
   esac
 done
@@ -77,6 +78,11 @@ for s in $steps; do
       echo "== ltx23"
       timeout ${FF_LTX23_TIMEOUT:-420} ops/bench ltx23 --json "$out/ltx23.json" >"$out/ltx23.log" 2>&1
       echo "rc=$?"; grep -v "^  " "$out/ltx23.log" | tail -45 ;;
+    ltx23job)
+      echo "== ltx23-job (whole jobs; ltx-pipelines first, in its own process)"
+      timeout ${FF_LTX23_JOB_TIMEOUT:-470} ops/bench ltx23-job --json "$out/ltx23_job.json" ${FF_LTX23_JOB_ARGS:-} \
+        >"$out/ltx23_job.log" 2>&1
+      echo "rc=$?"; grep -v "^  " "$out/ltx23_job.log" | grep -v "^\[ *[0-9.]* s\] reference:   denoising" | tail -90 ;;
     decode)
       echo "== decode"
       # With FFmpeg (the staged .airgap debs) the mux variant; if it does not build, without the mux.
