@@ -498,11 +498,11 @@ int cmd_serve(const CliRequest& req, std::ostream& out, std::ostream& err) {
   if (req.json) {
     json::Object o;
     o.set("endpoint", ep);
-    o.set("dispatcher_id", cfg.dispatcher_id);
+    o.set("dispatcher_id", d.config().dispatcher_id);
     if (metrics) o.set("metrics_port", json::Value(metrics->port()));
     out << json::dump(json::Value(std::move(o))) << std::endl;
   } else {
-    out << "dispatcher " << cfg.dispatcher_id << " listening on " << ep << std::endl;
+    out << "dispatcher " << d.config().dispatcher_id << " listening on " << ep << std::endl;
   }
   d.run(g_stop);
   return kExitOk;

@@ -19,7 +19,7 @@ std::vector<FlagSpec> serve_flag_specs() {
   return {
       {"database", "URL", "PostgreSQL URL without password (default: libpq environment)"},
       {"bind", "ENDPOINT", "ZeroMQ ROUTER endpoint for workers (default tcp://*:5555)"},
-      {"dispatcher-id", "ID", "name of this dispatcher instance (default host:pid:random)"},
+      {"dispatcher-id", "ID", "name of this dispatcher instance, owner of its leases (default <hostname>:<port>: the same after a restart)"},
       {"heartbeat-interval-ms", "MS", "heartbeat period both ways (default 1000)"},
       {"heartbeat-misses-dead", "N", "silent intervals before a worker is dead (default 3)"},
       {"lease-timeout-ms", "MS", "lease expiry, renewed while the worker lives (default 30000)"},
@@ -117,7 +117,6 @@ ServeConfig decode_serve_config(const ff::config::ParsedFlags& f) {
     throw UsageError("--retry-backoff-max-ms must be >= --retry-backoff-base-ms");
   if (c.lease_timeout_ms < 2 * c.heartbeat_interval_ms)
     throw UsageError("--lease-timeout-ms must be at least 2 x --heartbeat-interval-ms");
-  if (c.dispatcher_id.empty()) c.dispatcher_id = default_dispatcher_id();
   return c;
 }
 
@@ -176,9 +175,15 @@ void check_database_url(const std::string& url) {
   }
 }
 
-std::string default_dispatcher_id() {
+std::string default_dispatcher_id(const std::string& bound_endpoint) {
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
+  if (bound_endpoint.rfind("tcp://", 0) == 0) {
+    auto colon = bound_endpoint.rfind(':');
+    std::string port = bound_endpoint.substr(colon + 1);
+    if (!port.empty() && port.find_first_not_of("0123456789") == std::string::npos)
+      return std::string(host) + ":" + port;
+  }
   std::random_device rd;
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04x", static_cast<unsigned>(rd() & 0xffff));

@@ -19,7 +19,10 @@ struct BackoffConfig {
 struct ServeConfig {
   std::string database_url;                 // "" = libpq environment (PGHOST, PGDATABASE, ...)
   std::string bind_endpoint = "tcp://*:5555";
-  std::string dispatcher_id;                // "" = <hostname>:<pid>:<random>
+  // "" = default_dispatcher_id(bound endpoint), set by Dispatcher::bind(): <hostname>:<port>,
+  // the same after a restart, so the restarted process releases what its predecessor leased and
+  // no worker re-announces (one silence window after it connects) instead of waiting for expiry.
+  std::string dispatcher_id;
   int64_t heartbeat_interval_ms = 1000;
   int64_t heartbeat_misses_dead = 3;        // a worker silent this many intervals is dead
   int64_t lease_timeout_ms = 30000;         // renewed every lease_timeout_ms/3 while alive
@@ -68,7 +71,8 @@ ServeConfig decode_serve_config(const ff::config::ParsedFlags& flags);
 // user via ps): throws UsageError telling to use ~/.pgpass or PGPASSWORD instead.
 void check_database_url(const std::string& url);
 
-// Default dispatcher id: "<hostname>:<pid>:<4 random hex>".
-std::string default_dispatcher_id();
+// Default dispatcher id: "<hostname>:<port>" of a tcp:// endpoint (stable across restarts; two
+// live dispatchers on one host cannot share a port), else "<hostname>:<pid>:<4 random hex>".
+std::string default_dispatcher_id(const std::string& bound_endpoint);
 
 }  // namespace ff::dispatcher

@@ -901,6 +901,7 @@ struct Dispatcher::Impl {
   }
 
   void run(const std::atomic<bool>& stop) {
+    if (cfg.dispatcher_id.empty()) cfg.dispatcher_id = default_dispatcher_id("");
     log::info(kLog, "dispatcher ", cfg.dispatcher_id, " serving");
     link.start();
     auto now = Clock::now();
@@ -984,7 +985,9 @@ std::string Dispatcher::bind() {
   const std::string ep = secure_bind_endpoint(impl_->cfg, note);  // may throw UsageError
   if (!note.empty()) log::warn(kLog, note);
   if (impl_->link.curve()) log::info(kLog, "CURVE on: workers must present an authorized key");
-  return impl_->link.bind(ep);
+  std::string bound = impl_->link.bind(ep);
+  if (impl_->cfg.dispatcher_id.empty()) impl_->cfg.dispatcher_id = default_dispatcher_id(bound);
+  return bound;
 }
 
 void Dispatcher::run(const std::atomic<bool>& stop) { impl_->run(stop); }

@@ -85,7 +85,12 @@ TEST_CASE("serve config decodes every flag in one place, with units and ranges")
   ServeConfig d = decode_serve_config(ff::config::parse_flags({}, serve_flag_specs()));
   CHECK(d.heartbeat_interval_ms == 1000);
   CHECK(d.heartbeat_misses_dead == 3);
-  CHECK(!d.dispatcher_id.empty());
+  CHECK(d.dispatcher_id.empty());  // set at bind: <hostname>:<port>
+  const std::string id = default_dispatcher_id("tcp://127.0.0.1:5555");
+  CHECK(id.size() > 5);
+  CHECK(id.substr(id.size() - 5) == ":5555");
+  CHECK(default_dispatcher_id("tcp://127.0.0.1:5555") == id);  // stable across restarts
+  CHECK(default_dispatcher_id("ipc:///tmp/x") != default_dispatcher_id("ipc:///tmp/x"));
   auto bad = [](std::vector<std::string> a) {
     return decode_serve_config(ff::config::parse_flags(a, serve_flag_specs()));
   };
