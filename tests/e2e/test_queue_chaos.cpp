@@ -108,8 +108,21 @@ TEST_CASE("chaos: kill -9 of workers and dispatchers, SIGSTOP, a table lock, a P
   };
 
   next_fault("kill -9 of worker 0, restarted");
+  ff::test::eventually([&] { return f.q("SELECT count(*) FROM framefarm.jobs WHERE state = 'running' AND lease_worker = 'chaos-w0'") > 0; }, 10000ms);
+  std::string victims = f.pg.psql(
+      "SELECT coalesce(string_agg(id::text, ','), '0') FROM framefarm.jobs WHERE state = 'running' AND lease_worker = 'chaos-w0'");
+  while (!victims.empty() && (victims.back() == '\n' || victims.back() == ' ')) victims.pop_back();
+  const auto killed_at = std::chrono::steady_clock::now();
   f.workers[0]->signal(SIGKILL);
   f.workers[0]->wait(5000ms);
+  // Rescue time (printed, not asserted): until every job it was running runs elsewhere or is done.
+  const bool rescued = ff::test::eventually([&] {
+    return f.q("SELECT count(*) FROM framefarm.jobs WHERE id IN (" + victims + ") AND NOT (state = 'succeeded' OR "
+               "(state = 'running' AND lease_worker <> 'chaos-w0'))") == 0;
+  }, 60000ms);
+  MESSAGE("worker kill -9: its running jobs (" << victims << ") running again elsewhere after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at).count()
+          << " ms" << std::string(rescued ? "" : " (not within 60 s)"));
   f.start_worker(0);
 
   next_fault("SIGSTOP of worker 2 for 2 s");
