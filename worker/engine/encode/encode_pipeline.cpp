@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "common/log.hpp"
 #include "worker/engine/runtime/block_pass.hpp"
 #include "worker/engine/runtime/component_stats.hpp"
 #include "worker/engine/layers/layers.hpp"
@@ -133,7 +134,7 @@ EncodePipeline::EncodePipeline(std::unique_ptr<TextModelOps> ops, EncoderWeights
 EncodePipeline::~EncodePipeline() { be_.meter().release(text_fixed_bytes_ + connector_fixed_bytes_); }
 
 void EncodePipeline::log_plan(const std::string& component, const rt::PlacementPlan& plan) const {
-  if (opts_.log_plans) std::fprintf(stderr, "framefarm-engine: placement %s: %s\n", component.c_str(), plan.describe().c_str());
+  if (opts_.log_plans) ff::log::info("engine", "placement ", component, ": ", plan.describe());
 }
 
 rt::PlacementPlan EncodePipeline::plan_for(rt::BlockStore& store, int64_t fixed_bytes, rt::Placement mode,
