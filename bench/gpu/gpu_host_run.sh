@@ -35,7 +35,7 @@ echo "FFmpeg for configure: libavformat $(pkg-config --modversion libavformat 2>
 rm -f "$b/CMakeCache.txt"  # pkg-config results are cached: re-check them every time
 # promtool (tests/cache) is not on the GPU host and not needed for these targets.
 cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH//:/;}" \
-  -DFF_PROMTOOL=/bin/true >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+  -DFF_PROMTOOL=/bin/true -DFF_PROMETHEUS=/bin/true >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
 grep -i "framefarm:" "$out/configure.log"
 ltx2_tests="test_ltx2_av_transformer test_ltx2_sampling test_ltx2_pipelines test_ltx2_upsampler test_ltx2_lora
             test_ltx2_fp8 test_ltx2_video_decoder test_ltx2_audio test_ltx2_model_files test_app_av_stage"
