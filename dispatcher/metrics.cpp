@@ -110,6 +110,15 @@ DispatcherMetrics::DispatcherMetrics(DispatcherMetricsConfig cfg, const Dispatch
                   "Leases taken over from re-registering workers", r).Add({});
   frames_dropped_ = &add(prometheus::BuildCounter(), kFramesDropped,
                          "Malformed or unexpected worker frames dropped", r).Add({});
+  attempts_failed_ = &add(prometheus::BuildCounter(), kAttemptsFailed,
+                         "Failed attempts this dispatcher applied, by reason (error_kind; bad_input: "
+                         "rejected input, the submitter's fault)", r);
+  loop_turns_ = &add(prometheus::BuildCounter(), kLoopTurns, "Serve-loop turns", r).Add({});
+  loop_busy_seconds_ = &add(prometheus::BuildCounter(), kLoopBusySeconds,
+                            "Seconds the serve loop worked (timers, messages, SQL; poll wait excluded); "
+                            "/ loop_turns_total = mean turn", r).Add({});
+  loop_max_seconds_ = &add(prometheus::BuildGauge(), kLoopMaxSeconds,
+                           "Longest serve-loop turn since the previous metrics refresh", r).Add({});
   refresh_errors_ = &add(prometheus::BuildCounter(), kRefreshErrors,
                          "Failed metrics refreshes (database unreachable or a query failed)", r).Add({});
   last_refresh_ = &add(prometheus::BuildGauge(), kLastRefresh,
@@ -179,11 +188,20 @@ void DispatcherMetrics::sync_stats() {
   copy("deadlines", *deadlines_, stats_->deadlines_exceeded_total.load());
   copy("adopted", *adopted_, stats_->leases_adopted_total.load());
   copy("frames_dropped", *frames_dropped_, stats_->frames_dropped_total.load());
+  copy("loop_turns", *loop_turns_, stats_->loop_turns_total.load());
+  for (const auto& [reason, n] : stats_->attempts_failed.snapshot())
+    copy(("failed:" + reason).c_str(), attempts_failed_->Add({{"reason", reason}}), n);
   // Microseconds -> seconds.
-  double& last_claim_us = stats_last_["claim_us"];
-  const double claim_us = double(std::max<int64_t>(0, stats_->claim_us_total.load()));
-  if (claim_us > last_claim_us) claim_seconds_->Increment((claim_us - last_claim_us) / 1e6);
-  last_claim_us = std::max(last_claim_us, claim_us);
+  auto copy_us = [&](const char* key, Counter& c, int64_t cur_us) {
+    double& last = stats_last_[key];
+    const double us = double(std::max<int64_t>(0, cur_us));
+    if (us > last) c.Increment((us - last) / 1e6);
+    last = std::max(last, us);
+  };
+  copy_us("claim_us", *claim_seconds_, stats_->claim_us_total.load());
+  copy_us("loop_busy_us", *loop_busy_seconds_, stats_->loop_busy_us_total.load());
+  // The longest turn since the previous sync: taken, and reset for the next interval.
+  loop_max_seconds_->Set(double(stats_->loop_busy_us_max.exchange(0)) / 1e6);
 }
 
 void DispatcherMetrics::refresh(pqxx::connection& conn) {

@@ -92,6 +92,10 @@ class DispatcherMetrics {
   prometheus::Counter* deadlines_;
   prometheus::Counter* adopted_;
   prometheus::Counter* frames_dropped_;
+  prometheus::Family<prometheus::Counter>* attempts_failed_;
+  prometheus::Counter* loop_turns_;
+  prometheus::Counter* loop_busy_seconds_;
+  prometheus::Gauge* loop_max_seconds_;
   prometheus::Counter* refresh_errors_;
   prometheus::Gauge* last_refresh_;
   prometheus::Gauge* refresh_duration_;

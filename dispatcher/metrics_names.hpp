@@ -32,6 +32,13 @@ inline constexpr std::string_view kSendsFailed = "framefarm_dispatcher_sends_fai
 inline constexpr std::string_view kDeadlinesExceeded = "framefarm_dispatcher_deadlines_exceeded_total";
 inline constexpr std::string_view kLeasesAdopted = "framefarm_dispatcher_leases_adopted_total";
 inline constexpr std::string_view kFramesDropped = "framefarm_dispatcher_frames_dropped_total";
+// Failed attempts by reason (error_kind; bad_input = the submitter's fault, not the farm's).
+inline constexpr std::string_view kAttemptsFailed = "framefarm_dispatcher_attempts_failed_total";  // reason
+// Serve-loop turns and their busy seconds (poll wait excluded): / turns = mean turn; and the
+// longest turn between two metrics refreshes (a loop stalled on SQL shows here).
+inline constexpr std::string_view kLoopTurns = "framefarm_dispatcher_loop_turns_total";
+inline constexpr std::string_view kLoopBusySeconds = "framefarm_dispatcher_loop_busy_seconds_total";
+inline constexpr std::string_view kLoopMaxSeconds = "framefarm_dispatcher_loop_max_turn_seconds";
 
 // ---- the metrics refresh itself
 inline constexpr std::string_view kRefreshErrors = "framefarm_dispatcher_metrics_refresh_errors_total";

@@ -638,6 +638,7 @@ struct Dispatcher::Impl {
       for (const auto& r : rows)
         if (ok.count(r.job_id)) {
           log_job_finished(r);
+          if (r.state == "retry_wait" || r.state == "dead") stats.attempts_failed.add(r.error_kind.value_or("unknown"));
         } else {
           stats.results_discarded_total++;
           warn_late("discarded outcome ", r.state, " of job ", r.job_id, " epoch ", r.epoch,
@@ -876,21 +877,34 @@ struct Dispatcher::Impl {
 
   // ---------------------------------------------------------------- main loop
 
-  void loop_once(int timeout_ms) {
+  // Returns the time spent waiting in zmq::poll (not loop work).
+  Clock::duration loop_once(int timeout_ms) {
     zmq::pollitem_t items[2] = {{static_cast<void*>(link.events_socket()), 0, ZMQ_POLLIN, 0},
                                 {nullptr, db ? db->socket() : -1, ZMQ_POLLIN, 0}};
     int n = db ? 2 : 1;
+    const auto wait_start = Clock::now();
     try {
       zmq::poll(items, n, std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) throw;
-      return;  // a signal (SIGTERM): the caller checks the stop flag
+      return Clock::now() - wait_start;  // a signal (SIGTERM): the caller checks the stop flag
     }
+    const auto waited = Clock::now() - wait_start;
     receive_all();
     if (db) with_db([](JobStore& d) { d.poll_notifications(); });
     flush();
     claim_and_send();
     flush();
+    return waited;
+  }
+
+  void record_turn(Clock::duration busy) {
+    const int64_t us = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(busy).count());
+    stats.loop_turns_total++;
+    stats.loop_busy_us_total += us;
+    int64_t seen = stats.loop_busy_us_max.load();
+    while (us > seen && !stats.loop_busy_us_max.compare_exchange_weak(seen, us)) {
+    }
   }
 
   int next_timeout_ms(Clock::time_point now) const {
@@ -908,10 +922,12 @@ struct Dispatcher::Impl {
     next_heartbeat = next_poll = next_reap = next_renew = next_cancel_scan = now;
     while (!stop.load()) {
       try {
+        const auto turn_start = Clock::now();
         try_connect();
         now = Clock::now();
         on_timers(now);
-        loop_once(next_timeout_ms(Clock::now()));
+        const auto waited = loop_once(next_timeout_ms(Clock::now()));
+        record_turn(Clock::now() - turn_start - waited);
       } catch (const std::exception& e) {
         // Never let one bad turn end the server: log, back off briefly, continue.
         log::error(kLog, "unexpected error in the dispatcher loop: ", e.what());

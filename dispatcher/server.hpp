@@ -14,8 +14,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 #include <zmq.hpp>
 
@@ -38,6 +41,34 @@ struct DispatcherStats {
   std::atomic<int64_t> leases_adopted_total{0};     // taken over from re-registering workers
   std::atomic<int64_t> frames_rate_limited_total{0};  // over --max-worker-msgs-per-s, dropped
   std::atomic<int64_t> jobs_deleted_total{0};         // retention
+  // Loop turns and their busy time (timers + handling + SQL; the wait in zmq::poll excluded).
+  std::atomic<int64_t> loop_turns_total{0};
+  std::atomic<int64_t> loop_busy_us_total{0};
+  // Longest turn since the metrics last took it: they reset it (exchange(0)) through a const view.
+  mutable std::atomic<int64_t> loop_busy_us_max{0};
+
+  // Failed attempts applied to the database, by error_kind ("unknown" when none): a worker's
+  // report (bad_input is the submitter's fault) or the dispatcher's own (worker_lost, deadline).
+  class FailureCounts {
+   public:
+    void add(std::string_view reason) {
+      std::lock_guard lk(mu_);
+      ++counts_[std::string(reason)];
+    }
+    int64_t count(const std::string& reason) const {
+      std::lock_guard lk(mu_);
+      auto it = counts_.find(reason);
+      return it == counts_.end() ? 0 : it->second;
+    }
+    std::map<std::string, int64_t> snapshot() const {
+      std::lock_guard lk(mu_);
+      return counts_;
+    }
+
+   private:
+    mutable std::mutex mu_;
+    std::map<std::string, int64_t> counts_;
+  } attempts_failed;
 };
 
 class Dispatcher {

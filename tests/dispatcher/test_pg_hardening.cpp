@@ -155,6 +155,8 @@ TEST_CASE("a job running past its deadline on a live worker is cancelled there, 
   CHECK(wait_state(env, slow, "dead") == "dead");
   CHECK(env.q("SELECT error_kind FROM framefarm.jobs WHERE id = " + std::to_string(slow)) == "deadline_exceeded");
   CHECK(d.stats().deadlines_exceeded_total.load() == 2);
+  CHECK(d.stats().attempts_failed.count("deadline_exceeded") == 2);  // both failed attempts, by reason
+  CHECK(d.stats().loop_turns_total.load() > 0);
   // A job without a deadline on a dispatcher without a default is never cancelled.
   int64_t free_job = insert(env, "(prompt) VALUES ('no deadline')");
   w.send(proto::Credit{1});

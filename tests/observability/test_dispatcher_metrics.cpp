@@ -81,6 +81,12 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   stats.results_discarded_total = 1;
   stats.claim_us_total = 2'500'000;
   stats.deadlines_exceeded_total = 2;
+  stats.attempts_failed.add("bad_input");
+  stats.attempts_failed.add("engine_crash");
+  stats.attempts_failed.add("engine_crash");
+  stats.loop_turns_total = 10;
+  stats.loop_busy_us_total = 1'500'000;
+  stats.loop_busy_us_max = 700'000;
   m.refresh(conn);
   t = m.scrape_text();
   INFO(t);
@@ -101,6 +107,12 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
   CHECK(value_of(t, "framefarm_dispatcher_results_total{result=\"discarded\"}") == 1);
   CHECK(value_of(t, "framefarm_dispatcher_claim_seconds_total") == 2.5);
   CHECK(value_of(t, "framefarm_dispatcher_deadlines_exceeded_total") == 2);
+  CHECK(value_of(t, "framefarm_dispatcher_attempts_failed_total{reason=\"bad_input\"}") == 1);
+  CHECK(value_of(t, "framefarm_dispatcher_attempts_failed_total{reason=\"engine_crash\"}") == 2);
+  CHECK(value_of(t, "framefarm_dispatcher_loop_turns_total") == 10);
+  CHECK(value_of(t, "framefarm_dispatcher_loop_busy_seconds_total") == 1.5);
+  CHECK(value_of(t, "framefarm_dispatcher_loop_max_turn_seconds") == 0.7);
+  CHECK(stats.loop_busy_us_max.load() == 0);  // taken: the next interval starts afresh
   CHECK(value_of(t, "framefarm_jobs_finished_total{outcome=\"succeeded\"}") == 0);
 
   // Jobs finish: one success after 30 s, one user error, one failure; seen twice, counted once.
