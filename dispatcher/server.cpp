@@ -14,6 +14,7 @@
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "common/protocol.hpp"
+#include "common/sd_notify.hpp"
 #include "dispatcher/backoff.hpp"
 #include "dispatcher/job_log.hpp"
 #include "dispatcher/job_store.hpp"
@@ -920,10 +921,13 @@ struct Dispatcher::Impl {
     link.start();
     auto now = Clock::now();
     next_heartbeat = next_poll = next_reap = next_renew = next_cancel_scan = now;
+    sd::Notifier notify;  // systemd Type=notify: a no-op without $NOTIFY_SOCKET
     while (!stop.load()) {
       try {
         const auto turn_start = Clock::now();
         try_connect();
+        if (db && !notify.is_ready()) notify.ready("serving: database connected, workers' socket bound");
+        notify.watchdog_tick();
         now = Clock::now();
         on_timers(now);
         const auto waited = loop_once(next_timeout_ms(Clock::now()));
@@ -934,6 +938,7 @@ struct Dispatcher::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
+    notify.stopping("stopping: handing back jobs not yet started");
     shutdown();
   }
 

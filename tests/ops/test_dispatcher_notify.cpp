@@ -1,14 +1,7 @@
 // e2e (PostgreSQL): `framefarm-dispatcher serve` under a test NOTIFY_SOCKET, as systemd runs its
 // Type=notify unit: READY=1 only once the database is connected (and the socket bound), WATCHDOG=1
 // pings from its loop, STOPPING=1 on SIGTERM, exit 0.
-// Not registered yet (tests/ops/CMakeLists.txt): it needs, in dispatcher/server.cpp Impl::run()
-//   #include "common/sd_notify.hpp"
-//   sd::Notifier notify;                                     // before the loop
-//   if (db && !notify.is_ready()) notify.ready("serving: database connected, socket bound");
-//   notify.watchdog_tick();                                  // each turn, after try_connect()
-//   notify.stopping("stopping: handing back jobs not yet started");  // before shutdown()
-// (ff_sd_notify is linked into ff_dispatcher already); then the unit becomes Type=notify with
-// WatchdogSec. Without those lines it fails: no READY=1, no WATCHDOG=1.
+// Without the notify calls in dispatcher/server.cpp Impl::run() it fails: no READY=1, no WATCHDOG=1.
 #include <doctest/doctest.h>
 
 #include <algorithm>
