@@ -1,15 +1,7 @@
-// ZeroMQ CURVE on the dispatcher<->worker link: key files, the authorized-keys list and the ZAP
-// handler that checks every connecting worker's public key against it.
-//
-// Key file (written by `framefarm-dispatcher keygen`, mode 0600): two lines
-//     public <40-char Z85 public key>
-//     secret <40-char Z85 secret key>
-// A public-key file has only the first line (what a worker is given of the dispatcher).
-// Authorized keys: one worker per line, `<Z85 public key> <worker name>`; a line starting with
-// '#' is a comment (not '#' elsewhere: it is a Z85 character),
-// blank lines are ignored; a key or a name listed twice is an error naming the line. The worker
-// name is the worker's identity: a worker must register with worker_id = that name, so a worker
-// with a valid key cannot take another worker's identity.
+// ZeroMQ CURVE on the dispatcher<->worker link: the ZAP handler that checks every connecting
+// worker's public key against the authorized-keys list (file formats: common/curve_keys.hpp).
+// The worker name is the worker's identity: a worker must register with worker_id = that name, so
+// a worker with a valid key cannot take another worker's identity.
 // The ZAP handler answers ZeroMQ's authentication requests (inproc://zeromq.zap.01, one per
 // context) for connections to sockets with zap_domain "framefarm"; it reloads the authorized
 // keys when the file changes (checked at most once a second), so keys are added and revoked
@@ -22,37 +14,16 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <string>
 
 #include <zmq.hpp>
 
+#include "common/curve_keys.hpp"
+
 namespace ff::dispatcher {
 
 inline constexpr const char* kZapDomain = "framefarm";
-
-struct CurveKeyPair {
-  std::string public_key;  // Z85, 40 chars
-  std::string secret_key;  // Z85, 40 chars ("" in a public-key file)
-};
-
-// Whether this libzmq was built with CURVE (libsodium).
-bool curve_available();
-// A fresh key pair (throws std::runtime_error without CURVE support).
-CurveKeyPair generate_curve_keypair();
-// Reads a key file; `need_secret` requires the secret line. Throws std::runtime_error naming
-// the file and line.
-CurveKeyPair load_curve_keys(const std::filesystem::path& file, bool need_secret);
-// Writes a key pair file with mode 0600 (refuses to overwrite an existing file).
-void write_curve_keys(const std::filesystem::path& file, const CurveKeyPair& keys);
-// True for a well-formed Z85 key (40 chars of the Z85 alphabet that decode to 32 bytes).
-bool valid_z85_key(const std::string& key);
-
-// Public key (Z85) -> worker name.
-using AuthorizedKeys = std::map<std::string, std::string>;
-// Parses an authorized-keys file; throws std::runtime_error naming the file and line.
-AuthorizedKeys load_authorized_keys(const std::filesystem::path& file);
 
 class ZapHandler {
  public:

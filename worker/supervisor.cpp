@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zmq.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/sd_notify.hpp"
 #include "common/log.hpp"
 #include "worker/dispatcher_session.hpp"
@@ -132,6 +133,12 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
     : cfg_(std::move(cfg)),
       ctx_(1),
       session_(ctx_, cfg_.dispatcher_endpoint, cfg_.heartbeat_interval_ms) {
+  if (!cfg_.curve_key_file.empty()) {
+    if (!curve_available()) throw std::runtime_error("worker config: CURVE keys given, but this libzmq has no CURVE");
+    const CurveKeyPair own = load_curve_keys(cfg_.curve_key_file, true);
+    const CurveKeyPair server = load_curve_keys(cfg_.dispatcher_public_key_file, false);
+    session_.set_curve({server.public_key, own.public_key, own.secret_key});
+  }
   const std::string text_encoder = text_encoder_dir(cfg_);
   if (!fs::is_directory(text_encoder))
     throw std::runtime_error("worker config: model_files.text_encoder '" + text_encoder + "' is not a directory");

@@ -109,9 +109,14 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
            c.metrics_bind.find_first_not_of("0123456789", colon + 1) != std::string::npos))
         fail(key, "'" + c.metrics_bind + "' is not ADDR:PORT like 127.0.0.1:9464");
     }
+    else if (key == "curve_key_file") c.curve_key_file = get_string(v, key);
+    else if (key == "dispatcher_public_key_file") c.dispatcher_public_key_file = get_string(v, key);
     else fail(key, "unknown key");
   }
   if (c.dispatcher_endpoint.empty()) fail("dispatcher_endpoint", "required");
+  if (c.curve_key_file.empty() != c.dispatcher_public_key_file.empty())
+    fail(c.curve_key_file.empty() ? "curve_key_file" : "dispatcher_public_key_file",
+         "CURVE needs both curve_key_file and dispatcher_public_key_file");
   if (c.worker_id.empty()) fail("worker_id", "required");
   if (c.model_files.is_null()) fail("model_files", "required");
   if (c.model.empty()) fail("model", "must not be empty");

@@ -69,6 +69,12 @@ struct WorkerConfig {
   // Prometheus on another host); "" = none (the default; the shipped configs turn it on).
   // Key "metrics_port": N is shorthand for "127.0.0.1:N" (0 = none).
   std::string metrics_bind;
+  // CURVE on the dispatcher link (both or neither): this worker's key pair file and the
+  // dispatcher's public-key file (formats: common/curve_keys.hpp; `framefarm-dispatcher keygen
+  // --out F --public-out P` writes both kinds). The worker's public key must be listed in the
+  // dispatcher's authorized keys under this worker_id. "" = plaintext (a loopback dispatcher).
+  std::string curve_key_file;
+  std::string dispatcher_public_key_file;
 };
 
 // Decodes the JSON text of a worker config. Throws std::runtime_error with a message naming the

@@ -358,6 +358,7 @@ TEST_CASE("protocol: Register carries held jobs, Reregister round-trips") {
 }
 
 TEST_CASE("CURVE key files and authorized keys: parsed strictly, errors name file and line") {
+  using namespace ff;  // common/curve_keys.hpp
   REQUIRE(curve_available());
   auto dir = std::filesystem::temp_directory_path() / ("ff-curve-unit-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -27,7 +27,7 @@ std::string read_all(const std::string& path) {
 }  // namespace
 
 TEST_CASE("CURVE: only authorized keys get a session, each only under its own name, keys reload without restart") {
-  REQUIRE(dispatcher::curve_available());
+  REQUIRE(ff::curve_available());
   test::DispatcherEnv env;
   const std::string dir = env.pg.dir();
   // keygen writes a 0600 key pair and prints the public key; it refuses to overwrite.
@@ -36,7 +36,7 @@ TEST_CASE("CURVE: only authorized keys get a session, each only under its own na
     test::Process k({"/bin/sh", "-c", std::string(FF_DISPATCHER_BIN) + " keygen --out " + key_file + " > " + out_file});
     REQUIRE(k.wait(10s) == std::optional<int>(0));
   }
-  auto dkeys = dispatcher::load_curve_keys(key_file, true);
+  auto dkeys = ff::load_curve_keys(key_file, true);
   CHECK(read_all(out_file) == dkeys.public_key + "\n");
   CHECK((std::filesystem::status(key_file).permissions() & std::filesystem::perms::group_read) ==
         std::filesystem::perms::none);
@@ -44,9 +44,9 @@ TEST_CASE("CURVE: only authorized keys get a session, each only under its own na
     test::Process again({FF_DISPATCHER_BIN, "keygen", "--out", key_file});
     CHECK(again.wait(10s) == std::optional<int>(1));
   }
-  auto w1 = dispatcher::generate_curve_keypair();
-  auto w2 = dispatcher::generate_curve_keypair();
-  auto stranger = dispatcher::generate_curve_keypair();
+  auto w1 = ff::generate_curve_keypair();
+  auto w2 = ff::generate_curve_keypair();
+  auto stranger = ff::generate_curve_keypair();
   const std::string auth = dir + "/authorized_keys";
   {
     std::ofstream a(auth);

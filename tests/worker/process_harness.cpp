@@ -143,6 +143,10 @@ void write_worker_config(const std::string& path, const WorkerSpec& s) {
                  {"database_url", s.database_url},
                  {"cache_ram_bytes", 64 << 20}};
   if (!s.metrics_bind.empty()) o.set("metrics_bind", s.metrics_bind);
+  if (!s.curve_key_file.empty()) {
+    o.set("curve_key_file", s.curve_key_file);
+    o.set("dispatcher_public_key_file", s.dispatcher_public_key_file);
+  }
   std::ofstream(path) << json::dump(json::Value(std::move(o)), 2);
 }
 

@@ -60,6 +60,7 @@ struct WorkerSpec {
   int engine_request_timeout_ms = 5000;
   int shutdown_grace_ms = 10000;
   std::string metrics_bind;  // "" = no /metrics endpoint
+  std::string curve_key_file, dispatcher_public_key_file;  // "" = plaintext link
 };
 void write_worker_config(const std::string& path, const WorkerSpec& spec);
 

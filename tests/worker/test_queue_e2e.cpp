@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/curve_keys.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/worker/process_harness.hpp"
 
@@ -37,23 +40,29 @@ struct Farm {
 
   // heartbeat_ms: the dispatcher's interval (dead after 3 misses). Tests that count attempts use
   // 1000 ms so that a loaded machine does not make a live worker look dead.
-  explicit Farm(int heartbeat_ms = 1000) {
+  // setup(dir): writes files into the farm's folder (e.g. CURVE keys) and returns more `serve` flags.
+  explicit Farm(int heartbeat_ms = 1000, const std::function<std::vector<std::string>(const std::string&)>& setup = {}) {
     ff::test::run_command({FF_DISPATCHER_BIN, "migrate", "--database", pg.url(), "--schema-dir",
                            FF_SCHEMA_DIR});
     endpoint = "tcp://127.0.0.1:" + std::to_string(ff::test::free_tcp_port());
-    dispatcher = std::make_unique<Child>(
-        std::vector<std::string>{FF_DISPATCHER_BIN, "serve", "--database", pg.url(), "--bind",
-                                 endpoint, "--heartbeat-interval-ms", std::to_string(heartbeat_ms),
-                                 "--heartbeat-misses-dead", "3", "--lease-timeout-ms", "5000",
-                                 "--poll-interval-ms", "100", "--reap-interval-ms", "250",
-                                 "--retry-backoff-base-ms", "100", "--retry-backoff-max-ms", "400"},
-        std::map<std::string, std::string>{}, dir.path() + "/dispatcher.log");
+    std::vector<std::string> args{FF_DISPATCHER_BIN, "serve", "--database", pg.url(), "--bind",
+                                  endpoint, "--heartbeat-interval-ms", std::to_string(heartbeat_ms),
+                                  "--heartbeat-misses-dead", "3", "--lease-timeout-ms", "5000",
+                                  "--poll-interval-ms", "100", "--reap-interval-ms", "250",
+                                  "--retry-backoff-base-ms", "100", "--retry-backoff-max-ms", "400"};
+    if (setup)
+      for (auto& a : setup(dir.path())) args.push_back(std::move(a));
+    dispatcher = std::make_unique<Child>(args, std::map<std::string, std::string>{}, dir.path() + "/dispatcher.log");
   }
 
   std::string engine_log(int i) const { return dir.path() + "/engine-" + std::to_string(i) + ".log"; }
 
-  void start_worker(int i, std::map<std::string, std::string> env, int slots = 4) {
+  void start_worker(int i, std::map<std::string, std::string> env, int slots = 4, const std::string& curve_key_file = "") {
     ff::test::WorkerSpec s;
+    if (!curve_key_file.empty()) {
+      s.curve_key_file = curve_key_file;
+      s.dispatcher_public_key_file = dir.path() + "/dispatcher.pub";
+    }
     s.endpoint = endpoint;
     s.worker_id = "e2e-worker-" + std::to_string(i);
     s.model_dir = model_dir();
@@ -143,6 +152,29 @@ TEST_CASE("500 jobs by SQL and CLI through 3 workers: each succeeds exactly once
   // + the default negative prompt the CLI's jobs got from the schema).
   CHECK(std::stoll(f.pg.psql("SELECT count(DISTINCT lease_worker) FROM framefarm.jobs")) == 3);
   CHECK(std::stoll(f.pg.psql("SELECT count(*) FROM framefarm.prompt_embeddings")) == 40 + 10 + 3);
+}
+
+TEST_CASE("CURVE: a worker with an authorized key runs the jobs, one with an unknown key never registers") {
+  REQUIRE(ff::curve_available());
+  const ff::CurveKeyPair known = ff::generate_curve_keypair(), stranger = ff::generate_curve_keypair();
+  Farm f(1000, [&](const std::string& dir) -> std::vector<std::string> {
+    const ff::CurveKeyPair d = ff::generate_curve_keypair();
+    ff::write_curve_keys(dir + "/dispatcher.key", d);
+    ff::write_curve_keys(dir + "/dispatcher.pub", ff::CurveKeyPair{d.public_key, ""});
+    ff::write_curve_keys(dir + "/worker-0.key", known);
+    ff::write_curve_keys(dir + "/worker-1.key", stranger);
+    std::ofstream(dir + "/authorized_keys") << known.public_key << " e2e-worker-0\n";
+    return {"--curve-key-file", dir + "/dispatcher.key", "--authorized-keys", dir + "/authorized_keys"};
+  });
+  f.start_worker(0, {{"FF_TEST_ENGINE_STEP_MS", "1"}}, 4, f.dir.path() + "/worker-0.key");
+  f.start_worker(1, {{"FF_TEST_ENGINE_STEP_MS", "1"}}, 4, f.dir.path() + "/worker-1.key");
+  f.pg.psql("INSERT INTO framefarm.jobs (prompt) SELECT 'curve ' || g FROM generate_series(1, 20) g");
+  const bool done = ff::test::eventually([&] { return f.count("state = 'succeeded'") == 20; }, 30000ms);
+  INFO(f.diagnostics());
+  REQUIRE(done);
+  CHECK(f.count("lease_worker IS DISTINCT FROM 'e2e-worker-0'") == 0);
+  CHECK(std::stoll(f.pg.psql("SELECT count(*) FROM framefarm.workers WHERE worker_id = 'e2e-worker-1'")) == 0);
+  CHECK(f.results_logged().size() == 20);
 }
 
 TEST_CASE("kill -9 of a worker mid-job: its jobs re-run elsewhere, none lost, none completed twice") {

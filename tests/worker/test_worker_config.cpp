@@ -83,6 +83,19 @@ TEST_CASE("an unknown key is rejected, naming it") {
       doctest::Contains("'slot': unknown key"), std::runtime_error);
 }
 
+TEST_CASE("CURVE keys: both files or neither") {
+  const std::string base = R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
+      "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"})";
+  const auto c = decode_worker_config(base + R"(, "curve_key_file": "/k/w.key", "dispatcher_public_key_file": "/k/d.pub"})");
+  CHECK(c.curve_key_file == "/k/w.key");
+  CHECK(c.dispatcher_public_key_file == "/k/d.pub");
+  CHECK(decode_worker_config(base + "}").curve_key_file.empty());
+  CHECK_THROWS_WITH_AS(decode_worker_config(base + R"(, "curve_key_file": "/k/w.key"})"),
+                       doctest::Contains("'dispatcher_public_key_file': CURVE needs both"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(decode_worker_config(base + R"(, "dispatcher_public_key_file": "/k/d.pub"})"),
+                       doctest::Contains("'curve_key_file': CURVE needs both"), std::runtime_error);
+}
+
 TEST_CASE("wrong types, ranges and missing keys name the key") {
   auto err = [](const std::string& json) -> std::string {
     try {
