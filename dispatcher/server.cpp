@@ -1,3 +1,6 @@
+// The serve loop (contract and threads: server.hpp). Over 400 lines because Impl is one struct
+// holding the loop's state; splitting it by concern (database link, worker protocol, claims,
+// timers) into files over a shared state struct is the next step, not done yet.
 #include "dispatcher/server.hpp"
 
 #include <algorithm>

@@ -8,8 +8,8 @@
 // what was allocated before (weights + inputs):
 //   video, tiled with the pipeline's default tiling (default_video_tiling: 18 tiles here) and untiled,
 //     through decode_video_to_uint8 (frames end on the host as uint8 RGB), with the decoder's
-//     defaults; variants: NCDHW activations, smaller conv chunks, cuDNN benchmark mode; and the
-//     pre-fix path (bench/gpu/legacy_video_decode.*) for before/after;
+//     defaults; variants: NCDHW activations, smaller conv chunks, cuDNN benchmark mode (the pre-fix
+//     path was measured once beside them: bench/results/decode_h200.json, bench/NOTES.md);
 //   audio decoder + vocoder (BWE) -> waveform on the host; upsampler (un-normalize, x2, normalize);
 //   mux (where FFmpeg's dev files exist, FF_BENCH_MUX): clip hand-off + write_mp4 of the decoded
 //     clip, alone and on a thread while the GPU decodes the video again (wall vs sum and max).
@@ -34,7 +34,6 @@
 
 #include "bench/gpu/bench_report.hpp"
 #include "bench/gpu/decode_bench_parts.hpp"
-#include "bench/gpu/legacy_video_decode.hpp"
 #include "worker/engine/ltx2/video_decoder_working_set.hpp"
 #ifdef FF_BENCH_MUX
 #include "bench/gpu/decode_mux.hpp"
@@ -207,12 +206,11 @@ int main(int argc, char** argv) try {
   const double diff = (untiled.out.to(at::kFloat) - tiled.out.to(at::kFloat)).abs().mean().item<double>();
   rep.add("video_tiled_vs_untiled_mean_abs_levels", diff, "levels", "tiling differs from untiled by design");
 
-  Measured ncdhw_out;
   if (cuda) {
     ltx2::VideoDecoderMemory ncdhw;
     ncdhw.channels_last = 0;
-    ncdhw_out = time_it(*be, ours(tiling, ncdhw), args.repeats, "video tiled NCDHW");
-    add_run(rep, "video_tiled_ncdhw", ncdhw_out, "activations NCDHW (channels_last 0)");
+    add_run(rep, "video_tiled_ncdhw", time_it(*be, ours(tiling, ncdhw), args.repeats, "video tiled NCDHW"),
+            "activations NCDHW (channels_last 0)");
     ltx2::VideoDecoderMemory small;
     small.chunk_bytes = int64_t{64} << 20;
     add_run(rep, "video_tiled_chunk64m", time_it(*be, ours(tiling, small), args.repeats, "video tiled 64 MiB chunks"),
@@ -231,26 +229,6 @@ int main(int argc, char** argv) try {
     add_run(rep, "video_untiled_cudnn_benchmark", bmu, "cuDNN benchmark mode on");
     set_cudnn_benchmark(false);
   }
-  Measured legacy_t = time_it(*be, [&] { return legacy::decode_to_uint8(parts.video_weights, parts.video, latent, tiling); },
-                              args.repeats, "video tiled, pre-fix path");
-  add_run(rep, "video_tiled_before", legacy_t, "pre-fix decode path (bench/gpu/legacy_video_decode.cpp)");
-  const double lt = (legacy_t.out.to(at::kFloat) - tiled.out.to(at::kFloat)).abs().mean().item<double>();
-  rep.add("video_tiled_vs_before_mean_abs_levels", lt, "levels", "same math; conv summation order differs");
-  // bf16 rounding differs where cuDNN's algorithms differ (channels-last vs NCDHW kernels); the
-  // parity tests pin the math. 0.5 levels mean = ~0.4 % of the signal, inside bf16's noise.
-  rep.check("video_tiled_matches_before", lt < 0.5, "mean |ours - pre-fix| in uint8 levels");
-  if (ncdhw_out.out.defined()) {
-    const double ln = (legacy_t.out.to(at::kFloat) - ncdhw_out.out.to(at::kFloat)).abs().mean().item<double>();
-    rep.add("video_tiled_ncdhw_vs_before_mean_abs_levels", ln, "levels", "same layout as the pre-fix path");
-    ncdhw_out.out = at::Tensor();
-  }
-  legacy_t.out = at::Tensor();
-  Measured legacy_u = time_it(*be, [&] { return legacy::decode_to_uint8(parts.video_weights, parts.video, latent,
-                                                                        std::nullopt); },
-                              args.repeats, "video untiled, pre-fix path");
-  add_run(rep, "video_untiled_before", legacy_u, "pre-fix decode path");
-  legacy_u.out = at::Tensor();
-
   drop_video(parts);
 
   // Audio and upsampler: short, so more repeats (on both sides).
@@ -271,8 +249,6 @@ int main(int argc, char** argv) try {
     compare(rep, "video_untiled", untiled, ref_run(ref, "video_untiled_me"), "untiled, memory-efficient", true, false);
     compare(rep, "video_untiled_vs_plain", untiled, ref_run(ref, "video_untiled_plain"), "untiled, plain forward",
             false, false);
-    compare(rep, "video_tiled_before", legacy_t, ref_run(ref, "video_tiled"), "tiled (pipeline default)", false,
-            false);
     compare(rep, "audio", audio, ref_run(ref, "audio"), "decode_audio (decoder bf16, vocoder bf16 + fp32 autocast)",
             true, false);
     compare(rep, "upsampler", ups, ref_run(ref, "upsampler"), "upsample_video math", true, false);
