@@ -13,23 +13,6 @@
 #include "worker/engine/ltx2/video_decoder_weights.hpp"
 
 namespace ff::bench {
-namespace {
-
-// Every slot drawn on the device in `dtype` (normal(0, std) or the constant the slot asks for).
-int64_t randomize(const std::vector<layers::WeightSlot>& slots, at::Device dev, at::ScalarType dtype) {
-  const auto opts = at::TensorOptions().dtype(dtype).device(dev);
-  int64_t bytes = 0;
-  for (const auto& slot : slots) {
-    at::Tensor t = at::empty(slot.shape, opts);
-    if (slot.init.kind == layers::WeightInit::Kind::kConstant) t.fill_(slot.init.value);
-    else t.normal_(0.0, slot.init.value);
-    *slot.target = t;
-    bytes += t.numel() * t.element_size();
-  }
-  return bytes;
-}
-
-}  // namespace
 
 DecodeParts make_decode_parts(bool full, at::Device dev, at::ScalarType dtype) {
   const ltx2::PublishedPreset preset = ltx2::published_preset(full ? "ltx23-22b" : "tiny");
@@ -58,7 +41,7 @@ DecodeParts make_decode_parts(bool full, at::Device dev, at::ScalarType dtype) {
 
 void build_video(DecodeParts& p) {
   p.video_weights = ltx2::VideoDecoderWeights{};
-  p.video_weight_bytes = randomize(ltx2::video_decoder_slots(p.video_weights, p.video), p.device, p.dtype);
+  p.video_weight_bytes = layers::randomize_slots(ltx2::video_decoder_slots(p.video_weights, p.video), p.device, p.dtype);
   p.video_weights.std_of_means = p.stats_std;
   p.video_weights.mean_of_means = p.stats_mean;
 }
@@ -67,8 +50,8 @@ void drop_video(DecodeParts& p) { p.video_weights = ltx2::VideoDecoderWeights{};
 void build_audio(DecodeParts& p) {
   p.audio.weights = ltx2::AudioDecoderWeights{};
   p.vocoder.weights = ltx2::VocoderWeights{};
-  randomize(ltx2::audio_decoder_slots(p.audio.weights, p.audio.config), p.device, p.dtype);
-  randomize(ltx2::vocoder_slots(p.vocoder.weights, p.vocoder.config), p.device, at::kFloat);
+  layers::randomize_slots(ltx2::audio_decoder_slots(p.audio.weights, p.audio.config), p.device, p.dtype);
+  layers::randomize_slots(ltx2::vocoder_slots(p.vocoder.weights, p.vocoder.config), p.device, at::kFloat);
 }
 void drop_audio(DecodeParts& p) {
   p.audio.weights = ltx2::AudioDecoderWeights{};
@@ -77,7 +60,7 @@ void drop_audio(DecodeParts& p) {
 
 void build_upsampler(DecodeParts& p) {
   p.upsampler.weights = ltx2::UpsamplerWeights{};
-  randomize(ltx2::upsampler_slots(p.upsampler.weights, p.upsampler.config), p.device, p.dtype);
+  layers::randomize_slots(ltx2::upsampler_slots(p.upsampler.weights, p.upsampler.config), p.device, p.dtype);
 }
 void drop_upsampler(DecodeParts& p) { p.upsampler.weights = ltx2::UpsamplerWeights{}; }
 

@@ -12,20 +12,6 @@
 namespace ff::bench {
 namespace {
 
-// Draws every slot's tensor on `dev` in `dtype` per its init; returns the bytes.
-int64_t fill_slots(const std::vector<layers::WeightSlot>& slots, at::Device dev, at::ScalarType dtype) {
-  const auto opts = at::TensorOptions().dtype(dtype).device(dev);
-  int64_t bytes = 0;
-  for (const auto& slot : slots) {
-    at::Tensor t = at::empty(slot.shape, opts);
-    if (slot.init.kind == layers::WeightInit::Kind::kConstant) t.fill_(slot.init.value);
-    else t.normal_(0.0, slot.init.value);
-    *slot.target = t;
-    bytes += t.numel() * static_cast<int64_t>(t.element_size());
-  }
-  return bytes;
-}
-
 // Moves every defined tensor of `slots` to the host (for stream / auto placements).
 void to_host(const std::vector<layers::WeightSlot>& slots) {
   for (const auto& slot : slots)
@@ -51,7 +37,7 @@ ltx2::AVTransformerWeights stage_weights(const ltx2::AVTransformerConfig& c, eng
 ltx2::AVTransformerWeights random_transformer(const ltx2::AVTransformerConfig& c, at::Device dev, at::ScalarType dtype,
                                               int64_t& bytes) {
   ltx2::AVTransformerWeights w;
-  bytes += fill_slots(ltx2::av_transformer_slots(w, c, ""), dev, dtype);
+  bytes += layers::randomize_slots(ltx2::av_transformer_slots(w, c, ""), dev, dtype);
   return w;
 }
 
@@ -143,7 +129,7 @@ engine::Ltx2Model make_random_ltx2_model(const ltx2::PublishedPreset& preset, lt
 
   // Upsampler, audio decoder, vocoder (fp32): placed from the slots' random tensors.
   auto placed_fill = [&](const std::vector<layers::WeightSlot>& slots, const char* component, at::ScalarType dt) {
-    fill_slots(slots, dev, dt);
+    layers::randomize_slots(slots, dev, dt);
     if (config.placement(component) != Placement::kResident) to_host(slots);
     return engine::fetch_from_slots(slots);
   };
@@ -157,7 +143,7 @@ engine::Ltx2Model make_random_ltx2_model(const ltx2::PublishedPreset& preset, lt
   const Placement vae_mode = config.placement("vae_decoder");
   ltx2::VideoDecoderWeights vw;
   const auto vslots = ltx2::video_decoder_slots(vw, m.config.video_decoder);
-  fill_slots(vslots, dev, dtype);
+  layers::randomize_slots(vslots, dev, dtype);
   if (vae_mode != Placement::kResident) to_host(vslots);
   m.video_decoder =
       std::make_unique<engine::PlacedVideoDecoder>(m.config.video_decoder, std::move(vw), vae_mode, backend, limits);

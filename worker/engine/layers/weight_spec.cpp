@@ -34,4 +34,17 @@ at::Tensor random_tensor(const WeightSlot& slot, at::Generator& gen) {
   return at::normal(0.0, slot.init.value, slot.shape, gen, opts);
 }
 
+int64_t randomize_slots(const std::vector<WeightSlot>& slots, at::Device device, at::ScalarType dtype) {
+  const auto opts = at::TensorOptions().dtype(dtype).device(device);
+  int64_t bytes = 0;
+  for (const auto& slot : slots) {
+    at::Tensor t = at::empty(slot.shape, opts);
+    if (slot.init.kind == WeightInit::Kind::kConstant) t.fill_(slot.init.value);
+    else t.normal_(0.0, slot.init.value);
+    *slot.target = t;
+    bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  }
+  return bytes;
+}
+
 }  // namespace ff::layers

@@ -48,4 +48,8 @@ int64_t slot_bytes(const std::vector<WeightSlot>& slots);
 // A random tensor for `slot` drawn from `gen` (CPU, float32), per its init.
 at::Tensor random_tensor(const WeightSlot& slot, at::Generator& gen);
 
+// Draws every slot's target directly on `device` in `dtype` per its init (the device's default
+// generator: a real-size model in seconds, for benchmarks); returns the bytes drawn.
+int64_t randomize_slots(const std::vector<WeightSlot>& slots, at::Device device, at::ScalarType dtype);
+
 }  // namespace ff::layers
