@@ -11,6 +11,9 @@ find_package(prometheus-cpp CONFIG REQUIRED)
 # The supervisor's MP4 output (worker/media): FFmpeg 5.1's libraries and libpng (Debian 12).
 pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libswresample libavutil)
 pkg_check_modules(LIBPNG REQUIRED IMPORTED_TARGET libpng)
+# JSON (configs, metadata, the wire's JSON fields) and command lines: Debian 12's header-only libraries.
+find_package(nlohmann_json 3.11 REQUIRED)  # target nlohmann_json::nlohmann_json
+find_package(CLI11 2.1 CONFIG REQUIRED)    # target CLI11::CLI11
 find_package(doctest REQUIRED)
 include(doctest)
 
