@@ -6,7 +6,7 @@
 --   framefarm.workers, reads the embedding cache (the claim marks cached jobs) and the params
 --   table; as a member of framefarm_submitter it may also submit and cancel. It cannot change
 --   the schema, the params table or the cache.
--- framefarm_worker: a worker supervisor's embedding cache (worker/embedding_cache_pg.cpp) and
+-- framefarm_worker: a worker supervisor's embedding cache (worker/cache/pg_connection.cpp) and
 --   nothing else: no access to jobs (prompts included) or workers.
 -- framefarm_submitter (001): insert and read jobs, request cancels.
 -- Migrations run as the schema's owner.

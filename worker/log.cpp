@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "common/log.hpp"
-#include "worker/metrics_names.hpp"
+#include "worker/metrics/names.hpp"
 
 namespace ff::worker {
 

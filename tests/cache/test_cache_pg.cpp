@@ -11,7 +11,7 @@
 
 #include "tests/cache/cache_test_support.hpp"
 #include "tests/support/pg_cluster.hpp"
-#include "worker/embedding_cache.hpp"
+#include "worker/cache/embedding_cache.hpp"
 
 using ff::test::make_embedding;
 using ff::worker::EmbeddingCache;

@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/cache/cache_test_support.hpp"
-#include "worker/embedding_cache.hpp"
+#include "worker/cache/embedding_cache.hpp"
 
 using ff::test::make_embedding;
 using ff::worker::EmbeddingCache;

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/cache/cache_test_support.hpp"
-#include "worker/embedding_cache_lru.hpp"
+#include "worker/cache/lru.hpp"
 
 using ff::test::make_embedding;
 using ff::worker::EmbeddingLru;

@@ -7,8 +7,8 @@
 #include <prometheus/registry.h>
 
 #include "tests/cache/cache_test_support.hpp"
-#include "worker/metrics.hpp"
-#include "worker/metrics_names.hpp"
+#include "worker/metrics/worker_metrics.hpp"
+#include "worker/metrics/names.hpp"
 
 using ff::worker::MetricsConfig;
 using ff::worker::WorkerMetrics;

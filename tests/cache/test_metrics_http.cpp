@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "tests/cache/cache_test_support.hpp"
-#include "worker/metrics.hpp"
+#include "worker/metrics/worker_metrics.hpp"
 
 namespace {
 

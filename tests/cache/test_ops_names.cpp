@@ -10,7 +10,7 @@
 #include "common/json.hpp"
 #include "tests/cache/cache_test_support.hpp"
 #include "dispatcher/metrics.hpp"
-#include "worker/metrics.hpp"
+#include "worker/metrics/worker_metrics.hpp"
 
 namespace {
 

@@ -2,8 +2,8 @@
 #include <doctest/doctest.h>
 
 #include "tests/cache/cache_test_support.hpp"
-#include "worker/embedding_cache_store.hpp"
-#include "worker/embedding_cache_validate.hpp"
+#include "worker/cache/store.hpp"
+#include "worker/cache/validate.hpp"
 
 using ff::test::make_embedding;
 using ff::worker::validate_embedding;

@@ -17,6 +17,8 @@ forbid common "dispatcher/|worker/|$torch" "common depends on nothing of ours, a
 forbid dispatcher "worker/|$torch" "dispatcher never includes worker, and is torch-free"
 forbid worker "dispatcher/|worker/engine/|$torch" "the supervisor is torch-free and never includes dispatcher"
 forbid worker/media "dispatcher/|worker/engine/|$torch" "the MP4 output is torch-free (it runs in the supervisor)"
+forbid worker/cache "dispatcher/|worker/engine/|$torch" "the embedding cache is torch-free (it runs in the supervisor)"
+forbid worker/metrics "dispatcher/|worker/engine/|$torch" "prometheus-cpp cannot share a process with libtorch"
 forbid worker/engine/io "dispatcher/|worker/engine/(runtime|layers|text|ltx2|encode|app)/" "io is the lowest engine layer"
 forbid worker/engine/runtime "dispatcher/|worker/engine/(layers|text|ltx2|encode|app)/" "runtime sits below the models"
 forbid worker/engine/layers "dispatcher/|worker/engine/(text|ltx2|encode|app)/" "layers know no model"

@@ -24,7 +24,7 @@
 #include "tests/dispatcher/process.hpp"
 #include "tests/observability/http_get.hpp"
 #include "tests/support/pg_cluster.hpp"
-#include "worker/metrics.hpp"
+#include "worker/metrics/worker_metrics.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

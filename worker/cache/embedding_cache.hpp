@@ -31,9 +31,9 @@
 #include <vector>
 
 #include "common/protocol.hpp"
-#include "worker/embedding_cache_config.hpp"
-#include "worker/embedding_cache_lru.hpp"
-#include "worker/embedding_cache_stats.hpp"
+#include "worker/cache/config.hpp"
+#include "worker/cache/lru.hpp"
+#include "worker/cache/stats.hpp"
 
 namespace ff::worker {
 

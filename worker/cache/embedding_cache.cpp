@@ -1,12 +1,12 @@
-#include "worker/embedding_cache.hpp"
+#include "worker/cache/embedding_cache.hpp"
 
 #include <map>
 #include <mutex>
 #include <stdexcept>
 
 #include "common/log.hpp"
-#include "worker/embedding_cache_store.hpp"
-#include "worker/embedding_cache_validate.hpp"
+#include "worker/cache/store.hpp"
+#include "worker/cache/validate.hpp"
 
 namespace ff::worker {
 namespace {

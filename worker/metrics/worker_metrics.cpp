@@ -1,4 +1,4 @@
-#include "worker/metrics.hpp"
+#include "worker/metrics/worker_metrics.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "worker/metrics_names.hpp"
+#include "worker/metrics/names.hpp"
 
 namespace ff::worker {
 

@@ -1,4 +1,4 @@
-#include "worker/embedding_cache_pg.hpp"
+#include "worker/cache/pg_connection.hpp"
 
 #include <libpq-fe.h>
 

@@ -1,4 +1,4 @@
-#include "worker/embedding_cache_validate.hpp"
+#include "worker/cache/validate.hpp"
 
 namespace ff::worker {
 namespace {

@@ -1,6 +1,6 @@
 // Prometheus metrics of one worker: prometheus-cpp, one registry, one HTTP endpoint (/metrics).
 // Lives in the torch-free supervisor only: civetweb cannot start threads in a process that loads
-// libtorch (../shared/TOOLCHAIN.md). Metric names: worker/metrics_names.hpp.
+// libtorch (../shared/TOOLCHAIN.md). Metric names: worker/metrics/names.hpp.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "common/protocol.hpp"
-#include "worker/embedding_cache_stats.hpp"
+#include "worker/cache/stats.hpp"
 
 namespace prometheus {
 class Exposer;

@@ -1,10 +1,10 @@
-#include "worker/embedding_cache_store.hpp"
+#include "worker/cache/store.hpp"
 
 #include <stdexcept>
 
-#include "worker/embedding_cache_pg.hpp"
-#include "worker/embedding_cache_sql.hpp"
-#include "worker/embedding_cache_validate.hpp"
+#include "worker/cache/pg_connection.hpp"
+#include "worker/cache/sql.hpp"
+#include "worker/cache/validate.hpp"
 
 namespace ff::worker {
 namespace {

@@ -59,7 +59,7 @@ class EmbeddingStore {
   std::string url_;
   std::string fingerprint_;
   int32_t max_length_;
-  std::unique_ptr<PgConnection> conn_;  // libpq: binary bytea results (embedding_cache_pg.hpp)
+  std::unique_ptr<PgConnection> conn_;  // libpq: binary bytea results (pg_connection.hpp)
 };
 
 // True when `s` is valid UTF-8 without NUL bytes (a prompt PostgreSQL can hash as text).

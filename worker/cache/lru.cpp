@@ -1,4 +1,4 @@
-#include "worker/embedding_cache_lru.hpp"
+#include "worker/cache/lru.hpp"
 
 namespace ff::worker {
 
