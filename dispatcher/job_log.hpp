@@ -3,7 +3,7 @@
 //   ts=... level=warn component=dispatcher msg="job finished" job_id=42 epoch=7 state=retry_wait worker_id=n1/cuda:0 error_kind=engine_crash error="..."
 // Levels: success, cancel and user errors (bad_input) are info; retries and other dead jobs warn,
 // so `journalctl -p warning` lists exactly the jobs an operator may have to look at.
-// Called from the serve loop thread (dispatcher/server.cpp).
+// Called from the serve loop thread (dispatcher/serve_*.cpp).
 #pragma once
 
 #include <cstdint>

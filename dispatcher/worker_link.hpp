@@ -12,7 +12,7 @@
 //   - frames the loop wants sent are queued to it and sent from here; a frame the ROUTER cannot
 //     route (EHOSTUNREACH: that connection is gone; identities are per connection) comes back
 //     to the loop as a SendFailure, a failed heartbeat as a `gone` event.
-// The loop judges silence from last_heard (see server.cpp), so time it spent blocked on SQL is
+// The loop judges silence from last_heard (see serve_leases.cpp), so time it spent blocked on SQL is
 // not counted against workers that kept talking.
 //
 // Threads: send/drain/watch/unwatch/last_heard/events_socket are for the loop thread (the one

@@ -1,0 +1,169 @@
+// The serve loop's timers and the outcomes of lost leases (state and threads: serve_state.hpp;
+// loop thread only).
+//
+// Contract: a worker is dead when the LINK thread has not heard from it for heartbeat_misses_dead
+// intervals (its stamps, not this thread's reads: time this thread spent blocked on SQL is not
+// held against workers). Outcomes this dispatcher decides itself (worker lost, deadline) carry
+// its id as the owner and apply only while it still owns the lease. A lost worker's unstarted
+// jobs go back without an attempt; started ones retry without backoff in their old place.
+// Leases of live sessions are renewed every lease_timeout_ms/3; any dispatcher reaps expired ones.
+#include <algorithm>
+
+#include "dispatcher/backoff.hpp"
+#include "dispatcher/serve_state.hpp"
+
+namespace ff::dispatcher {
+
+using namespace serve_detail;
+
+void Dispatcher::Impl::on_timers(Clock::time_point now) {
+  auto hb = std::chrono::milliseconds(cfg.heartbeat_interval_ms);
+  if (now >= next_heartbeat) {
+    next_heartbeat = now + hb;
+    auto silence = hb * cfg.heartbeat_misses_dead;
+    // Liveness is what the link thread heard, not what this (maybe SQL-blocked) thread read.
+    for (auto& [id, s] : registry.sessions())
+      if (auto t = link.last_heard(id)) s.last_heard = std::max(s.last_heard, *t);
+    for (auto& dead : registry.take_silent(now, silence)) {
+      link.unwatch(dead.identity);
+      stats.workers_dead_total++;
+      log::warn(kLog, "worker ", dead.caps.worker_id, " silent for ", ms_between(dead.last_heard, now),
+                " ms: dead; requeueing its ", dead.leases.size(), " job(s)");
+      requeue_failed(dead, "worker " + dead.caps.worker_id + " stopped heartbeating");
+      pending_worker_marks.push_back({dead.caps.worker_id, "dead"});
+    }
+    expire_deadlines(now);
+    stats.frames_rate_limited_total = link.rate_dropped();
+    std::vector<JobStore::WorkerRow> rows;
+    for (auto& [id, s] : registry.sessions()) {
+      rows.push_back({s.caps.worker_id, s.credit, static_cast<int64_t>(s.leases.size())});
+    }
+    if (!rows.empty()) with_db([&](JobStore& d) { d.update_workers(cfg.dispatcher_id, rows); });
+  }
+  if (orphan_release_at && now >= *orphan_release_at && db) {
+    // Only with nothing buffered: a lease this process just gave up (worker lost) but has not
+    // written yet must not be released as an orphan (its pending row would be fenced out).
+    flush();
+    if (db && pending_completions.empty() && pending_handbacks.empty() && pending_adoptions.empty()) {
+      orphan_release_at.reset();
+      release_orphans("left by a previous process under this dispatcher id");
+    }
+  }
+  if (now >= next_poll) {
+    next_poll = now + std::chrono::milliseconds(cfg.poll_interval_ms);
+    queue_maybe_ready = true;
+  }
+  if (now >= next_renew) {
+    next_renew = now + std::chrono::milliseconds(cfg.lease_timeout_ms / 3);
+    std::vector<LeaseRef> held;
+    for (auto& [id, s] : registry.sessions())
+      for (auto& [job, l] : s.leases) held.push_back({job, l.epoch});
+    if (!held.empty()) with_db([&](JobStore& d) { d.renew(cfg.dispatcher_id, cfg.lease_timeout_ms, held); });
+  }
+  if (now >= next_reap) {
+    next_reap = now + std::chrono::milliseconds(cfg.reap_interval_ms);
+    with_db([&](JobStore& d) {
+      for (const auto& r : d.reap_expired(cfg.retry_backoff.base_ms, cfg.retry_backoff.max_ms)) {
+        log::warn(kLog, "job ", r.job_id, ": lease of dispatcher ", r.old_owner, " expired -> ", r.state);
+        // If we held it ourselves (we lost the DB too long), forget it: the epoch no longer
+        // matches and the worker's result will be discarded.
+        if (WorkerSession* s = registry.holder(r.job_id)) registry.drop_lease(s->identity, r.job_id);
+      }
+    });
+    queue_maybe_ready = true;
+  }
+  if (cfg.retention_ms > 0 && now >= next_retention && db) {
+    int64_t deleted = 0;
+    if (with_db([&](JobStore& d) { deleted = d.delete_finished(cfg.retention_ms, cfg.retention_batch); })) {
+      stats.jobs_deleted_total += deleted;
+      if (deleted > 0) log::debug(kLog, "retention: deleted ", deleted, " finished job(s)");
+    }
+    // A full batch: more are due, go on soon (small statements keep the loop responsive).
+    next_retention = now + std::chrono::milliseconds(deleted >= cfg.retention_batch ? 20 : cfg.retention_interval_ms);
+  }
+  if (now >= next_cancel_scan) {
+    next_cancel_scan = now + std::chrono::milliseconds(cfg.poll_interval_ms * 4);
+    std::vector<int64_t> ids;
+    for (auto& [id, s] : registry.sessions())
+      for (auto& [job, l] : s.leases)
+        if (!l.cancel_sent) ids.push_back(job);
+    if (!ids.empty())
+      with_db([&](JobStore& d) {
+        for (const auto& c : d.cancel_requested(ids)) on_cancel_notify(c.job_id);
+      });
+  }
+}
+
+// Fills state/delay of a failed attempt: retry_wait with backoff, or dead at max_attempts.
+void Dispatcher::Impl::fail_or_retry(const Lease& lease, CompletionRow& c) {
+  if (lease.attempts >= lease.max_attempts) {
+    c.state = "dead";
+    c.error = c.error.value_or("") + " (attempt " + std::to_string(lease.attempts) + " of " +
+              std::to_string(lease.max_attempts) + ")";
+  } else {
+    c.state = "retry_wait";
+    c.retry_delay_ms = backoff_delay_ms(lease.attempts, cfg.retry_backoff, uniform());
+  }
+}
+
+// A lost session (dead, replaced by a new connection, left, or this dispatcher stopping). Jobs it
+// never started go back at once without using an attempt. Started ones failed through no
+// fault of their own: retried without backoff and in their old place in the queue (run_after
+// unchanged), or dead at max_attempts.
+void Dispatcher::Impl::requeue_failed(const WorkerSession& s, const std::string& reason) {
+  for (const auto& [job, l] : s.leases) {
+    pending_progress.erase(job);
+    if (!l.started) {
+      pending_handbacks.push_back(mine(job, l.epoch));
+      continue;
+    }
+    CompletionRow c;
+    c.job_id = job;
+    c.epoch = l.epoch;
+    c.worker_id = s.caps.worker_id;
+    c.error_kind = "worker_lost";
+    c.error = reason;
+    fail_or_retry(l, c);
+    if (c.state == "retry_wait") c.retry_delay_ms = -1;  // keep run_after: no backoff, same place
+    c.owner = cfg.dispatcher_id;
+    pending_completions.push_back(std::move(c));
+  }
+  queue_maybe_ready = true;
+}
+
+// A session that left (Goodbye): as requeue_failed, and its row gets `status`.
+void Dispatcher::Impl::release_session(const WorkerSession& s, const std::string& reason, const std::string& status) {
+  requeue_failed(s, reason);
+  pending_worker_marks.push_back({s.caps.worker_id, status});
+  queue_maybe_ready = true;
+}
+
+// Attempts past their deadline: the worker is told to cancel, the attempt fails with
+// deadline_exceeded (retried while attempts remain, else dead). The worker's own late result
+// for that epoch is then discarded; its slot comes back with its Credit once it stopped.
+void Dispatcher::Impl::expire_deadlines(Clock::time_point now) {
+  std::vector<std::pair<std::string, int64_t>> over;
+  for (auto& [id, s] : registry.sessions())
+    for (auto& [job, l] : s.leases)
+      if (now >= l.deadline) over.push_back({id, job});
+  for (auto& [id, job] : over) {
+    WorkerSession* s = registry.find(id);
+    Lease l = *registry.drop_lease(id, job);
+    stats.deadlines_exceeded_total++;
+    send(id, proto::Cancel{job, l.epoch});
+    pending_progress.erase(job);
+    CompletionRow c;
+    c.job_id = job;
+    c.epoch = l.epoch;
+    c.worker_id = s->caps.worker_id;
+    c.error_kind = "deadline_exceeded";
+    c.error = "the attempt ran past its deadline on worker " + s->caps.worker_id + "; cancelled";
+    log::warn(kLog, "job ", job, ": ", *c.error);
+    fail_or_retry(l, c);
+    c.owner = cfg.dispatcher_id;
+    pending_completions.push_back(std::move(c));
+    queue_maybe_ready = true;
+  }
+}
+
+}  // namespace ff::dispatcher
