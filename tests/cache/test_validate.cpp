@@ -1,8 +1,7 @@
-// unit: embedding validation and the store's pure helpers.
+// unit: embedding validation (array literals and UTF-8 checks: tests/common).
 #include <doctest/doctest.h>
 
 #include "tests/cache/cache_test_support.hpp"
-#include "worker/cache/store.hpp"
 #include "worker/cache/validate.hpp"
 
 using ff::test::make_embedding;
@@ -48,37 +47,4 @@ TEST_CASE("each malformation is named") {
   e = good();
   e.video.shape = {7, int64_t(1) << 40};  // would overflow a byte count
   CHECK(why(e).find("out of range") != std::string::npos);
-}
-
-TEST_CASE("pg_text_array escapes quotes and backslashes") {
-  std::string a = "plain", b = "say \"hi\"", c = "back\\slash", d = "";
-  CHECK(ff::worker::pg_text_array({&a, &b, &c, &d}) ==
-        "{\"plain\",\"say \\\"hi\\\"\",\"back\\\\slash\",\"\"}");
-  CHECK(ff::worker::pg_text_array({}) == "{}");
-}
-
-TEST_CASE("parse_pg_int_array accepts only plain 1-D integer arrays") {
-  using ff::worker::parse_pg_int_array;
-  CHECK(parse_pg_int_array("{1024,4096}") == std::vector<int64_t>{1024, 4096});
-  CHECK(parse_pg_int_array("{-1}") == std::vector<int64_t>{-1});
-  CHECK(parse_pg_int_array("{}") == std::vector<int64_t>{});
-  CHECK_FALSE(parse_pg_int_array("[0:1]={1,2}"));
-  CHECK_FALSE(parse_pg_int_array("{{1,2},{3,4}}"));
-  CHECK_FALSE(parse_pg_int_array("{1,NULL}"));
-  CHECK_FALSE(parse_pg_int_array("{1,,2}"));
-  CHECK_FALSE(parse_pg_int_array("{99999999999999999999}"));
-  CHECK_FALSE(parse_pg_int_array(""));
-}
-
-TEST_CASE("is_storable_text: valid UTF-8 without NUL") {
-  using ff::worker::is_storable_text;
-  CHECK(is_storable_text("a cat on a skateboard"));
-  CHECK(is_storable_text("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x88"));
-  CHECK(is_storable_text(""));
-  CHECK_FALSE(is_storable_text(std::string("nul\0byte", 8)));
-  CHECK_FALSE(is_storable_text("\xc3"));              // truncated
-  CHECK_FALSE(is_storable_text("\xc0\xaf"));          // overlong
-  CHECK_FALSE(is_storable_text("\xed\xa0\x80"));      // surrogate
-  CHECK_FALSE(is_storable_text("\xf4\x90\x80\x80"));  // > U+10FFFF
-  CHECK_FALSE(is_storable_text("\xff"));
 }

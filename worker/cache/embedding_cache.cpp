@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "common/log.hpp"
+#include "common/utf8.hpp"
 #include "worker/cache/store.hpp"
 #include "worker/cache/validate.hpp"
 
@@ -146,7 +147,7 @@ std::vector<std::optional<proto::PromptEmbedding>> EmbeddingCache::get_many(
   // Database tier, one round trip. Prompts PostgreSQL cannot hash as text are misses.
   std::vector<std::string> ask;
   for (const auto& [p, idx] : missing) {
-    if (is_storable_text(p)) {
+    if (utf8::is_text(p)) {
       ask.push_back(p);
     } else {
       log_locked("prompt " + shorten(p) + " is not valid UTF-8 text; not looked up");
@@ -207,7 +208,7 @@ size_t EmbeddingCache::put_many(const std::vector<std::string>& prompts,
       lru_.put(prompts[i], shared);
       pending_touch_.erase(prompts[i]);
       if (!store_) continue;
-      if (!is_storable_text(prompts[i])) {
+      if (!utf8::is_text(prompts[i])) {
         log_locked("prompt " + shorten(prompts[i]) + " is not valid UTF-8 text; kept in RAM only");
         continue;
       }

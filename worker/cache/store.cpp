@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "common/pg_array.hpp"
 #include "worker/cache/pg_connection.hpp"
 #include "worker/cache/sql.hpp"
 #include "worker/cache/validate.hpp"
@@ -13,15 +14,6 @@ namespace {
 // 1 GB; this keeps each statement and its copies well below that).
 constexpr uint64_t kMaxUpsertPayloadBytes = 256ull << 20;
 
-std::string int_array(const std::vector<int64_t>& v) {
-  std::string s = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(v[i]);
-  }
-  return s + "}";
-}
-
 std::string key_text(const std::string& fingerprint, const std::string& sha_hex, int32_t max_length) {
   return "(encoder_fingerprint=" + fingerprint + ", prompt_sha256=" + sha_hex +
          ", max_length=" + std::to_string(max_length) + ")";
@@ -32,68 +24,6 @@ std::string key_text(const std::string& fingerprint, const std::string& sha_hex,
 }
 
 }  // namespace
-
-bool is_storable_text(const std::string& s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = p[i];
-    if (c == 0) return false;
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    else if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are invalid UTF-8.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-      return false;
-    i += len;
-  }
-  return true;
-}
-
-std::string pg_text_array(const std::vector<const std::string*>& items) {
-  std::string s = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) s += ',';
-    s += '"';
-    for (char c : *items[i]) {
-      if (c == '"' || c == '\\') s += '\\';
-      s += c;
-    }
-    s += '"';
-  }
-  return s + "}";
-}
-
-std::optional<std::vector<int64_t>> parse_pg_int_array(const std::string& text) {
-  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return std::nullopt;
-  std::vector<int64_t> out;
-  const std::string body = text.substr(1, text.size() - 2);
-  if (body.empty()) return out;
-  size_t pos = 0;
-  while (true) {
-    const size_t comma = body.find(',', pos);
-    const std::string item = body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (item.empty() || item.size() > 19) return std::nullopt;
-    size_t k = (item[0] == '-') ? 1 : 0;
-    if (k == item.size()) return std::nullopt;
-    for (size_t j = k; j < item.size(); ++j)
-      if (item[j] < '0' || item[j] > '9') return std::nullopt;
-    out.push_back(std::stoll(item));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
 
 EmbeddingStore::EmbeddingStore(std::string database_url, std::string encoder_fingerprint,
                                int32_t max_length)
@@ -150,8 +80,8 @@ std::vector<StoreLookup> EmbeddingStore::get_many(const std::vector<std::string>
   std::vector<const std::string*> want, touch;
   for (const auto& p : prompts) want.push_back(&p);
   for (const auto& p : touch_only) touch.push_back(&p);
-  const std::string max_len = std::to_string(max_length_), want_arr = pg_text_array(want),
-                    touch_arr = pg_text_array(touch), interval = std::to_string(touch_interval_ms);
+  const std::string max_len = std::to_string(max_length_), want_arr = pg::text_array(want),
+                    touch_arr = pg::text_array(touch), interval = std::to_string(touch_interval_ms);
   // Binary result: bytea arrives as raw bytes; int8/int4 big-endian; text columns as is.
   const PgResult r = exec("lookup", sql::kLookupName,
                           {text(fingerprint_), text(max_len), text(want_arr), text(touch_arr),
@@ -172,8 +102,8 @@ std::vector<StoreLookup> EmbeddingStore::get_many(const std::vector<std::string>
     emb.video.dtype = std::string(r.cell(row, 2));
     emb.audio.dtype = emb.video.dtype;
     const std::string vtext(r.cell(row, 3)), atext(r.cell(row, 4));
-    auto vshape = parse_pg_int_array(vtext);
-    auto ashape = parse_pg_int_array(atext);
+    auto vshape = pg::parse_int_array(vtext);
+    auto ashape = pg::parse_int_array(atext);
     if (!vshape) { bad("video_shape " + vtext + " is not a 1-D int8 array"); continue; }
     if (!ashape) { bad("audio_shape " + atext + " is not a 1-D int8 array"); continue; }
     emb.video.shape = *vshape;
@@ -214,10 +144,10 @@ void EmbeddingStore::put_many(const std::vector<const std::string*>& prompts,
       vblob += e.video.data;
       ablob += e.audio.data;
     }
-    const std::string max_len = std::to_string(max_length_), parr = pg_text_array(ps),
-                      a_real = int_array(real), a_vr = int_array(vr), a_vd = int_array(vd),
-                      a_ar = int_array(ar), a_ad = int_array(ad), a_voff = int_array(voff),
-                      a_aoff = int_array(aoff);
+    const std::string max_len = std::to_string(max_length_), parr = pg::text_array(ps),
+                      a_real = pg::int_array(real), a_vr = pg::int_array(vr), a_vd = pg::int_array(vd),
+                      a_ar = pg::int_array(ar), a_ad = pg::int_array(ad), a_voff = pg::int_array(voff),
+                      a_aoff = pg::int_array(aoff);
     // Deadlocks are prevented by key-ordered inserts; a retry covers serialization failures.
     exec("upsert", sql::kUpsertName,
          {text(fingerprint_), text(max_len), text(parr), text(a_real), text(a_vr), text(a_vd),

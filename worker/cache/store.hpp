@@ -62,13 +62,4 @@ class EmbeddingStore {
   std::unique_ptr<PgConnection> conn_;  // libpq: binary bytea results (pg_connection.hpp)
 };
 
-// True when `s` is valid UTF-8 without NUL bytes (a prompt PostgreSQL can hash as text).
-bool is_storable_text(const std::string& s);
-
-// PostgreSQL array literal of text elements: {"a","b\"c"}. Pure.
-std::string pg_text_array(const std::vector<const std::string*>& items);
-
-// Parses an int8[] as PostgreSQL prints it ("{1024,4096}"); nullopt for anything else. Pure.
-std::optional<std::vector<int64_t>> parse_pg_int_array(const std::string& text);
-
 }  // namespace ff::worker
