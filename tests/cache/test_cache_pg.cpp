@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -21,22 +22,10 @@ namespace {
 
 constexpr int32_t kMaxLen = 64;
 
-// A cluster with schema/NNN_*.sql applied in order, each in its own transaction.
+// A cluster with the project's schema applied.
 struct Db {
   ff::test::PgCluster pg;
-  Db() {
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(ff::test::source_path("schema")))
-      if (e.path().extension() == ".sql") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    REQUIRE(files.size() >= 2);
-    pqxx::connection c(pg.url());
-    for (const auto& f : files) {
-      pqxx::work tx(c);
-      tx.exec(ff::test::read_file(f.string()));
-      tx.commit();
-    }
-  }
+  Db() { pg.apply_schema(ff::test::source_path("schema")); }
   std::string sql1(const std::string& q) {
     pqxx::connection c(pg.url());
     pqxx::work tx(c);
@@ -391,4 +380,26 @@ TEST_CASE("puts are write-behind: a blocked database write does not block put() 
   auto got = reader.get("queued");
   REQUIRE(got);
   CHECK(same(*got, e));
+}
+
+TEST_CASE("apply_schema: files in name order, each one transaction; a failing file is named") {
+  ff::test::PgCluster pg;
+  const auto dir = std::filesystem::path(pg.dir()) / "schema";
+  std::filesystem::create_directories(dir);
+  auto write = [&](const char* name, const char* sql) { std::ofstream(dir / name) << sql; };
+  write("002_b.sql", "INSERT INTO t VALUES (2);");
+  write("001_a.sql", "CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+  write("notes.sql", "this is not SQL and not NNN_-named, so it is skipped;");
+  write("003_bad.sql", "INSERT INTO t VALUES (3); SELECT no_such_column FROM t;");
+  try {
+    pg.apply_schema(dir.string());
+    FAIL("apply_schema accepted 003_bad.sql");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("003_bad.sql failed") != std::string::npos);
+    CHECK(std::string(e.what()).find("no_such_column") != std::string::npos);
+  }
+  // 001 then 002 applied; 003 rolled back as a whole (its INSERT is gone).
+  CHECK(pg.psql("SELECT string_agg(x::text, ',' ORDER BY x) FROM t") == "1,2\n");
+  CHECK_THROWS_WITH_AS(pg.apply_schema((std::filesystem::path(pg.dir()) / "none").string()),
+                       doctest::Contains("none"), std::exception);
 }

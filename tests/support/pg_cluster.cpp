@@ -6,13 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace ff::test {
 namespace {
@@ -163,6 +166,25 @@ std::string PgCluster::psql(const std::string& sql) const {
   auto r = run_shell(cmd);
   if (r.rc != 0) throw std::runtime_error("psql failed: " + r.out);
   return r.out;
+}
+
+void PgCluster::apply_schema(const std::string& schema_dir, const std::string& dbname) const {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(schema_dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > 8 && std::isdigit(static_cast<unsigned char>(name[0])) &&
+        std::isdigit(static_cast<unsigned char>(name[1])) && std::isdigit(static_cast<unsigned char>(name[2])) &&
+        name[3] == '_' && e.path().extension() == ".sql")
+      files.push_back(e.path());
+  }
+  if (files.empty()) throw std::runtime_error("apply_schema: no NNN_*.sql file in " + schema_dir);
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    auto r = run_shell(bin_ + "/psql -X -q -v ON_ERROR_STOP=1 --single-transaction -h 127.0.0.1 -p " +
+                       std::to_string(port_) + " -U postgres -d " + shell_quote(dbname) + " -f " +
+                       shell_quote(f.string()));
+    if (r.rc != 0) throw std::runtime_error("apply_schema: " + f.string() + " failed: " + r.out);
+  }
 }
 
 std::string PgCluster::log_tail(size_t max_bytes) const {

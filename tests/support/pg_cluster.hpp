@@ -39,6 +39,11 @@ class PgCluster {
 
   // Runs SQL through psql as superuser; returns stdout; throws with stderr on failure.
   std::string psql(const std::string& sql) const;
+  // Applies every NNN_*.sql file of schema_dir in name order, each in one transaction, to
+  // database `dbname` as superuser: the tables the migrations make, without the dispatcher (and
+  // without its framefarm.schema_migrations bookkeeping). Throws naming the file that failed
+  // (with psql's message), or when schema_dir holds no such file.
+  void apply_schema(const std::string& schema_dir, const std::string& dbname = "postgres") const;
   // Last `max_bytes` of the server log, for diagnostics.
   std::string log_tail(size_t max_bytes = 4000) const;
 
