@@ -382,7 +382,7 @@ TEST_CASE("puts are write-behind: a blocked database write does not block put() 
   CHECK(same(*got, e));
 }
 
-TEST_CASE("apply_schema: files in name order, each one transaction; a failing file is named") {
+TEST_CASE("apply_schema: files in name order, each one transaction, a failing file named") {
   ff::test::PgCluster pg;
   const auto dir = std::filesystem::path(pg.dir()) / "schema";
   std::filesystem::create_directories(dir);
