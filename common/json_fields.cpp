@@ -35,10 +35,21 @@ Json parse(std::string_view text, const std::string& what, size_t max_depth) {
     // parse_error (syntax, UTF-8, with its position) or out_of_range (number overflow). Drop
     // nlohmann's "[json.exception.parse_error.101] " prefix; keep "parse error at line 1,
     // column 5: ..." which names the position and the problem.
+    // nlohmann quotes the bytes it last read, which may be invalid UTF-8: those are written as
+    // \xNN so the message itself stays valid UTF-8 (it may end up in a log line or a reply).
     std::string msg = e.what();
     if (auto p = msg.find("] "); msg.rfind("[json.exception.", 0) == 0 && p != std::string::npos)
       msg = msg.substr(p + 2);
-    throw Error(what + ": " + msg);
+    std::string clean;
+    for (unsigned char ch : msg) {
+      if (ch < 0x80) {
+        clean += static_cast<char>(ch);
+      } else {
+        static const char* hex = "0123456789abcdef";
+        clean += std::string("\\x") + hex[ch >> 4] + hex[ch & 15];
+      }
+    }
+    throw Error(what + ": " + clean);
   }
 }
 

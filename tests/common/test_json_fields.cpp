@@ -58,6 +58,10 @@ TEST_CASE("parse refuses malformed input with the source named") {
     const std::string e = parse_error(text);
     CHECK(e.rfind("doc: parse error at line ", 0) == 0);
   }
+  // Invalid bytes are quoted as \xNN, keeping the message valid UTF-8.
+  CHECK(parse_error("\"\xff\"") ==
+        "doc: parse error at line 1, column 2: syntax error while parsing value - invalid string: ill-formed UTF-8 "
+        "byte; last read: '\"\\xff'");
   // Numbers beyond double range are refused, not read as infinity.
   CHECK(has(parse_error("1e999"), "number overflow"));
   CHECK(has(parse_error("[-1e400]"), "number overflow"));

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/io/gemma_config.hpp"
@@ -142,11 +142,11 @@ TEST_CASE("bad input: truncated data section names the tensor") {
   CHECK(contains(msg, "trunc.safetensors: truncated file: tensor 'b' needs data bytes up to 32"));
 }
 
-TEST_CASE("bad input: header that is not JSON reports the JSON byte offset") {
+TEST_CASE("bad input: header that is not JSON reports the position within the JSON header") {
   TempDir d;
   std::string p = d.write("json.safetensors", raw_file("{\"a\": {\"dtype\": F32}}", ""));
   std::string msg = error_of([&] { io::SafetensorsFile::open(p); });
-  CHECK(contains(msg, "json.safetensors: bad header: json: unexpected character 'F', expected a value at byte 16"));
+  CHECK(contains(msg, "json.safetensors: bad header: parse error at line 1, column 17: syntax error while parsing value - invalid literal"));
 }
 
 TEST_CASE("bad input: header entries with unknown dtype, bad shape, wrong byte size, overlap") {
@@ -212,10 +212,22 @@ TEST_CASE("bad input: index promising a tensor its shard lacks") {
                  "s1.safetensors: missing tensor 'q' (listed in"));
 }
 
+TEST_CASE("bad input: header with a duplicate tensor name, invalid UTF-8 or deep nesting") {
+  TempDir d;
+  const std::string t = R"({"dtype": "F32", "shape": [1], "data_offsets": [0, 4]})";
+  std::string p = d.write("dup.safetensors", raw_file("{\"a\": " + t + ", \"a\": " + t + "}", std::string(4, '\0')));
+  CHECK(contains(error_of([&] { io::SafetensorsFile::open(p); }), "dup.safetensors: bad header: duplicate key 'a'"));
+  p = d.write("utf8.safetensors", raw_file("{\"a\xff\": " + t + "}", std::string(4, '\0')));
+  CHECK(contains(error_of([&] { io::SafetensorsFile::open(p); }), "utf8.safetensors: bad header: parse error at line 1, column 4"));
+  CHECK(contains(error_of([&] { io::SafetensorsFile::open(p); }), "ill-formed UTF-8 byte"));
+  p = d.write("deep.safetensors", raw_file("{\"__metadata__\": " + std::string(300, '[') + std::string(300, ']') + "}", ""));
+  CHECK(contains(error_of([&] { io::SafetensorsFile::open(p); }), "deep.safetensors: bad header: nesting deeper than 256 levels"));
+}
+
 TEST_CASE("bad input: index that is not valid JSON or lacks weight_map") {
   TempDir d;
   d.write("model.safetensors.index.json", R"({"weight_map": {"a": })");
-  CHECK(contains(error_of([&] { io::Checkpoint::open(d.path().string()); }), "bad index: json: unexpected character '}'"));
+  CHECK(contains(error_of([&] { io::Checkpoint::open(d.path().string()); }), "bad index: parse error at line 1, column 22: syntax error while parsing value - unexpected '}'"));
   d.write("model.safetensors.index.json", R"({"metadata": {}})");
   CHECK(contains(error_of([&] { io::Checkpoint::open(d.path().string()); }), "bad index: missing object 'weight_map'"));
   d.write("model.safetensors.index.json", R"({"weight_map": {"a": "../etc/passwd"}})");
@@ -263,7 +275,7 @@ std::string config_v5() {
                         "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}})";
 }
 
-io::GemmaConfig parse(const std::string& text) { return io::parse_gemma_config(json::parse(text), "config.json"); }
+io::GemmaConfig parse(const std::string& text) { return io::parse_gemma_config(json::parse(text, "test"), "config.json"); }
 
 }  // namespace
 
@@ -293,10 +305,10 @@ TEST_CASE("config.json: transformers 4.x and 5.x dialects give the same Gemma-3-
   CHECK(a.model_type == "gemma3");
   CHECK(b.model_type == "gemma3_text");
   // Writing the 4.x dialect and reading it back is lossless.
-  io::GemmaConfig c = io::parse_gemma_config(json::Value(io::gemma_config_to_json_v4(a)), "x");
+  io::GemmaConfig c = io::parse_gemma_config(io::gemma_config_to_json_v4(a), "x");
   CHECK(c.layer_is_sliding == a.layer_is_sliding);
   CHECK(c.rope_global.linear_factor == 8.0);
-  CHECK(io::gemma_config_to_json_v4(a).find("sliding_window_pattern")->as_int() == 6);
+  CHECK(io::gemma_config_to_json_v4(a).at("sliding_window_pattern") == 6);
 }
 
 TEST_CASE("config.json: defaults follow Gemma3TextConfig") {
@@ -324,7 +336,7 @@ TEST_CASE("bad input: unsupported or inconsistent config values") {
   CHECK(contains(error_of([] { parse(R"({"model_type": "gemma3_text", "num_hidden_layers": 2, "layer_types": ["full_attention"]})"); }),
                  "layer_types has 1 entries for 2 layers"));
   CHECK(contains(error_of([] { parse(R"({"model_type": "gemma3_text", "hidden_size": "big"})"); }),
-                 "key 'hidden_size': json: expected int, got string"));
+                 "config.json: hidden_size: expected integer, got string"));
   CHECK(contains(error_of([] { parse(R"({"model_type": "gemma3_text", "attn_logit_softcapping": 50.0})"); }),
                  "attention logit softcapping is not supported"));
 }
@@ -333,5 +345,5 @@ TEST_CASE("bad input: config.json that is not JSON") {
   TempDir d;
   d.write("config.json", "{\"model_type\": \"gemma3_text\",}");
   CHECK(contains(error_of([&] { io::load_gemma_config(d.path().string()); }),
-                 "config.json: json: trailing comma in object at byte 29"));
+                 "config.json: parse error at line 1, column 30: syntax error while parsing object key - unexpected '}'"));
 }

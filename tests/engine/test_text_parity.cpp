@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/safetensors_writer.hpp"
 #include "worker/engine/io/checkpoint.hpp"
@@ -149,7 +149,7 @@ TEST_CASE("bad input: LTX config without the V2 feature extractor, or with misma
   LtxFixture f;
   auto err = [&](const std::string& text) {
     try {
-      parse_embeddings_processor_config(json::parse(text), f.gemma, "ltx.safetensors");
+      parse_embeddings_processor_config(json::parse(text, "test"), f.gemma, "ltx.safetensors");
     } catch (const io::CheckpointError& e) {
       return std::string(e.what());
     }
@@ -157,13 +157,13 @@ TEST_CASE("bad input: LTX config without the V2 feature extractor, or with misma
   };
   CHECK(err(R"({"transformer": {"num_attention_heads": 2}})").find("LTX-2 (19B, V1) checkpoints are not supported") !=
         std::string::npos);
-  json::Value cfg = json::parse(f.ck.metadata().at("config"));
-  cfg.as_object().find("transformer")->as_object().set("connector_attention_head_dim", 8);
-  CHECK(err(json::dump(cfg)).find("video connector width 16 (connector heads x head dim) != video projection width 32") !=
+  json::Json cfg = json::parse(f.ck.metadata().at("config"), "fixture");
+  cfg["transformer"]["connector_attention_head_dim"] = 8;
+  CHECK(err(cfg.dump()).find("video connector width 16 (connector heads x head dim) != video projection width 32") !=
         std::string::npos);
-  cfg = json::parse(f.ck.metadata().at("config"));
-  cfg.as_object().find("transformer")->as_object().set("rope_type", "spiral");
-  CHECK(err(json::dump(cfg)).find("unknown rope type 'spiral'") != std::string::npos);
+  cfg = json::parse(f.ck.metadata().at("config"), "fixture");
+  cfg["transformer"]["rope_type"] = "spiral";
+  CHECK(err(cfg.dump()).find("unknown rope type 'spiral'") != std::string::npos);
 }
 
 namespace {

@@ -41,7 +41,7 @@ TEST_CASE("tiny preset: sharded text encoder + processor load and encode end to 
   CHECK(gemma_weight_prefix(ck) == "language_model.model.");
   GemmaWeights gw = load_gemma_weights(ck, g);
 
-  json::Value ltx_config(json::Object{{"transformer", side.transformer_keys}});
+  const json::Json ltx_config{{"transformer", side.transformer_keys}};
   EmbeddingsProcessorConfig pc = parse_embeddings_processor_config(ltx_config, g, "test");
   CHECK(side.video_dim == pc.video_dim);
   CHECK(side.audio_dim == pc.audio_dim);
@@ -90,7 +90,7 @@ TEST_CASE("gemma3-12b preset has the real sizes") {
   CHECK(p.gemma.hidden_size == 3840);
   CHECK(p.gemma.num_hidden_layers == 48);
   CHECK((p.dtype == at::kBFloat16));
-  json::Value ltx_config(json::Object{{"transformer", p.transformer_keys}});
+  const json::Json ltx_config{{"transformer", p.transformer_keys}};
   EmbeddingsProcessorConfig pc = parse_embeddings_processor_config(ltx_config, p.gemma, "test");
   CHECK(pc.video_dim == 4096);
   CHECK(pc.audio_dim == 2048);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/text/embeddings_processor.hpp"
 #include "worker/engine/text/gemma_model.hpp"
@@ -28,7 +28,7 @@ inline at::Tensor valid_rows(const at::Tensor& x, const at::Tensor& mask) { retu
 
 struct GemmaFixture {
   io::Checkpoint ck = io::Checkpoint::open(kFixtures + "/gemma3_tiny.safetensors");
-  GemmaConfig cfg = io::parse_gemma_config(json::parse(ck.metadata().at("config")), "fixture config");
+  GemmaConfig cfg = io::parse_gemma_config(json::parse(ck.metadata().at("config"), "fixture config"), "fixture config");
   GemmaWeights bf16 = load_gemma_weights(ck, cfg);
   at::Tensor ids = ck.view("input_ids");
   at::Tensor mask = ck.view("attention_mask");
@@ -37,10 +37,10 @@ struct GemmaFixture {
 
 struct LtxFixture {
   io::Checkpoint ck = io::Checkpoint::open(kFixtures + "/ltx_processor_tiny.safetensors");
-  GemmaConfig gemma = io::parse_gemma_config(json::parse(ck.metadata().at("gemma_config")), "fixture gemma_config");
-  EmbeddingsProcessorConfig cfg_a = parse_embeddings_processor_config(json::parse(ck.metadata().at("config")), gemma,
+  GemmaConfig gemma = io::parse_gemma_config(json::parse(ck.metadata().at("gemma_config"), "fixture gemma_config"), "fixture gemma_config");
+  EmbeddingsProcessorConfig cfg_a = parse_embeddings_processor_config(json::parse(ck.metadata().at("config"), "fixture config"), gemma,
                                                                       "fixture config");
-  EmbeddingsProcessorConfig cfg_b = parse_embeddings_processor_config(json::parse(ck.metadata().at("config_b")),
+  EmbeddingsProcessorConfig cfg_b = parse_embeddings_processor_config(json::parse(ck.metadata().at("config_b"), "fixture config_b"),
                                                                       gemma, "fixture config_b");
   at::Tensor mask = ck.view("attention_mask");
   std::vector<at::Tensor> hidden(at::ScalarType dtype) const {

@@ -1,6 +1,6 @@
 #include "worker/engine/encode/gemma_ltx_weights.hpp"
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
 #include "worker/engine/io/gemma_config.hpp"
@@ -50,7 +50,7 @@ LoadedEncoder load_gemma_ltx(const std::string& te, const std::string& ltx_path,
   io::Checkpoint lck = io::Checkpoint::open(ltx_path);
   auto it = lck.metadata().find("config");
   if (it == lck.metadata().end()) throw io::CheckpointError(ltx_path + ": no 'config' metadata");
-  out.processor = text::parse_embeddings_processor_config(json::parse(it->second), out.gemma, ltx_path);
+  out.processor = text::parse_embeddings_processor_config(json::parse(it->second, ltx_path + ": metadata config"), out.gemma, ltx_path);
   text::EmbeddingsProcessorWeights pw = text::load_embeddings_processor(lck, out.processor);
   GemmaLtxSource src;
   src.layer = [&](int64_t i) { return gw.layers.at(i); };

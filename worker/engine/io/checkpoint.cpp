@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::io {
 
@@ -48,24 +48,25 @@ Checkpoint Checkpoint::open(const std::string& path) {
     return ck;
   }
 
-  json::Value root;
+  json::Json root;
   try {
-    root = json::parse(read_text_file(p.string()));
-  } catch (const json::ParseError& e) {
-    throw CheckpointError(ck.source_ + ": bad index: " + e.what());
+    root = json::parse(read_text_file(p.string()), "bad index");
+  } catch (const json::Error& e) {
+    throw CheckpointError(ck.source_ + ": " + e.what());
   }
-  const json::Value* wm = root.find("weight_map");
-  if (!wm || !wm->is_object()) throw CheckpointError(ck.source_ + ": bad index: missing object 'weight_map'");
-  if (const json::Value* md = root.find("metadata"); md && md->is_object())
-    for (const auto& [k, v] : md->as_object())
-      if (v.is_string()) ck.metadata_[k] = v.as_string();
+  auto wm = root.is_object() ? root.find("weight_map") : root.end();
+  if (wm == root.end() || !wm->is_object())
+    throw CheckpointError(ck.source_ + ": bad index: missing object 'weight_map'");
+  if (auto md = root.find("metadata"); md != root.end() && md->is_object())
+    for (const auto& [k, v] : md->items())
+      if (v.is_string()) ck.metadata_[k] = v.get<std::string>();
 
   std::map<std::string, size_t> file_index;
   const fs::path dir = p.parent_path();
-  for (const auto& [tensor, file] : wm->as_object()) {
+  for (const auto& [tensor, file] : wm->items()) {
     if (!file.is_string())
       throw CheckpointError(ck.source_ + ": bad index: weight_map entry for '" + tensor + "' is not a string");
-    const std::string& shard = file.as_string();
+    const std::string& shard = file.get_ref<const std::string&>();
     if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..")
       throw CheckpointError(ck.source_ + ": bad index: shard name '" + shard + "' for tensor '" + tensor +
                             "' must be a plain file name");

@@ -8,44 +8,38 @@ namespace ff::io {
 
 namespace {
 
+// Hugging Face writes absent options as null and carries keys we ignore, so this reader takes a
+// present null as absent and does not refuse unknown keys (json::Fields would do both).
 struct Reader {
-  const json::Object& obj;
+  json::Fields f;
   const std::string& where;  // "config.json" or "config.json: text_config"
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
     throw CheckpointError(where + ": key '" + key + "': " + what);
   }
-  const json::Value* get(const std::string& key) const {
-    const json::Value* v = obj.find(key);
+  const json::Json* get(const std::string& key) const {
+    const json::Json* v = f.find(key);
     return (v && !v->is_null()) ? v : nullptr;
   }
-  int64_t i(const std::string& key, int64_t def) const {
-    const json::Value* v = get(key);
+  template <class T>
+  T read(const std::string& key, T def) const {
+    const json::Json* v = get(key);
     if (!v) return def;
     try {
-      return v->as_int();
-    } catch (const json::TypeError& e) {
-      fail(key, e.what());
+      return json::decode<T>(*v, f.path(key));  // "<where>: rope_scaling.factor: expected number, got string"
+    } catch (const json::Error& e) {
+      throw CheckpointError(where + ": " + e.what());
     }
   }
-  double d(const std::string& key, double def) const {
-    const json::Value* v = get(key);
-    if (!v) return def;
-    if (!v->is_number()) fail(key, std::string("expected a number, got ") + v->type_name());
-    return v->as_double();
-  }
-  std::string s(const std::string& key, const std::string& def) const {
-    const json::Value* v = get(key);
-    if (!v) return def;
-    if (!v->is_string()) fail(key, std::string("expected a string, got ") + v->type_name());
-    return v->as_string();
-  }
+  int64_t i(const std::string& key, int64_t def) const { return read<int64_t>(key, def); }
+  double d(const std::string& key, double def) const { return read<double>(key, def); }
+  std::string s(const std::string& key, const std::string& def) const { return read<std::string>(key, def); }
 };
 
-RopeParams parse_rope_entry(const json::Value& v, const std::string& where, const std::string& key,
+RopeParams parse_rope_entry(const json::Json& v, const std::string& where, const std::string& key,
                             double default_theta) {
   if (!v.is_object()) throw CheckpointError(where + ": key '" + key + "': expected an object");
-  Reader r{v.as_object(), where};
+  Reader r{json::Fields(v, key), where};
   std::string type = r.s("rope_type", r.s("type", "default"));
   RopeParams p;
   p.theta = r.d("rope_theta", default_theta);
@@ -80,30 +74,31 @@ void GemmaConfig::validate(const std::string& source) const {
   if (!(rms_norm_eps >= 0)) bad("rms_norm_eps must be >= 0");
 }
 
-GemmaConfig parse_gemma_config(const json::Value& root, const std::string& source) {
+GemmaConfig parse_gemma_config(const json::Json& root, const std::string& source) {
   if (!root.is_object()) throw CheckpointError(source + ": expected a JSON object");
   GemmaConfig c;
-  const json::Value* mt = root.find("model_type");
-  if (!mt || !mt->is_string())
+  auto mt = root.find("model_type");
+  if (mt == root.end() || !mt->is_string())
     throw CheckpointError(source + ": missing 'model_type' (expected gemma3_text or gemma3)");
-  c.model_type = mt->as_string();
-  const json::Object* text = nullptr;
+  c.model_type = mt->get<std::string>();
+  const json::Json* text = nullptr;
   std::string where = source;
   if (c.model_type == "gemma3_text") {
-    text = &root.as_object();
+    text = &root;
   } else if (c.model_type == "gemma3") {
-    const json::Value* tc = root.find("text_config");
-    if (!tc || !tc->is_object())
+    auto tc = root.find("text_config");
+    if (tc == root.end() || !tc->is_object())
       throw CheckpointError(source + ": model_type gemma3 without an object 'text_config'");
-    text = &tc->as_object();
+    text = &*tc;
     where = source + ": text_config";
-    if (const json::Value* tmt = tc->find("model_type"); tmt && tmt->is_string() && tmt->as_string() != "gemma3_text")
-      throw CheckpointError(where + ": unknown architecture '" + tmt->as_string() + "' (expected gemma3_text)");
+    if (auto tmt = tc->find("model_type");
+        tmt != tc->end() && tmt->is_string() && tmt->get<std::string>() != "gemma3_text")
+      throw CheckpointError(where + ": unknown architecture '" + tmt->get<std::string>() + "' (expected gemma3_text)");
   } else {
     throw CheckpointError(source + ": unknown architecture '" + c.model_type +
                           "' (model_type; supported: gemma3_text, gemma3)");
   }
-  Reader r{*text, where};
+  Reader r{json::Fields(*text, ""), where};
   c.vocab_size = r.i("vocab_size", c.vocab_size);
   c.hidden_size = r.i("hidden_size", c.hidden_size);
   c.intermediate_size = r.i("intermediate_size", c.intermediate_size);
@@ -117,25 +112,25 @@ GemmaConfig parse_gemma_config(const json::Value& root, const std::string& sourc
   c.pad_token_id = r.i("pad_token_id", c.pad_token_id);
   c.bos_token_id = r.i("bos_token_id", c.bos_token_id);
   c.torch_dtype = r.s("torch_dtype", r.s("dtype", ""));
-  if (c.torch_dtype.empty()) c.torch_dtype = Reader{root.as_object(), source}.s("torch_dtype", "");
+  if (c.torch_dtype.empty()) c.torch_dtype = Reader{json::Fields(root, ""), source}.s("torch_dtype", "");
 
   std::string act = r.s("hidden_activation", r.s("hidden_act", "gelu_pytorch_tanh"));
   if (act != "gelu_pytorch_tanh" && act != "gelu_tanh")
     r.fail("hidden_activation", "unsupported activation '" + act + "' (supported: gelu_pytorch_tanh)");
   if (r.get("attn_logit_softcapping"))
     r.fail("attn_logit_softcapping", "attention logit softcapping is not supported (Gemma-3 has none)");
-  if (r.get("use_bidirectional_attention") && r.get("use_bidirectional_attention")->is_bool() &&
-      r.get("use_bidirectional_attention")->as_bool())
+  if (const json::Json* b = r.get("use_bidirectional_attention"); b && b->is_boolean() && b->get<bool>())
     r.fail("use_bidirectional_attention", "bidirectional attention is not supported");
 
   // Layer types: explicit list (4.53+ and 5.x) or the legacy pattern.
-  if (const json::Value* lt = r.get("layer_types")) {
+  if (const json::Json* lt = r.get("layer_types")) {
     if (!lt->is_array()) r.fail("layer_types", "expected an array");
-    for (const auto& t : lt->as_array()) {
+    for (const auto& t : *lt) {
       if (!t.is_string()) r.fail("layer_types", "entries must be strings");
-      if (t.as_string() == "sliding_attention") c.layer_is_sliding.push_back(true);
-      else if (t.as_string() == "full_attention") c.layer_is_sliding.push_back(false);
-      else r.fail("layer_types", "unknown layer type '" + t.as_string() + "'");
+      const auto& name = t.get_ref<const std::string&>();
+      if (name == "sliding_attention") c.layer_is_sliding.push_back(true);
+      else if (name == "full_attention") c.layer_is_sliding.push_back(false);
+      else r.fail("layer_types", "unknown layer type '" + name + "'");
     }
   } else {
     int64_t pattern = r.i("sliding_window_pattern", 6);
@@ -144,14 +139,13 @@ GemmaConfig parse_gemma_config(const json::Value& root, const std::string& sourc
   }
 
   // RoPE: 5.x rope_parameters, else 4.x keys.
-  const json::Value* rp = r.get("rope_parameters");
+  const json::Json* rp = r.get("rope_parameters");
   if (rp) {
     if (!rp->is_object()) r.fail("rope_parameters", "expected an object");
-    const json::Object& o = rp->as_object();
-    if (o.contains("full_attention") || o.contains("sliding_attention")) {
-      if (const json::Value* full = o.find("full_attention"))
+    if (rp->contains("full_attention") || rp->contains("sliding_attention")) {
+      if (auto full = rp->find("full_attention"); full != rp->end())
         c.rope_global = parse_rope_entry(*full, where, "rope_parameters.full_attention", 1e6);
-      if (const json::Value* sl = o.find("sliding_attention"))
+      if (auto sl = rp->find("sliding_attention"); sl != rp->end())
         c.rope_local = parse_rope_entry(*sl, where, "rope_parameters.sliding_attention", 1e4);
     } else {
       // A flat rope_parameters applies to the global layers; local layers keep their own base.
@@ -161,7 +155,7 @@ GemmaConfig parse_gemma_config(const json::Value& root, const std::string& sourc
   } else {
     c.rope_global.theta = r.d("rope_theta", 1e6);
     c.rope_local.theta = r.d("rope_local_base_freq", 1e4);
-    if (const json::Value* rs = r.get("rope_scaling")) {
+    if (const json::Json* rs = r.get("rope_scaling")) {
       RopeParams p = parse_rope_entry(*rs, where, "rope_scaling", c.rope_global.theta);
       c.rope_global.linear_factor = p.linear_factor;
     }
@@ -178,22 +172,20 @@ GemmaConfig load_gemma_config(const std::string& path) {
   if (!in) throw CheckpointError(p.string() + ": cannot open");
   std::ostringstream ss;
   ss << in.rdbuf();
-  json::Value root;
+  json::Json root;
   try {
-    root = json::parse(ss.str());
-  } catch (const json::ParseError& e) {
-    throw CheckpointError(p.string() + ": " + e.what());
+    root = json::parse(ss.str(), p.string());
+  } catch (const json::Error& e) {
+    throw CheckpointError(e.what());
   }
   return parse_gemma_config(root, p.string());
 }
 
-json::Object gemma_config_to_json_v4(const GemmaConfig& c) {
-  // Emits the pattern form when the layer types follow one, plus layer_types always (4.53+).
-  json::Array types;
-  for (bool s : c.layer_is_sliding) types.emplace_back(s ? "sliding_attention" : "full_attention");
-  json::Object o{
+json::Json gemma_config_to_json_v4(const GemmaConfig& c) {
+  // Emits the legacy pattern form (sliding_window_pattern) when the layer types follow one.
+  json::Json o{
       {"model_type", "gemma3_text"},
-      {"architectures", json::Array{"Gemma3ForCausalLM"}},
+      {"architectures", json::Json::array({"Gemma3ForCausalLM"})},
       {"vocab_size", c.vocab_size},
       {"hidden_size", c.hidden_size},
       {"intermediate_size", c.intermediate_size},
@@ -208,8 +200,8 @@ json::Object gemma_config_to_json_v4(const GemmaConfig& c) {
       {"rope_theta", c.rope_global.theta},
       {"rope_local_base_freq", c.rope_local.theta},
       {"rope_scaling", c.rope_global.linear_factor == 1.0
-                           ? json::Value(nullptr)
-                           : json::Value(json::Object{{"rope_type", "linear"}, {"factor", c.rope_global.linear_factor}})},
+                           ? json::Json(nullptr)
+                           : json::Json{{"rope_type", "linear"}, {"factor", c.rope_global.linear_factor}}},
       {"attn_logit_softcapping", nullptr},
       {"final_logit_softcapping", nullptr},
       {"pad_token_id", c.pad_token_id},
@@ -225,7 +217,7 @@ json::Object gemma_config_to_json_v4(const GemmaConfig& c) {
     for (int64_t i = 0; i < c.num_hidden_layers && match; ++i)
       match = c.layer_is_sliding[i] == ((i + 1) % p != 0);
     if (match) {
-      o.set("sliding_window_pattern", p);
+      o["sliding_window_pattern"] = p;
       break;
     }
   }

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
 
 namespace ff::io {
@@ -52,10 +52,10 @@ struct GemmaConfig {
 };
 
 // Decodes a parsed config.json; source names the file in error messages.
-GemmaConfig parse_gemma_config(const json::Value& root, const std::string& source);
+GemmaConfig parse_gemma_config(const json::Json& root, const std::string& source);
 // Reads and decodes path (a config.json file, or a directory holding one).
 GemmaConfig load_gemma_config(const std::string& path);
 // The config as a transformers 4.x-dialect text config object (model_type "gemma3_text").
-json::Object gemma_config_to_json_v4(const GemmaConfig& c);
+json::Json gemma_config_to_json_v4(const GemmaConfig& c);
 
 }  // namespace ff::io

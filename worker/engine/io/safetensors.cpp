@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::io {
 
@@ -110,50 +110,57 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
   // Writers may pad the header with trailing spaces to align the data section.
   while (!header.empty() && (header.back() == ' ' || header.back() == '\0')) header.remove_suffix(1);
 
-  json::Value root;
+  json::Json root;
   try {
-    root = json::parse(header);
-  } catch (const json::ParseError& pe) {
-    f->fail(std::string("bad header: ") + pe.what() + " (offset within the JSON header)");
+    // Line and column in the error count within the JSON header (which starts at byte 8).
+    root = json::parse(header, "bad header");
+  } catch (const json::Error& e) {
+    f->fail(e.what());
   }
-  if (!root.is_object()) f->fail(std::string("bad header: expected a JSON object, got ") + root.type_name());
+  if (!root.is_object()) f->fail(std::string("bad header: expected a JSON object, got ") + json::type_of(root));
 
   f->data_ = base + 8 + header_len;
   f->data_size_ = f->size_ - 8 - header_len;
 
-  for (const auto& [name, entry] : root.as_object()) {
+  for (const auto& [name, entry] : root.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) f->fail("bad header: __metadata__ must be an object");
-      for (const auto& [k, v] : entry.as_object()) {
+      for (const auto& [k, v] : entry.items()) {
         if (!v.is_string()) f->fail("bad header: __metadata__ value for '" + k + "' must be a string");
-        f->metadata_[k] = v.as_string();
+        f->metadata_[k] = v.get<std::string>();
       }
       continue;
     }
     auto bad = [&](const std::string& what) { f->fail("bad header: tensor '" + name + "': " + what); };
     if (!entry.is_object()) bad("entry must be an object");
-    const json::Value* dt = entry.find("dtype");
-    const json::Value* sh = entry.find("shape");
-    const json::Value* off = entry.find("data_offsets");
+    auto member = [&](const char* key) { auto it = entry.find(key); return it == entry.end() ? nullptr : &*it; };
+    const json::Json* dt = member("dtype");
+    const json::Json* sh = member("shape");
+    const json::Json* off = member("data_offsets");
     if (!dt || !dt->is_string()) bad("missing or non-string 'dtype'");
     if (!sh || !sh->is_array()) bad("missing or non-array 'shape'");
-    if (!off || !off->is_array() || off->as_array().size() != 2) bad("'data_offsets' must be [begin, end]");
-    for (const auto& [k, _] : entry.as_object())
+    if (!off || !off->is_array() || off->size() != 2) bad("'data_offsets' must be [begin, end]");
+    for (const auto& [k, _] : entry.items())
       if (k != "dtype" && k != "shape" && k != "data_offsets") bad("unknown key '" + k + "'");
     TensorInfo info;
     info.name = name;
-    info.dtype = dt->as_string();
+    info.dtype = dt->get<std::string>();
     auto st_type = scalar_type_from_safetensors(info.dtype);
     if (!st_type) bad("unsupported dtype '" + info.dtype + "'");
     info.scalar_type = *st_type;
-    for (const auto& d : sh->as_array()) {
-      if (!d.is_int() || d.as_int() < 0) bad("shape entries must be non-negative integers");
-      info.shape.push_back(d.as_int());
+    // nlohmann stores non-negative integer literals as unsigned; anything else (negative, float,
+    // beyond uint64) is refused. Offsets above INT64_MAX are refused as the old reader did.
+    auto non_negative = [](const json::Json& v) {
+      return v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+    };
+    for (const auto& d : *sh) {
+      if (!non_negative(d)) bad("shape entries must be non-negative integers");
+      info.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
     }
-    for (const auto& o : off->as_array())
-      if (!o.is_int() || o.as_int() < 0) bad("data_offsets must be non-negative integers");
-    info.begin = static_cast<uint64_t>(off->as_array()[0].as_int());
-    info.end = static_cast<uint64_t>(off->as_array()[1].as_int());
+    for (const auto& o : *off)
+      if (!non_negative(o)) bad("data_offsets must be non-negative integers");
+    info.begin = (*off)[0].get<uint64_t>();
+    info.end = (*off)[1].get<uint64_t>();
     if (info.begin > info.end) bad("data_offsets begin > end");
     // numel * size, guarding against overflow.
     unsigned __int128 bytes = safetensors_dtype_size(info.dtype);

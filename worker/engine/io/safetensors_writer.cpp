@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <set>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/safetensors.hpp"
 
 namespace ff::io {
@@ -19,27 +19,18 @@ uint64_t TensorSpec::bytes() const {
 SafetensorsWriter::SafetensorsWriter(std::string path, std::vector<TensorSpec> specs,
                                      const std::map<std::string, std::string>& metadata)
     : path_(std::move(path)), specs_(std::move(specs)) {
-  json::Object header;
-  if (!metadata.empty()) {
-    json::Object md;
-    for (const auto& [k, v] : metadata) md.set(k, v);
-    header.set("__metadata__", std::move(md));
-  }
+  json::Json header = json::Json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;  // a std::map: keys sorted
   std::set<std::string> seen;
   uint64_t offset = 0;
   for (const auto& s : specs_) {
     if (s.name == "__metadata__" || !seen.insert(s.name).second)
       throw CheckpointError(path_ + ": duplicate or reserved tensor name '" + s.name + "'");
-    json::Array shape;
-    for (int64_t d : s.shape) shape.emplace_back(static_cast<long long>(d));
     uint64_t end = offset + s.bytes();
-    header.set(s.name, json::Object{{"dtype", safetensors_dtype(s.dtype)},
-                                    {"shape", std::move(shape)},
-                                    {"data_offsets", json::Array{static_cast<long long>(offset),
-                                                                 static_cast<long long>(end)}}});
+    header[s.name] = {{"dtype", safetensors_dtype(s.dtype)}, {"shape", s.shape}, {"data_offsets", {offset, end}}};
     offset = end;
   }
-  std::string text = json::dump(header);
+  std::string text = header.dump();
   while ((8 + text.size()) % 8 != 0) text += ' ';
   f_ = std::fopen((path_ + ".partial").c_str(), "wb");
   if (!f_) throw CheckpointError(path_ + ".partial: cannot create: " + std::strerror(errno));

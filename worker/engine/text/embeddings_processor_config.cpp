@@ -1,54 +1,59 @@
 #include "worker/engine/text/embeddings_processor_config.hpp"
 
+#include <cmath>
+
 #include "worker/engine/io/checkpoint_error.hpp"
 
 namespace ff::text {
 
 namespace {
 
+// The published config writes absent options as null and carries keys of other components, so a
+// present null reads as absent and unknown keys are not refused.
 struct Section {
-  const json::Object& o;
+  json::Fields o;
   std::string where;
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
     throw io::CheckpointError(where + ": key '" + key + "': " + what);
   }
-  const json::Value* get(const std::string& key) const {
-    const json::Value* v = o.find(key);
+  const json::Json* get(const std::string& key) const {
+    const json::Json* v = o.find(key);
     return (v && !v->is_null()) ? v : nullptr;
   }
   int64_t i(const std::string& key, int64_t def) const {
-    const json::Value* v = get(key);
+    const json::Json* v = get(key);
     if (!v) return def;
-    if (!v->is_number()) fail(key, std::string("expected an integer, got ") + v->type_name());
+    int64_t x = 0;
     try {
-      int64_t x = v->as_int();
-      if (x <= 0) fail(key, "must be positive");
-      return x;
-    } catch (const json::TypeError& e) {
-      fail(key, e.what());
+      x = json::decode<int64_t>(*v, key);
+    } catch (const json::Error& e) {
+      throw io::CheckpointError(where + ": " + e.what());
     }
+    if (x <= 0) fail(key, "must be positive");
+    return x;
   }
   int64_t required_i(const std::string& key) const {
     if (!get(key)) fail(key, "missing (needed for the V2 projection width)");
     return i(key, 0);
   }
   bool b(const std::string& key, bool def) const {
-    const json::Value* v = get(key);
+    const json::Json* v = get(key);
     if (!v) return def;
-    if (!v->is_bool()) fail(key, std::string("expected a bool, got ") + v->type_name());
-    return v->as_bool();
+    if (!v->is_boolean()) fail(key, std::string("expected a bool, got ") + json::type_of(*v));
+    return v->get<bool>();
   }
 };
 
 }  // namespace
 
-EmbeddingsProcessorConfig parse_embeddings_processor_config(const json::Value& ltx_config,
+EmbeddingsProcessorConfig parse_embeddings_processor_config(const json::Json& ltx_config,
                                                             const io::GemmaConfig& gemma,
                                                             const std::string& source) {
   if (!ltx_config.is_object()) throw io::CheckpointError(source + ": config must be a JSON object");
-  const json::Value* tr = ltx_config.find("transformer");
-  if (!tr || !tr->is_object()) throw io::CheckpointError(source + ": config has no object 'transformer'");
-  Section s{tr->as_object(), source + ": config.transformer"};
+  auto tr = ltx_config.find("transformer");
+  if (tr == ltx_config.end() || !tr->is_object())
+    throw io::CheckpointError(source + ": config has no object 'transformer'");
+  Section s{json::Fields(*tr, "transformer"), source + ": config.transformer"};
 
   // V2 markers (LTX-2.3): all four present with exact values; none present = V1 (LTX-2 19B).
   const std::pair<const char*, bool> markers[] = {{"caption_proj_before_connector", true},
@@ -57,10 +62,10 @@ EmbeddingsProcessorConfig parse_embeddings_processor_config(const json::Value& l
                                                   {"caption_projection_second_linear", false}};
   int present = 0;
   for (const auto& [k, want] : markers) {
-    if (!s.o.contains(k)) continue;
+    const json::Json* v = s.o.find(k);
+    if (!v) continue;
     ++present;
-    const json::Value& v = s.o.at(k);
-    if (!v.is_bool() || v.as_bool() != want)
+    if (!v->is_boolean() || v->get<bool>() != want)
       s.fail(k, std::string("expected ") + (want ? "true" : "false") + " for the LTX-2.3 (V2) feature extractor");
   }
   if (present == 0)
@@ -76,23 +81,24 @@ EmbeddingsProcessorConfig parse_embeddings_processor_config(const json::Value& l
 
   ConnectorConfig base;
   std::string rope = "split";
-  if (const json::Value* v = s.get("rope_type")) {
+  if (const json::Json* v = s.get("rope_type")) {
     if (!v->is_string()) s.fail("rope_type", "expected a string");
-    rope = v->as_string();
+    rope = v->get<std::string>();
   }
   if (rope == "split") base.rope_type = LtxRopeType::Split;
   else if (rope == "interleaved") base.rope_type = LtxRopeType::Interleaved;
   else s.fail("rope_type", "unknown rope type '" + rope + "' (expected split or interleaved)");
-  if (const json::Value* v = s.get("frequencies_precision")) {
-    if (!v->is_string() && !v->is_bool()) s.fail("frequencies_precision", "expected a string");
-    base.float64_frequencies = v->is_string() && v->as_string() == "float64";
+  if (const json::Json* v = s.get("frequencies_precision")) {
+    if (!v->is_string() && !v->is_boolean()) s.fail("frequencies_precision", "expected a string");
+    base.float64_frequencies = v->is_string() && v->get<std::string>() == "float64";
   }
-  if (const json::Value* v = s.get("connector_positional_embedding_max_pos")) {
-    if (!v->is_array() || v->as_array().size() != 1)
+  if (const json::Json* v = s.get("connector_positional_embedding_max_pos")) {
+    if (!v->is_array() || v->size() != 1)
       s.fail("connector_positional_embedding_max_pos", "expected a one-element array (1-D positions)");
-    const json::Value& e = v->as_array()[0];
-    if (!e.is_number() || e.as_double() <= 0) s.fail("connector_positional_embedding_max_pos", "expected a positive number");
-    base.max_pos = {e.as_int()};
+    const json::Json& e = (*v)[0];
+    if (!e.is_number() || e.get<double>() <= 0 || e.get<double>() != std::floor(e.get<double>()))
+      s.fail("connector_positional_embedding_max_pos", "expected a positive integer");
+    base.max_pos = {json::decode<int64_t>(e, "connector_positional_embedding_max_pos[0]")};
   }
   base.gated_attention = s.b("connector_apply_gated_attention", false);
   base.ff_bias = s.b("connector_ff_bias", true);

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/gemma_config.hpp"
 
 namespace ff::text {
@@ -50,7 +50,7 @@ struct EmbeddingsProcessorConfig {
 // Decodes the LTX "config" metadata JSON (whole object holding "transformer") for the Gemma text
 // model gemma. Throws io::CheckpointError(source + ": ...") on a V1 (LTX-2 19B) or partial V2
 // config, bad types, or widths that do not match (connector heads x head_dim != projection width).
-EmbeddingsProcessorConfig parse_embeddings_processor_config(const json::Value& ltx_config,
+EmbeddingsProcessorConfig parse_embeddings_processor_config(const json::Json& ltx_config,
                                                             const io::GemmaConfig& gemma,
                                                             const std::string& source);
 

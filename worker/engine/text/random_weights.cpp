@@ -33,9 +33,9 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-json::Object processor_keys(int64_t heads, int64_t head_dim, int64_t audio_heads, int64_t audio_head_dim,
-                            int64_t connector_layers) {
-  return json::Object{
+json::Json processor_keys(int64_t heads, int64_t head_dim, int64_t audio_heads, int64_t audio_head_dim,
+                          int64_t connector_layers) {
+  return json::Json{
       {"num_attention_heads", heads},
       {"attention_head_dim", head_dim},
       {"audio_num_attention_heads", audio_heads},
@@ -51,7 +51,7 @@ json::Object processor_keys(int64_t heads, int64_t head_dim, int64_t audio_heads
       {"audio_connector_attention_head_dim", audio_head_dim},
       {"audio_connector_num_layers", connector_layers},
       {"connector_apply_gated_attention", true},
-      {"connector_positional_embedding_max_pos", json::Array{4096}},
+      {"connector_positional_embedding_max_pos", json::Json::array({4096})},
       {"rope_type", "split"},
       {"frequencies_precision", "float64"},
   };
@@ -173,30 +173,28 @@ void write_random_text_encoder(const std::string& dir, const io::GemmaConfig& c,
     done += bytes_of(groups[gi]);
   }
 
-  json::Object weight_map;
+  json::Json weight_map = json::Json::object();
   for (size_t s = 0; s < shards.size(); ++s) {
     char name[64];
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
     std::vector<io::TensorSpec> specs;
     for (const auto& [n, shape] : shards[s]) {
       specs.push_back({n, dtype, shape});
-      weight_map.set(n, name);
+      weight_map[n] = name;
     }
     io::SafetensorsWriter w((root / name).string(), specs, {{"format", "pt"}});
     for (const auto& [n, shape] : shards[s]) w.write(random_tensor(n, shape, seed, dtype, /*gemma_norm_form=*/true));
     w.finish();
   }
-  json::Object index{{"metadata", json::Object{{"total_size", static_cast<long long>(total)}}},
-                     {"weight_map", std::move(weight_map)}};
-  write_text_file(root / "model.safetensors.index.json", json::dump(index, 2) + "\n");
+  const json::Json index{{"metadata", {{"total_size", total}}}, {"weight_map", std::move(weight_map)}};
+  write_text_file(root / "model.safetensors.index.json", index.dump(2) + "\n");
 
-  json::Object text = io::gemma_config_to_json_v4(c);
-  json::Object config{{"architectures", json::Array{"Gemma3ForConditionalGeneration"}},
-                      {"model_type", "gemma3"},
-                      {"text_config", std::move(text)},
-                      {"torch_dtype", dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32"},
-                      {"framefarm_random_seed", static_cast<long long>(seed)}};
-  write_text_file(root / "config.json", json::dump(config, 2) + "\n");
+  const json::Json config{{"architectures", json::Json::array({"Gemma3ForConditionalGeneration"})},
+                          {"model_type", "gemma3"},
+                          {"text_config", io::gemma_config_to_json_v4(c)},
+                          {"torch_dtype", dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32"},
+                          {"framefarm_random_seed", seed}};
+  write_text_file(root / "config.json", config.dump(2) + "\n");
 }
 
 std::vector<std::pair<std::string, at::Tensor>> random_embeddings_processor(const EmbeddingsProcessorConfig& c,
@@ -210,7 +208,7 @@ std::vector<std::pair<std::string, at::Tensor>> random_embeddings_processor(cons
 RandomTextSide write_random_text_side(const std::string& preset, uint64_t seed, const std::string& model_dir) {
   const TextPreset p = text_preset(preset);
   write_random_text_encoder((fs::path(model_dir) / "text_encoder").string(), p.gemma, seed, p.dtype, p.shards);
-  const json::Value ltx_config(json::Object{{"transformer", p.transformer_keys}});
+  const json::Json ltx_config{{"transformer", p.transformer_keys}};
   const EmbeddingsProcessorConfig pc =
       parse_embeddings_processor_config(ltx_config, p.gemma, "text preset " + preset);
   RandomTextSide out;

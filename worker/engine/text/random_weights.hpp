@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/gemma_config.hpp"
 #include "worker/engine/text/embeddings_processor_config.hpp"
 
@@ -29,7 +29,7 @@ namespace ff::text {
 struct TextPreset {
   std::string name;
   io::GemmaConfig gemma;
-  json::Object transformer_keys;  // LTX config.transformer keys of the embeddings processor
+  json::Json transformer_keys;  // LTX config.transformer keys of the embeddings processor (an object)
   at::ScalarType dtype = at::kFloat;
   int64_t shards = 2;             // text-encoder shard files (>= 2)
 };
@@ -55,7 +55,7 @@ std::vector<std::pair<std::string, at::Tensor>> random_embeddings_processor(cons
 
 struct RandomTextSide {
   std::vector<std::pair<std::string, at::Tensor>> processor_tensors;  // for ltx.safetensors
-  json::Object transformer_keys;  // merge into ltx.safetensors config.transformer
+  json::Json transformer_keys;  // an object: merge into ltx.safetensors config.transformer
   int64_t video_dim = 0;          // video context width (= stage transformer width)
   int64_t audio_dim = 0;
 };
