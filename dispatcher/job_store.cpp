@@ -265,6 +265,22 @@ void JobStore::update_workers(const std::string& dispatcher_id, const std::vecto
                    int_array(inflight));
 }
 
+void JobStore::beat(const std::string& dispatcher_id, int64_t dead_after_ms) {
+  pqxx::nontransaction tx(*conn_);
+  const auto key = tx.exec_prepared1(sql::kDispatcherBeat, dispatcher_id, dead_after_ms)[0].as<int32_t>();
+  if (locked_key_ == key) return;
+  tx.exec_prepared(sql::kDispatcherLock, key);
+  locked_key_ = key;
+}
+
+std::vector<TakenOverJob> JobStore::take_over_dead(const std::string& dispatcher_id) {
+  pqxx::nontransaction tx(*conn_);
+  std::vector<TakenOverJob> out;
+  for (const auto& row : tx.exec_prepared(sql::kTakeOverDeadDispatchers, dispatcher_id))
+    out.push_back({row[0].as<std::string>(), row[1].as<int64_t>(), row[2].as<std::string>()});
+  return out;
+}
+
 void JobStore::mark_worker(const std::string& worker_id, const std::string& dispatcher_id,
                            const std::string& status) {
   pqxx::nontransaction tx(*conn_);

@@ -61,6 +61,13 @@ struct AdoptedLease {
   int64_t deadline_ms = 0;  // jobs.deadline_ms, 0 = default
 };
 
+// A lease released by take_over_dead_dispatchers.
+struct TakenOverJob {
+  std::string dead_dispatcher;
+  int64_t job_id = 0;
+  std::string state;  // queued | retry_wait | dead | cancelled
+};
+
 struct ReapedJob {
   int64_t job_id = 0;
   std::string state;
@@ -122,6 +129,13 @@ class JobStore {
   // cancel_requested_among `ids`.
   std::vector<LeaseRef> cancel_requested(const std::vector<int64_t>& ids);
 
+  // dispatcher_beat: upserts this dispatcher's row (heartbeat now) and, the first time on this
+  // connection or if the row was recreated, takes the shared advisory lock of its lock_key that
+  // tells other dispatchers this process lives (schema/009_dispatchers.sql).
+  void beat(const std::string& dispatcher_id, int64_t dead_after_ms);
+  // take_over_dead_dispatchers: leases of dead dispatchers released; returns the jobs.
+  std::vector<TakenOverJob> take_over_dead(const std::string& dispatcher_id);
+
   struct WorkerRow {
     std::string worker_id;
     int64_t credit = 0;
@@ -137,6 +151,7 @@ class JobStore {
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<Listener> jobs_listener_;
   std::unique_ptr<Listener> cancel_listener_;
+  std::optional<int32_t> locked_key_;  // dispatcher lock held by this session
 };
 
 }  // namespace ff::dispatcher

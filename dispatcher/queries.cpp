@@ -234,6 +234,24 @@ UPDATE framefarm.workers SET status = $3, jobs_in_flight = 0, credit = 0
  WHERE worker_id = $1 AND dispatcher_id = $2
 )SQL";
 
+// ---- dispatchers table (009) ----------------------------------------------------------------
+
+// Heartbeat of this dispatcher ($1 id, $2 dead_after_ms): upserted on connect and every
+// heartbeat interval. Returns its lock_key, under which its session holds a shared advisory lock.
+const char* const kDispatcherBeatSql = R"SQL(
+INSERT INTO framefarm.dispatchers AS d (dispatcher_id, dead_after_ms) VALUES ($1, $2)
+ON CONFLICT (dispatcher_id) DO UPDATE SET heartbeat_at = now(), dead_after_ms = EXCLUDED.dead_after_ms
+RETURNING d.lock_key
+)SQL";
+
+// Session-level shared lock of a dispatcher's row ($1 lock_key): held while this session lives.
+const char* const kDispatcherLockSql = "SELECT pg_advisory_lock_shared(7142009, $1::int)";
+
+// Releases the leases of dispatchers that are dead (stale heartbeat and no session): see
+// schema/009_dispatchers.sql. $1 this dispatcher's id. Returns dead id, job id, new state.
+const char* const kTakeOverDeadDispatchersSql =
+    "SELECT dead_dispatcher, job_id, new_state::text FROM framefarm.take_over_dead_dispatchers($1)";
+
 // ---- CLI ------------------------------------------------------------------------------------
 
 // Insert one job. $1 prompt, $2 negative (NULL = framefarm.default_negative_prompt()), $3 model, $4 params json, $5 priority,
@@ -298,6 +316,9 @@ void prepare_all(pqxx::connection& conn) {
   conn.prepare(kUpsertWorker, kUpsertWorkerSql);
   conn.prepare(kUpdateWorkers, kUpdateWorkersSql);
   conn.prepare(kMarkWorker, kMarkWorkerSql);
+  conn.prepare(kDispatcherBeat, kDispatcherBeatSql);
+  conn.prepare(kDispatcherLock, kDispatcherLockSql);
+  conn.prepare(kTakeOverDeadDispatchers, kTakeOverDeadDispatchersSql);
   conn.prepare(kSubmitJob, kSubmitJobSql);
   conn.prepare(kJobByIdempotencyKey, kJobByIdempotencyKeySql);
   conn.prepare(kJobStatus, std::string("SELECT ") + kJobColumns + " FROM framefarm.jobs WHERE id = $1");

@@ -25,6 +25,8 @@ void Dispatcher::Impl::db_lost(const std::exception& e) {
   } catch (...) {
   }
   db.reset();
+  db_beat_ok_at.reset();
+  db_healthy_since.reset();
   reconnect_attempt = std::max(reconnect_attempt, 1);
   next_reconnect = Clock::now() + std::chrono::milliseconds(
                                       backoff_delay_ms(reconnect_attempt, cfg.reconnect_backoff, uniform()));
@@ -42,6 +44,22 @@ void Dispatcher::Impl::release_orphans(const char* why) {
   });
 }
 
+bool Dispatcher::Impl::beat_or_disable(JobStore& d) {
+  if (liveness_off) return false;
+  try {
+    d.beat(cfg.dispatcher_id, dead_after_ms());
+    return true;
+  } catch (const pqxx::sql_error& e) {
+    // 42P01 / 42883: the schema predates 009 (framefarm.dispatchers). Serve without database
+    // liveness (dead dispatchers' leases then wait for their expiry) rather than not at all.
+    if (e.sqlstate() != "42P01" && e.sqlstate() != "42883") throw;
+    log::error(kLog, "framefarm.dispatchers is missing (run `framefarm-dispatcher migrate`): ",
+               "dispatcher liveness off, a dead dispatcher's leases wait for their expiry");
+    liveness_off = true;
+    return false;
+  }
+}
+
 void Dispatcher::Impl::try_connect() {
   if (db || Clock::now() < next_reconnect) return;
   try {
@@ -54,6 +72,8 @@ void Dispatcher::Impl::try_connect() {
     } else {
       log::info(kLog, "database connected");
     }
+    // This process is alive again for the other dispatchers (row + session lock) before anything else.
+    if (beat_or_disable(*db)) db_beat_ok_at = db_healthy_since = Clock::now();
     reconnect_attempt = 0;
     queue_maybe_ready = true;
     const bool first = !ever_connected;

@@ -8,6 +8,8 @@
 // jobs go back without an attempt; started ones retry without backoff in their old place.
 // Leases of live sessions are renewed every lease_timeout_ms/3; any dispatcher reaps expired ones.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "dispatcher/backoff.hpp"
 #include "dispatcher/serve_state.hpp"
@@ -39,6 +41,7 @@ void Dispatcher::Impl::on_timers(Clock::time_point now) {
       rows.push_back({s.caps.worker_id, s.credit, static_cast<int64_t>(s.leases.size())});
     }
     if (!rows.empty()) with_db([&](JobStore& d) { d.update_workers(cfg.dispatcher_id, rows); });
+    beat_dispatcher(now);
   }
   if (orphan_release_at && now >= *orphan_release_at && db) {
     // Only with nothing buffered: a lease this process just gave up (worker lost) but has not
@@ -58,7 +61,10 @@ void Dispatcher::Impl::on_timers(Clock::time_point now) {
     std::vector<LeaseRef> held;
     for (auto& [id, s] : registry.sessions())
       for (auto& [job, l] : s.leases) held.push_back({job, l.epoch});
-    if (!held.empty()) with_db([&](JobStore& d) { d.renew(cfg.dispatcher_id, cfg.lease_timeout_ms, held); });
+    std::vector<int64_t> renewed;
+    if (!held.empty() &&
+        with_db([&](JobStore& d) { renewed = d.renew(cfg.dispatcher_id, cfg.lease_timeout_ms, held); }))
+      drop_lost_leases(held, renewed);
   }
   if (now >= next_reap) {
     next_reap = now + std::chrono::milliseconds(cfg.reap_interval_ms);
@@ -70,6 +76,7 @@ void Dispatcher::Impl::on_timers(Clock::time_point now) {
         if (WorkerSession* s = registry.holder(r.job_id)) registry.drop_lease(s->identity, r.job_id);
       }
     });
+    take_over_dead_dispatchers(now);
     queue_maybe_ready = true;
   }
   if (cfg.retention_ms > 0 && now >= next_retention && db) {
@@ -163,6 +170,70 @@ void Dispatcher::Impl::expire_deadlines(Clock::time_point now) {
     c.owner = cfg.dispatcher_id;
     pending_completions.push_back(std::move(c));
     queue_maybe_ready = true;
+  }
+}
+
+// ---- dispatcher liveness in the database (schema/009_dispatchers.sql)
+
+int64_t Dispatcher::Impl::dead_after_ms() const {
+  return std::clamp<int64_t>(cfg.heartbeat_interval_ms * (cfg.heartbeat_misses_dead + 1), 100, 3600000);
+}
+
+// This dispatcher's row: heartbeat_at = now, and its session's shared lock (taken once per
+// connection). Tracks since when the database answered every beat in time: a dispatcher that
+// was itself cut off (a stall, a restart) judges nobody until it was healthy long enough for
+// the others to be back too.
+void Dispatcher::Impl::beat_dispatcher(Clock::time_point now) {
+  bool ok = false;
+  if (!with_db([&](JobStore& d) { ok = beat_or_disable(d); }) || !ok) return;
+  const auto late = std::chrono::milliseconds(2 * cfg.heartbeat_interval_ms);
+  if (!db_beat_ok_at || now - *db_beat_ok_at > late) db_healthy_since = now;
+  db_beat_ok_at = now;
+}
+
+// Releases the leases of dispatchers that are dead (heartbeat older than their dead_after_ms and
+// no database session): unstarted jobs back to queued unused, started ones retried at once.
+// Only after this dispatcher's own beats went through for dead_after + the reconnect backoff's
+// cap: after a database restart every dispatcher's heartbeat is stale and each reconnects on its
+// own backoff schedule; none may be robbed for being slower to reconnect than this one.
+void Dispatcher::Impl::take_over_dead_dispatchers(Clock::time_point now) {
+  if (!db || liveness_off || !db_healthy_since) return;
+  const auto settle = std::chrono::milliseconds(dead_after_ms() + cfg.reconnect_backoff.max_ms);
+  if (now - *db_healthy_since < settle) return;
+  std::vector<TakenOverJob> taken;
+  if (!with_db([&](JobStore& d) { taken = d.take_over_dead(cfg.dispatcher_id); }) || taken.empty()) return;
+  std::map<std::string, std::map<std::string, int>> by;  // dead dispatcher -> new state -> jobs
+  for (const auto& t : taken) {
+    by[t.dead_dispatcher][t.state]++;
+    if (t.state == "retry_wait" || t.state == "dead") stats.attempts_failed.add("dispatcher_lost");
+  }
+  for (const auto& [dead, states] : by) {
+    std::string summary;
+    for (const auto& [state, n] : states) summary += " " + state + "=" + std::to_string(n);
+    log::warn(kLog, "dispatcher ", dead, " is dead (no heartbeat for over its limit and no database session):",
+              " took over its leases:", summary);
+  }
+  stats.leases_taken_over_total += static_cast<int64_t>(taken.size());
+  queue_maybe_ready = true;
+}
+
+// After renew_leases: leases this dispatcher still tracks that the database no longer gives it
+// (another dispatcher took them over, or reaped them while this one could not renew). The worker
+// is told to stop; whatever it reports for that epoch is fenced out anyway.
+void Dispatcher::Impl::drop_lost_leases(const std::vector<LeaseRef>& held, const std::vector<int64_t>& renewed) {
+  if (renewed.size() == held.size()) return;
+  std::set<int64_t> ok(renewed.begin(), renewed.end());
+  for (const auto& l : held) {
+    if (ok.count(l.job_id)) continue;
+    WorkerSession* s = registry.holder(l.job_id);
+    if (!s) continue;
+    auto it = s->leases.find(l.job_id);
+    if (it == s->leases.end() || it->second.epoch != l.epoch) continue;
+    log::warn(kLog, "job ", l.job_id, " epoch ", l.epoch, ": lease no longer ours (taken over or expired);",
+              " telling worker ", s->caps.worker_id, " to stop it");
+    send(s->identity, proto::Cancel{l.job_id, l.epoch});
+    registry.drop_lease(s->identity, l.job_id);
+    pending_progress.erase(l.job_id);
   }
 }
 

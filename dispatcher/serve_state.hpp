@@ -113,6 +113,10 @@ struct Dispatcher::Impl {
   Clock::time_point next_reconnect{};
   Clock::time_point next_heartbeat{}, next_poll{}, next_reap{}, next_renew{}, next_cancel_scan{};
   Clock::time_point next_retention{};
+  // This dispatcher's own database heartbeats (serve_leases.cpp): the last that went through,
+  // and since when they all did (reset by a lost connection or a late beat).
+  std::optional<Clock::time_point> db_beat_ok_at, db_healthy_since;
+  bool liveness_off = false;  // the schema has no framefarm.dispatchers (older than 009)
   serve_detail::RateLimitedWarn warn_frames{20};
   serve_detail::RateLimitedWarn warn_late{20};
 
@@ -150,6 +154,8 @@ struct Dispatcher::Impl {
     }
   }
   void release_orphans(const char* why);
+  // dispatcher_beat on `d`; false (and liveness off, logged) if the schema predates 009.
+  bool beat_or_disable(JobStore& d);
   void try_connect();
   bool adopt_pending();
   void flush();
@@ -182,6 +188,11 @@ struct Dispatcher::Impl {
   void fail_or_retry(const Lease& lease, CompletionRow& c);
   void requeue_failed(const WorkerSession& s, const std::string& reason);
   void release_session(const WorkerSession& s, const std::string& reason, const std::string& status);
+  // Dispatcher liveness in the database (schema/009_dispatchers.sql).
+  int64_t dead_after_ms() const;  // heartbeat interval x (misses + 1), what others wait for
+  void beat_dispatcher(Clock::time_point now);
+  void take_over_dead_dispatchers(Clock::time_point now);
+  void drop_lost_leases(const std::vector<LeaseRef>& held, const std::vector<int64_t>& renewed);
 };
 
 }  // namespace ff::dispatcher

@@ -39,6 +39,7 @@ struct DispatcherStats {
   std::atomic<int64_t> sends_failed_total{0};       // Job frames the link could not deliver
   std::atomic<int64_t> deadlines_exceeded_total{0};
   std::atomic<int64_t> leases_adopted_total{0};     // taken over from re-registering workers
+  std::atomic<int64_t> leases_taken_over_total{0};  // released from dead dispatchers (schema/009)
   std::atomic<int64_t> frames_rate_limited_total{0};  // over --max-worker-msgs-per-s, dropped
   std::atomic<int64_t> jobs_deleted_total{0};         // retention
   // Loop turns and their busy time (timers + handling + SQL; the wait in zmq::poll excluded).
