@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include "worker/engine_process.hpp"
 #include "worker/make_model.hpp"
 #include "worker/node_config.hpp"
 #include "worker/tokenizer.hpp"

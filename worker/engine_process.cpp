@@ -106,4 +106,17 @@ std::string self_exe_dir() {
   return slash == std::string::npos ? "." : p.substr(0, slash);
 }
 
+std::string find_engine(const std::string& configured) {
+  if (!configured.empty()) {
+    if (::access(configured.c_str(), X_OK) != 0)
+      throw std::runtime_error("engine '" + configured + "' is not an executable file");
+    return configured;
+  }
+  const std::string dir = self_exe_dir();
+  for (const std::string& c : {dir + "/framefarm-engine", dir + "/engine/app/framefarm-engine"})
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  throw std::runtime_error("no framefarm-engine next to " + dir +
+                           " (set engine_command in the worker config, or make-model --engine PATH)");
+}
+
 }  // namespace ff::worker

@@ -43,4 +43,9 @@ class EngineProcess {
 // Path of the running executable's folder (from /proc/self/exe). Pure apart from the readlink.
 std::string self_exe_dir();
 
+// The engine executable: `configured` when set (it must be executable), else framefarm-engine
+// next to this binary (installed layout) or in the build tree (engine/app/). Throws
+// std::runtime_error naming the path tried. Used by serve, check-model and make-model.
+std::string find_engine(const std::string& configured);
+
 }  // namespace ff::worker

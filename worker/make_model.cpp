@@ -82,18 +82,6 @@ int run_and_wait(const std::vector<std::string>& argv) {
 // The Gemma-3 folder of the published layout, where the tokenizer lives.
 constexpr const char* kTextEncoderFolder = "gemma-3-12b-it-qat-q4_0-unquantized";
 
-std::string find_engine(const std::string& configured) {
-  if (!configured.empty()) {
-    if (::access(configured.c_str(), X_OK) != 0)
-      throw std::runtime_error("engine '" + configured + "' is not an executable file");
-    return configured;
-  }
-  const std::string dir = self_exe_dir();
-  for (const std::string& c : {dir + "/framefarm-engine", dir + "/engine/app/framefarm-engine"})
-    if (::access(c.c_str(), X_OK) == 0) return c;
-  throw std::runtime_error("no framefarm-engine next to " + dir + " (pass --engine PATH)");
-}
-
 int make_model(const MakeModelOptions& opt) {
   try {
     if (opt.dir.empty()) throw std::runtime_error("missing model directory");

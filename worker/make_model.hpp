@@ -35,13 +35,6 @@ const std::string& builtin_tokenizer_corpus();
 // Runs make-model; returns the process exit code (0 = success), logging errors to stderr.
 int make_model(const MakeModelOptions& opt);
 
-// The text encoder folders (relative to DIR) that receive tokenizer.model for `preset`.
-std::vector<std::string> tokenizer_folders(const std::string& preset);
-
-// The engine executable: `configured` when set (must be executable), else framefarm-engine next
-// to this binary or in the build tree (engine/app/). Throws std::runtime_error.
-std::string find_engine(const std::string& configured);
-
 // Runs argv (argv[0] an executable path) with inherited stdio and waits; returns its exit status
 // (128 + signal when killed).
 int run_and_wait(const std::vector<std::string>& argv);

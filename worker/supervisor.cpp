@@ -35,26 +35,6 @@ void block_supervisor_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-namespace {
-
-// The engine executable: the configured one, else framefarm-engine next to this binary (installed
-// layout) or in the build tree (worker/engine/app/).
-std::string resolve_engine_command(const WorkerConfig& cfg) {
-  if (!cfg.engine_command.empty()) {
-    if (::access(cfg.engine_command.c_str(), X_OK) != 0)
-      throw std::runtime_error("worker config: engine_command '" + cfg.engine_command +
-                               "' is not an executable file");
-    return cfg.engine_command;
-  }
-  const std::string dir = self_exe_dir();
-  for (const std::string& c : {dir + "/framefarm-engine", dir + "/engine/app/framefarm-engine"})
-    if (::access(c.c_str(), X_OK) == 0) return c;
-  throw std::runtime_error("worker config: engine_command not set and no framefarm-engine next to " +
-                           dir);
-}
-
-}  // namespace
-
 SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
     : cfg_(std::move(cfg)),
       ctx_(1),
@@ -70,7 +50,12 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
     throw std::runtime_error("worker config: model_files.text_encoder '" + text_encoder + "' is not a directory");
   tokenizer_ = std::make_unique<Tokenizer>(text_encoder + "/tokenizer.model",
                                            cfg_.max_length);
-  const std::string engine_cmd = resolve_engine_command(cfg_);
+  std::string engine_cmd;
+  try {
+    engine_cmd = find_engine(cfg_.engine_command);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("worker config: ") + e.what());
+  }
 
   if (cfg_.run_dir.empty()) {
     char tmpl[] = "/tmp/framefarm-worker-XXXXXX";

@@ -16,7 +16,7 @@ namespace ff::worker {
 // Payload bytes of one embedding: the bytes the LRU bound counts.
 uint64_t payload_bytes(const proto::PromptEmbedding& emb);
 
-// Not thread-safe: the owner (EmbeddingCache) serialises calls.
+// Not thread-safe: EmbeddingCache serialises calls (its mutex).
 class EmbeddingLru {
  public:
   using Clock = std::chrono::steady_clock;

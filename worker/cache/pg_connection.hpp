@@ -63,7 +63,7 @@ class PgConnection {
   // result format.
   PgResult exec_prepared(const std::string& name, const std::vector<PgParam>& params,
                          bool binary_result);
-  // False once the server connection is lost (the owner then opens a new one).
+  // False once the server connection is lost (EmbeddingStore then opens a new one).
   bool ok() const;
 
  private:

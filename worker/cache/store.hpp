@@ -22,7 +22,7 @@ struct StoreLookup {
   std::optional<std::string> invalid;  // set when a row exists but is bad: key and reason
 };
 
-// Not thread-safe: the owner (EmbeddingCache) serialises calls. Every method throws
+// Not thread-safe: EmbeddingCache serialises calls (its mutex, or its writer thread's own store). Every method throws
 // std::runtime_error (naming the operation and the database's message) on a database failure;
 // the connection is re-opened on the next call after it broke. Every operation is a single
 // autocommit statement: one round trip, no BEGIN/COMMIT.

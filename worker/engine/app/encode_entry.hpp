@@ -1,7 +1,6 @@
 // The prompt-encoding entry point of the engine: the one place the serve loop calls to turn token
-// ids into prompt embeddings. Its body is replaceable (the stream owner swaps the resident
-// reference path for the placement/streaming pipeline); the serve loop only sees these three
-// functions and the opaque session.
+// ids into prompt embeddings (the placement/streaming pipeline, worker/engine/encode/); the serve
+// loop only sees these three functions and the opaque session.
 #pragma once
 
 #include <memory>

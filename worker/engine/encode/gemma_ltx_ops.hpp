@@ -1,5 +1,5 @@
-// TextModelOps for Gemma-3 + LTX-2.3's embeddings processor, over the text owner's pure
-// functions (worker/engine/text/). Block layouts (names inside a BlockTensors):
+// TextModelOps for Gemma-3 + LTX-2.3's embeddings processor, over the pure text-model
+// functions of worker/engine/text/. Block layouts (names inside a BlockTensors):
 //   text block i:   the layer's HF suffixes ("self_attn.q_proj.weight", ...) plus "fe_video" and
 //                   "fe_audio": the feature-extractor slices [out, hidden] of hidden state i+1
 //   text fixed:     "norm" (final norm), "fe_video"/"fe_audio" of hidden state 0,
