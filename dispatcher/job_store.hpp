@@ -58,7 +58,7 @@ struct AdoptedLease {
   int64_t epoch = 0;
   int32_t attempts = 0, max_attempts = 1;
   bool running = false;
-  int64_t deadline_ms = 0;  // jobs.deadline_ms, 0 = default
+  int64_t deadline_ms = 0;  // the job's, else its model's default (010); 0 = the dispatcher's
 };
 
 // A lease released by take_over_dead_dispatchers.

@@ -33,7 +33,8 @@ namespace {
 // `id = ANY(ARRAY(...))` keeps the plan on jobs_ready_idx + jobs_pkey (a join would hash the
 // whole table once it is large);
 // params come back as JSON text, decoded by common/job_params.hpp (defaults for absent keys);
-// the last column is the job's deadline_ms (0 = the dispatcher's default).
+// the last column is the attempt's deadline: the job's deadline_ms, else its model's default
+// (framefarm.model_deadlines, migration 010), else 0 = the dispatcher's --job-deadline-ms.
 const char* const kClaimJobsSql = R"SQL(
 UPDATE framefarm.jobs j
    SET state = 'leased', attempts = j.attempts + 1, lease_owner = $1, lease_worker = NULL,
@@ -60,7 +61,8 @@ RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.priority, j.prompt,
                            WHERE e.encoder_fingerprint = f.fp
                              AND e.prompt_sha256 = sha256(convert_to(j.negative_prompt, 'UTF8'))))
           END,
-          coalesce(j.deadline_ms, 0)
+          coalesce(j.deadline_ms,
+                   (SELECT m.deadline_ms FROM framefarm.model_deadlines m WHERE m.model = j.model), 0)
 )SQL";
 
 // leased/running -> running, under the fencing epoch. Arrays: ids, epochs, workers, phases,
@@ -127,13 +129,15 @@ SELECT h.id, pg_notify('framefarm_jobs', '') FROM h
 
 // A re-registering worker's held jobs whose epoch is still current become this dispatcher's
 // (the one that leased them may have died or restarted). $1 owner, $2 lease ms, $3 ids,
-// $4 epochs. Returns id, epoch, attempts, max_attempts, state, deadline_ms (0 = default).
+// $4 epochs. Returns id, epoch, attempts, max_attempts, state, deadline_ms (as claim_jobs).
 const char* const kAdoptLeasesSql = R"SQL(
 UPDATE framefarm.jobs j
    SET lease_owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond'
   FROM unnest($3::bigint[], $4::bigint[]) AS a(id, epoch)
  WHERE j.id = a.id AND j.lease_epoch = a.epoch AND j.state IN ('leased', 'running')
-RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.state::text, coalesce(j.deadline_ms, 0)
+RETURNING j.id, j.lease_epoch, j.attempts, j.max_attempts, j.state::text,
+          coalesce(j.deadline_ms,
+                   (SELECT m.deadline_ms FROM framefarm.model_deadlines m WHERE m.model = j.model), 0)
 )SQL";
 
 // Extends the leases of jobs this dispatcher still holds for live workers. $1 owner, $2 lease

@@ -21,7 +21,7 @@ struct ClaimedJob {
   int32_t max_attempts = 1;
   int32_t priority = 0;
   std::vector<std::string> cached_fps;   // fingerprints with both prompts cached
-  int64_t deadline_ms = 0;               // jobs.deadline_ms; 0 = the dispatcher's default
+  int64_t deadline_ms = 0;               // the job's, else its model's default (010); 0 = the dispatcher's
 };
 
 struct WorkerSlot {
