@@ -75,9 +75,14 @@ double parse_f64(std::string_view s) {
 }
 
 // An integral JSON number as int64; nullopt when it lies outside int64 (out of every range).
-std::optional<int64_t> integral_value(const json::Value& v) {
-  if (v.is_int()) return v.as_int();
-  const double d = v.as_double();
+std::optional<int64_t> integral_value(const json::Json& v) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<int64_t>(u);
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  const double d = v.get<double>();
   if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return std::nullopt;
   return static_cast<int64_t>(d);
 }
@@ -125,14 +130,14 @@ std::string default_json(const ParamSpec& s) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
         else if constexpr (std::is_same_v<T, double>) return format_number(x);
-        else if constexpr (std::is_same_v<T, std::string>) return json::dump(json::Value(x));
+        else if constexpr (std::is_same_v<T, std::string>) return json::Json(x).dump();
         else return std::to_string(x);
       },
       s.member);
 }
 
-std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::string_view shown) {
-  const std::string value = shown.empty() ? json::dump(v) : std::string(shown);
+std::optional<std::string> check(const ParamSpec& s, const json::Json& v, std::string_view shown) {
+  const std::string value = shown.empty() ? v.dump() : std::string(shown);
   const std::string name = "params." + std::string(s.key);
   const auto type_error = [&] {
     return name + " must be a JSON " + std::string(kind_name(s.kind)) + ", got " + value;
@@ -142,7 +147,7 @@ std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::
   };
   switch (s.kind) {
     case Kind::kBoolean:
-      if (!v.is_bool()) return type_error();
+      if (!v.is_boolean()) return type_error();
       return std::nullopt;
     case Kind::kString: {
       if (!v.is_string()) return type_error();
@@ -150,21 +155,21 @@ std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::
       std::string_view rest = s.choices;
       while (!rest.empty()) {
         auto comma = rest.find(", ");
-        if (rest.substr(0, comma) == v.as_string()) return std::nullopt;
+        if (rest.substr(0, comma) == v.get<std::string>()) return std::nullopt;
         rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
       }
       return name + " = " + value + " is not one of " + std::string(s.choices);
     }
     case Kind::kNumber: {
       if (!v.is_number()) return type_error();
-      const double d = v.as_double();
+      const double d = v.get<double>();
       if (d < parse_f64(s.min) || d > parse_f64(s.max)) return range_error();
       return std::nullopt;
     }
     case Kind::kInteger: {
       if (!v.is_number()) return type_error();
       // Integral doubles (1536.0) are integers, as in PostgreSQL's numeric comparison.
-      if (v.is_double() && std::trunc(v.as_double()) != v.as_double()) return type_error();
+      if (v.is_number_float() && std::trunc(v.get<double>()) != v.get<double>()) return type_error();
       const auto x = integral_value(v);
       if (!x || *x < parse_i64(s.min) || *x > parse_i64(s.max)) return range_error();
       if (s.step > 0 && (*x - s.step_offset) % s.step != 0) {
@@ -181,9 +186,9 @@ std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::
   return type_error();
 }
 
-std::optional<std::string> check_object(const json::Value& params) {
-  if (!params.is_object()) return "params must be a JSON object, got " + json::dump(params);
-  for (const auto& [k, v] : params.as_object()) {
+std::optional<std::string> check_object(const json::Json& params) {
+  if (!params.is_object()) return "params must be a JSON object, got " + params.dump();
+  for (const auto& [k, v] : params.items()) {
     const ParamSpec* s = find(k);
     if (!s) return "unknown key \"" + k + "\" in params (allowed: " + allowed_keys() + ")";
     if (auto e = check(*s, v)) return e;
@@ -191,28 +196,38 @@ std::optional<std::string> check_object(const json::Value& params) {
   return std::nullopt;
 }
 
+json::Json flag_value(const ParamSpec& s, const std::string& text) {
+  if (s.kind == Kind::kString) return text;
+  json::Json v = json::Json::parse(text, nullptr, false);
+  if (v.is_discarded() || v.is_array() || v.is_object() || v.is_null()) return text;
+  return v;
+}
+
 proto::JobParams decode(std::string_view params_json) {
-  json::Value v;
-  try {
-    v = json::parse(params_json);
-  } catch (const json::ParseError& e) {
-    throw std::invalid_argument(std::string("params: ") + e.what());
-  }
+  const json::Json v = json::parse(params_json, "params");  // json::Error is an invalid_argument
   if (auto e = check_object(v)) throw std::invalid_argument(*e);
   P p;
-  for (const auto& [k, x] : v.as_object()) {
+  for (const auto& [k, x] : v.items()) {
     std::visit(
         [&p, &x](auto m) {
           auto& dst = p.*m;
           using T = std::decay_t<decltype(dst)>;
-          if constexpr (std::is_same_v<T, bool>) dst = x.as_bool();
-          else if constexpr (std::is_same_v<T, double>) dst = x.as_double();
-          else if constexpr (std::is_same_v<T, std::string>) dst = x.as_string();
-          else dst = static_cast<T>(x.as_int());
+          if constexpr (std::is_same_v<T, bool>) dst = x.template get<bool>();
+          else if constexpr (std::is_same_v<T, double>) dst = x.template get<double>();
+          else if constexpr (std::is_same_v<T, std::string>) dst = x.template get<std::string>();
+          else dst = static_cast<T>(*integral_value(x));
         },
         find(k)->member);
   }
   return p;
+}
+
+std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::string_view shown) {
+  return check(s, json::Json::parse(json::dump(v)), shown);
+}
+
+std::optional<std::string> check_object(const json::Value& params) {
+  return check_object(json::Json::parse(json::dump(params)));
 }
 
 }  // namespace ff::params

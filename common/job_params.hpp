@@ -31,7 +31,8 @@
 #include <string_view>
 #include <variant>
 
-#include "common/json.hpp"
+#include "common/json.hpp"  // only for the two transitional overloads at the end
+#include "common/json_fields.hpp"
 #include "common/protocol.hpp"
 
 namespace ff::params {
@@ -74,12 +75,16 @@ std::string allowed_keys();
 std::string default_json(const ParamSpec& s);
 
 // Checks one value. `shown` is how the value is written in the message (the user's literal;
-// "" = json::dump of v). Returns the message (without "framefarm.jobs: ") or nullopt if valid.
-std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::string_view shown = {});
+// "" = v.dump()). Returns the message (without "framefarm.jobs: ") or nullopt if valid.
+std::optional<std::string> check(const ParamSpec& s, const json::Json& v, std::string_view shown = {});
 
 // Checks a whole params value (must be an object; unknown keys are errors). First error or
 // nullopt. Keys are checked in document order.
-std::optional<std::string> check_object(const json::Value& params);
+std::optional<std::string> check_object(const json::Json& params);
+
+// The value of `submit --<flag> TEXT` as JSON: a JSON scalar literal (512, 4.5, true), else (and
+// always for string keys) the text itself, which check() then names in its message.
+json::Json flag_value(const ParamSpec& s, const std::string& text);
 
 // params JSON text (a jobs.params value) -> JobParams: defaults, then the given keys.
 // Throws std::invalid_argument with the check() message when the text is not valid params.
@@ -88,5 +93,9 @@ proto::JobParams decode(std::string_view params_json);
 // Formats a double the way PostgreSQL prints a numeric holding the same decimal: the shortest
 // round-tripping form, without a trailing ".0" (0.7, 100, 1e-05 -> "0.00001").
 std::string format_number(double v);
+
+// Transitional, for callers still on common/json.hpp (removed with it): the same checks.
+std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::string_view shown = {});
+std::optional<std::string> check_object(const json::Value& params);
 
 }  // namespace ff::params

@@ -1,5 +1,9 @@
 // `framefarm-dispatcher` command line: parsing (pure, unit-tested) and execution.
 //
+// Files: cli.cpp parses (CLI11, one App per command, options bound to the fields below) and
+// runs; cli_jobs.cpp holds the job commands (submit, status, list, cancel, retry);
+// cli_admin.cpp the others (workers, migrate, keygen, serve).
+//
 // Exit codes (stable, documented in --help):
 //   0 ok · 1 runtime error (database unreachable, ...) · 2 usage error · 3 rejected (bad job,
 //   or the operation is not allowed in the job's state) · 4 no such job · 5 --wait: the job ended
@@ -12,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "common/config.hpp"
+#include "common/config.hpp"  // ff::config::UsageError
+#include "dispatcher/config.hpp"
 
 namespace ff::dispatcher {
 
@@ -26,21 +31,11 @@ enum ExitCode : int {
   kExitTimeout = 6,
 };
 
-// A parsed command line: subcommand, its flags (already checked against that subcommand's
-// list), positionals, and the options shared by all subcommands.
-struct CliRequest {
-  std::string command;            // submit | status | list | cancel | retry | workers | migrate | serve
-  ff::config::ParsedFlags flags;
-  std::string database_url;       // "" = libpq environment
-  bool json = false;
-  bool help = false;
-};
-
-// Options of `submit`, decoded in one place.
+// Options of `submit`, decoded in one place (parse_cli).
 struct SubmitOptions {
   std::string prompt;
   std::optional<std::string> negative_prompt;  // nullopt = the schema's default negative prompt
-  std::string model;
+  std::string model;                           // "" = any worker
   int64_t priority = 0;
   std::string params_json = "{}";        // only the params given on the command line (checked)
   std::optional<std::string> idempotency_key;
@@ -50,14 +45,38 @@ struct SubmitOptions {
   int64_t wait_timeout_ms = 0;           // 0 = wait forever
 };
 
-// Parses argv (without argv[0]); throws ff::config::UsageError naming the problem.
-CliRequest parse_cli(const std::vector<std::string>& args);
-// Decodes `submit` flags/positionals; throws UsageError.
-SubmitOptions decode_submit(const CliRequest& req);
-// Parses a job id positional; throws UsageError.
-int64_t parse_job_id(const CliRequest& req);
+struct ListOptions {
+  std::optional<std::string> state;  // a job state name; nullopt = all
+  int64_t limit = 20;
+};
 
-// Help text for a subcommand ("" = overview).
+struct KeygenOptions {
+  std::string out;         // the key pair file (required)
+  std::string public_out;  // "" = none
+};
+
+// A parsed and decoded command line. Only the fields of `command` are meaningful.
+struct CliRequest {
+  std::string command;        // submit | status | list | cancel | retry | workers | migrate | serve | keygen
+  std::string database_url;   // "" = libpq environment (checked: no password)
+  bool json = false;
+  bool help = false;          // print cli_help(command) and exit 0; nothing else was checked
+  SubmitOptions submit;       // submit
+  int64_t job_id = 0;         // status, cancel, retry
+  ListOptions list;           // list
+  bool all_workers = false;   // workers --all
+  std::string schema_dir;     // migrate; "" = default_schema_dir()
+  KeygenOptions keygen;       // keygen
+  ServeConfig serve;          // serve (finish_serve_config applied)
+};
+
+// Parses and decodes argv (without argv[0]); throws ff::config::UsageError naming the problem.
+CliRequest parse_cli(const std::vector<std::string>& args);
+
+// req.submit. Transitional: tests/dispatcher/test_pg_params.cpp still calls it.
+inline SubmitOptions decode_submit(const CliRequest& req) { return req.submit; }
+
+// Help text for a subcommand ("" = overview): CLI11's option list, defaults included.
 std::string cli_help(const std::string& command);
 
 // Runs a parsed request; prints to out/err; returns the exit code. Never throws.

@@ -1,12 +1,18 @@
-// Dispatcher configuration: plain structs, decoded from flags in ONE place (config.cpp).
+// Dispatcher configuration: plain structs, decoded from flags in ONE place (config.cpp): each
+// `serve` flag is a CLI11 option bound to a field below, whose initializer is the default shown
+// in --help; finish_serve_config() checks what one flag alone cannot.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "common/config.hpp"
+#include "common/config.hpp"  // ff::config::UsageError
 #include "dispatcher/pg_options.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace ff::dispatcher {
 
@@ -41,7 +47,8 @@ struct ServeConfig {
   int64_t job_deadline_ms = 4 * 3600 * 1000;
   // The worker link (dispatcher/curve_auth.hpp). Without CURVE keys a wildcard bind is narrowed
   // to 127.0.0.1 (and a non-loopback address refused) unless insecure_bind.
-  std::string curve_secret_key;       // Z85, from --curve-key-file
+  std::string curve_key_file;         // --curve-key-file (read by finish_serve_config)
+  std::string curve_secret_key;       // Z85, from curve_key_file
   std::string curve_public_key;
   std::string authorized_keys_file;   // --authorized-keys
   bool insecure_bind = false;
@@ -61,11 +68,19 @@ struct ServeConfig {
 // refused (UsageError). `note` gets a line to log when the endpoint was narrowed.
 std::string secure_bind_endpoint(const ServeConfig& c, std::string& note);
 
-// Flags of `serve` (plus --database), for parsing and --help.
-std::vector<ff::config::FlagSpec> serve_flag_specs();
+// Adds the flags of `serve` (plus --database) to `app`, bound to the fields of `c`; `c` must
+// outlive the parse. Single-flag rules (ranges, endpoint forms) are checked while parsing.
+void add_serve_flags(CLI::App& app, ServeConfig& c);
 
-// Decodes parsed `serve` flags; throws ff::config::UsageError naming the bad flag.
-ServeConfig decode_serve_config(const ff::config::ParsedFlags& flags);
+// Checks what needs several flags or I/O once `c` is parsed: a password in database_url, the
+// CURVE pair (both or neither; the files are read now so a typo is a usage error, not a crash
+// later), timeouts that are 0 or >= 100, backoff max >= base, lease >= 2 heartbeats. Throws
+// ff::config::UsageError naming the flags.
+void finish_serve_config(ServeConfig& c);
+
+// add_serve_flags + parse `args` (without the command) + finish_serve_config: the whole decode,
+// for tests. Throws ff::config::UsageError (--help is one too here).
+ServeConfig decode_serve_config(const std::vector<std::string>& args);
 
 // Rejects a database URL/conninfo that carries a password (command lines are visible to every
 // user via ps): throws UsageError telling to use ~/.pgpass or PGPASSWORD instead.

@@ -1,9 +1,12 @@
-// framefarm-worker: the torch-free worker supervisor (see supervisor.hpp) and make-model.
+// framefarm-worker: the torch-free worker supervisor (see supervisor.hpp) and its tools
+// (check-config, check-model, make-model). One CLI11 App per command (common/cli_flags.hpp):
+// usage errors print a message and exit 2; --help prints the command's options with defaults.
 #include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "common/cli_flags.hpp"
 #include "worker/check_model.hpp"
 #include "worker/log.hpp"
 #include "worker/make_model.hpp"
@@ -13,93 +16,107 @@
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: framefarm-worker serve --config FILE [--gpu N]\n"
-    "       framefarm-worker make-model [--preset tiny|ltx23-22b] [--seed N]\n"
-    "                                   [--engine PATH] [--tokenizer-only] DIR\n"
-    "       framefarm-worker check-config --config FILE [--gpu N]\n"
-    "       framefarm-worker check-model --config FILE [--gpu N]\n"
+constexpr const char* kOverview =
+    "usage: framefarm-worker COMMAND [options]\n"
     "\n"
-    "serve         run the supervisor: register with the dispatcher, run the engine child,\n"
-    "              execute jobs; SIGTERM hands back unstarted jobs and exits 0; exits 3 when\n"
-    "              the engine cannot start (engine_max_start_failures starts in a row failed).\n"
-    "--gpu N       FILE is a node config for every GPU of the node: GPU N's overrides from its\n"
-    "              \"gpus\" object, \"{gpu}\" replaced by N, metrics ports + N (the unit\n"
-    "              framefarm-worker@N passes its instance).\n"
-    "make-model    train the tokenizer into the Gemma folder, then run\n"
-    "              `framefarm-engine make-weights --preset P --seed S DIR`.\n"
-    "check-config  decode the config file and report the first problem (exit 0 if valid).\n"
-    "check-model   check the model files (headers, names, shapes, dtypes, configs, tokenizer)\n"
-    "              through `framefarm-engine check-model`, without loading weights.\n";
+    "Commands:\n"
+    "  serve --config FILE [--gpu N]         run the supervisor: register with the dispatcher, run\n"
+    "                                        the engine child, execute jobs; SIGTERM hands back\n"
+    "                                        unstarted jobs and exits 0; exits 3 when the engine\n"
+    "                                        cannot start (engine_max_start_failures in a row).\n"
+    "  check-config --config FILE [--gpu N]  decode the config and report the first problem.\n"
+    "  check-model --config FILE [--gpu N]   check the model files (headers, names, shapes,\n"
+    "                                        dtypes, configs, tokenizer) through\n"
+    "                                        `framefarm-engine check-model`, loading no weights.\n"
+    "  make-model [options] DIR              train the tokenizer into the Gemma folder, then run\n"
+    "                                        `framefarm-engine make-weights --preset P --seed S DIR`.\n"
+    "\n"
+    "Run `framefarm-worker COMMAND --help` for its options.\n";
 
-int usage_error(const std::string& what) {
-  std::cerr << "framefarm-worker: " << what << "\n\n" << kUsage;
-  return 2;
+// serve, check-config and check-model read one config file.
+struct ConfigArgs {
+  std::string config;
+  int gpu = -1;  // -1 = the file is one worker's config; N = a node config, GPU N's part
+};
+
+void add_config_flags(CLI::App& app, ConfigArgs& a) {
+  app.add_option("--config", a.config, "worker config (JSON, see worker/worker_config.hpp)")
+      ->type_name("FILE")
+      ->required();
+  app.add_option("--gpu", a.gpu,
+                 "FILE is a node config for every GPU of the node: GPU N's overrides from its \"gpus\" "
+                 "object, \"{gpu}\" replaced by N, metrics ports + N (framefarm-worker@N passes its "
+                 "instance); -1 = FILE is one worker's config")
+      ->type_name("N")
+      ->check(ff::cli::integer(0, 9999));
+}
+
+void add_make_model_flags(CLI::App& app, ff::worker::MakeModelOptions& o) {
+  app.add_option("--preset", o.preset, "model size: tiny | ltx23-22b (the engine checks it)")->type_name("NAME");
+  app.add_option("--seed", o.seed, "seed of the random weights")->type_name("N")->check(ff::cli::integer(0, INT64_MAX));
+  app.add_option("--engine", o.engine_command, "framefarm-engine to run; empty = the one next to this binary")
+      ->type_name("PATH");
+  app.add_flag("--tokenizer-only", o.tokenizer_only, "write the tokenizer only (no make-weights)");
+  app.add_option("DIR", o.dir, "model directory to write")->required();
+}
+
+int run_config_command(const std::string& cmd, const ConfigArgs& a) {
+  if (cmd == "check-model") return ff::worker::check_model(a.config, a.gpu);
+  try {
+    ff::worker::WorkerConfig cfg = a.gpu >= 0 ? ff::worker::load_worker_config_for_gpu(a.config, a.gpu)
+                                              : ff::worker::load_worker_config(a.config);
+    if (cmd == "check-config") {
+      std::cout << "config ok: worker " << cfg.worker_id << " -> " << cfg.dispatcher_endpoint << "\n";
+      return 0;
+    }
+    ff::worker::Supervisor sup(std::move(cfg));
+    return sup.run();
+  } catch (const std::exception& e) {
+    ff::worker::log_error(e.what());
+    return 1;
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   ff::worker::block_supervisor_signals();
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) return usage_error("missing command");
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << "framefarm-worker: missing command\n\n" << kOverview;
+    return 2;
+  }
   const std::string cmd = args[0];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::cout << kUsage;
+    std::cout << kOverview;
     return 0;
   }
-  if (cmd == "serve" || cmd == "check-config" || cmd == "check-model") {
-    std::string config;
-    int gpu = -1;
-    for (size_t i = 1; i < args.size(); ++i) {
-      if (args[i] == "--help") { std::cout << kUsage; return 0; }
-      if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
-      else if (args[i] == "--gpu" && i + 1 < args.size()) {
-        const std::string& v = args[++i];
-        if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos)
-          return usage_error("--gpu needs a GPU index (0, 1, ...), got '" + v + "'");
-        gpu = std::stoi(v);
-      } else return usage_error("unknown argument '" + args[i] + "' for " + cmd);
-    }
-    if (config.empty()) return usage_error(cmd + " needs --config FILE");
-    if (cmd == "check-model") return ff::worker::check_model(config, gpu);
-    try {
-      ff::worker::WorkerConfig cfg = gpu >= 0 ? ff::worker::load_worker_config_for_gpu(config, gpu)
-                                              : ff::worker::load_worker_config(config);
-      if (cmd == "check-config") {
-        std::cout << "config ok: worker " << cfg.worker_id << " -> " << cfg.dispatcher_endpoint << "\n";
-        return 0;
-      }
-      ff::worker::Supervisor sup(std::move(cfg));
-      return sup.run();
-    } catch (const std::exception& e) {
-      ff::worker::log_error(e.what());
-      return 1;
-    }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  const bool config_command = cmd == "serve" || cmd == "check-config" || cmd == "check-model";
+  if (!config_command && cmd != "make-model") {
+    std::cerr << "framefarm-worker: unknown command '" << cmd << "'\n\n" << kOverview;
+    return 2;
   }
-  if (cmd == "make-model") {
-    ff::worker::MakeModelOptions opt;
-    for (size_t i = 1; i < args.size(); ++i) {
-      const std::string& a = args[i];
-      auto value = [&](const char* name) -> std::string {
-        if (i + 1 >= args.size()) throw std::runtime_error(std::string(name) + " needs a value");
-        return args[++i];
-      };
-      try {
-        if (a == "--help") { std::cout << kUsage; return 0; }
-        else if (a == "--preset") opt.preset = value("--preset");
-        else if (a == "--seed") opt.seed = std::stoll(value("--seed"));
-        else if (a == "--engine") opt.engine_command = value("--engine");
-        else if (a == "--tokenizer-only") opt.tokenizer_only = true;
-        else if (!a.empty() && a[0] == '-') return usage_error("unknown option '" + a + "'");
-        else if (opt.dir.empty()) opt.dir = a;
-        else return usage_error("more than one directory given ('" + a + "')");
-      } catch (const std::exception& e) {
-        return usage_error(std::string("make-model: bad ") + a + ": " + e.what());
-      }
-    }
-    if (opt.dir.empty()) return usage_error("make-model needs a directory");
-    return ff::worker::make_model(opt);
+  CLI::App app("", "framefarm-worker " + cmd);
+  ConfigArgs config_args;
+  ff::worker::MakeModelOptions make;
+  if (config_command) {
+    ff::cli::configure(app, "framefarm-worker " + cmd + " --config FILE [--gpu N]");
+    add_config_flags(app, config_args);
+  } else {
+    ff::cli::configure(app, "framefarm-worker make-model [options] DIR");
+    add_make_model_flags(app, make);
   }
-  return usage_error("unknown command '" + cmd + "'");
+  try {
+    if (!ff::cli::parse(app, rest)) {
+      std::cout << app.help();
+      return 0;
+    }
+  } catch (const ff::config::UsageError& e) {
+    std::cerr << "framefarm-worker " << cmd << ": " << e.what() << "\n(see `framefarm-worker " << cmd
+              << " --help`)\n";
+    return 2;
+  }
+  if (config_command) return run_config_command(cmd, config_args);
+  return ff::worker::make_model(make);
 }

@@ -20,8 +20,9 @@
 
 #include <pqxx/pqxx>
 
-#include "common/config.hpp"
-#include "common/json.hpp"
+#include <nlohmann/json.hpp>
+
+#include "common/cli_flags.hpp"
 #include "dispatcher/migrate.hpp"
 #include "dispatcher/server.hpp"
 #include "tests/dispatcher/sim_worker.hpp"
@@ -29,7 +30,6 @@
 
 using namespace std::chrono;
 using Clock = steady_clock;
-namespace cfgns = ff::config;
 
 namespace {
 
@@ -43,16 +43,19 @@ struct BenchConfig {
   int64_t ceiling_seconds = 1;
 };
 
-BenchConfig decode(const cfgns::ParsedFlags& f) {
-  BenchConfig c;
-  if (auto v = f.get("json")) c.json_path = *v;
-  if (auto v = f.get("jobs")) c.jobs = cfgns::parse_int("--jobs", *v, 100, 10000000);
-  if (auto v = f.get("workers")) c.workers = cfgns::parse_int("--workers", *v, 1, 1000);
-  if (auto v = f.get("slots-per-worker")) c.slots_per_worker = cfgns::parse_int("--slots-per-worker", *v, 1, 10000);
-  if (auto v = f.get("latency-rate-per-second"))
-    c.latency_rate_per_second = cfgns::parse_int("--latency-rate-per-second", *v, 1, 100000);
-  if (auto v = f.get("latency-seconds")) c.latency_seconds = cfgns::parse_int("--latency-seconds", *v, 1, 600);
-  return c;
+// The flags, bound to `c`: its initializers are the defaults --help shows.
+void add_flags(CLI::App& app, BenchConfig& c) {
+  using ff::cli::integer;
+  app.add_option("--json", c.json_path, "also write the results as JSON to FILE")->type_name("FILE");
+  app.add_option("--jobs", c.jobs, "jobs for the sustained-throughput run")->type_name("N")->check(integer(100, 10000000));
+  app.add_option("--workers", c.workers, "simulated workers")->type_name("N")->check(integer(1, 1000));
+  app.add_option("--slots-per-worker", c.slots_per_worker, "credit per worker")->type_name("N")->check(integer(1, 10000));
+  app.add_option("--latency-rate-per-second", c.latency_rate_per_second, "insert rate of the latency run")
+      ->type_name("N")
+      ->check(integer(1, 100000));
+  app.add_option("--latency-seconds", c.latency_seconds, "duration of the latency run")
+      ->type_name("S")
+      ->check(integer(1, 600));
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -80,24 +83,16 @@ struct Dispatch {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<cfgns::FlagSpec> specs = {
-      {"json", "FILE", "also write the results as JSON to FILE"},
-      {"jobs", "N", "jobs for the sustained-throughput run (default 20000)"},
-      {"workers", "N", "simulated workers (default 64)"},
-      {"slots-per-worker", "N", "credit per worker (default 32)"},
-      {"latency-rate-per-second", "N", "insert rate of the latency run (default 500)"},
-      {"latency-seconds", "S", "duration of the latency run (default 4)"},
-      {"help", "", "show this help"}};
   BenchConfig bc;
+  CLI::App app("", "ff_bench_dispatch");
+  ff::cli::configure(app, "ff_bench_dispatch [options]");
+  add_flags(app, bc);
   try {
-    auto f = cfgns::parse_flags({argv + 1, argv + argc}, specs);
-    if (f.has("help")) {
-      std::cout << "usage: ff_bench_dispatch [options]\n" << cfgns::format_flags(specs);
+    if (!ff::cli::parse(app, {argv + 1, argv + argc})) {
+      std::cout << app.help();
       return 0;
     }
-    if (!f.positionals.empty()) throw cfgns::UsageError("unexpected argument '" + f.positionals[0] + "'");
-    bc = decode(f);
-  } catch (const cfgns::UsageError& e) {
+  } catch (const ff::config::UsageError& e) {
     std::cerr << "ff_bench_dispatch: " << e.what() << "\n";
     return 2;
   }
@@ -213,22 +208,23 @@ int main(int argc, char** argv) {
   std::printf("  targets (2 cores): >= 5000 jobs/s sustained, p99 <= 5 ms at 500 jobs/s\n");
 
   if (!bc.json_path.empty()) {
-    ff::json::Object o;
-    o.set("jobs_per_second", jobs_per_second);
-    o.set("latency_p50_ms", p50);
-    o.set("latency_p90_ms", p90);
-    o.set("latency_p99_ms", p99);
-    o.set("latency_max_ms", mx);
-    o.set("ceiling_select1_per_second", ceiling);
-    o.set("latency_insert_rate_per_second", achieved_rate);
-    o.set("latency_jobs_received", static_cast<long long>(lat_ms.size()));
-    o.set("throughput_jobs", static_cast<long long>(bc.jobs));
-    o.set("dispatched_twice", static_cast<long long>(duplicates));
-    o.set("workers", static_cast<long long>(bc.workers));
-    o.set("slots_per_worker", static_cast<long long>(bc.slots_per_worker));
-    o.set("cores", static_cast<long long>(cores));
+    const nlohmann::ordered_json o = {
+        {"jobs_per_second", jobs_per_second},
+        {"latency_p50_ms", p50},
+        {"latency_p90_ms", p90},
+        {"latency_p99_ms", p99},
+        {"latency_max_ms", mx},
+        {"ceiling_select1_per_second", ceiling},
+        {"latency_insert_rate_per_second", achieved_rate},
+        {"latency_jobs_received", lat_ms.size()},
+        {"throughput_jobs", bc.jobs},
+        {"dispatched_twice", duplicates},
+        {"workers", bc.workers},
+        {"slots_per_worker", bc.slots_per_worker},
+        {"cores", cores},
+    };
     std::ofstream out(bc.json_path);
-    out << ff::json::dump(ff::json::Value(std::move(o)), 2) << "\n";
+    out << o.dump(2) << "\n";
     if (!out) {
       std::cerr << "ff_bench_dispatch: cannot write " << bc.json_path << "\n";
       return 1;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/cli_flags.hpp"
 #include "common/config.hpp"
 #include "common/job_params.hpp"
 #include "dispatcher/cli.hpp"
@@ -20,33 +21,60 @@ using namespace ff::dispatcher;
 using ff::config::UsageError;
 using doctest::Contains;
 
-TEST_CASE("flag parser rejects unknown, repeated and valueless flags") {
-  std::vector<ff::config::FlagSpec> specs = {{"a-ms", "MS", ""}, {"sw", "", ""}};
-  auto f = ff::config::parse_flags({"--a-ms", "5", "pos", "--sw"}, specs);
-  CHECK(f.get("a-ms") == std::optional<std::string>("5"));
-  CHECK(f.has("sw"));
-  CHECK(f.positionals == std::vector<std::string>{"pos"});
-  CHECK(ff::config::parse_flags({"--a-ms=7"}, specs).get("a-ms") == std::optional<std::string>("7"));
-  CHECK_THROWS_WITH_AS(ff::config::parse_flags({"--nope"}, specs), "unknown option '--nope'", UsageError);
-  CHECK_THROWS_WITH_AS(ff::config::parse_flags({"--a-ms"}, specs), Contains("needs a value"), UsageError);
-  CHECK_THROWS_WITH_AS(ff::config::parse_flags({"--a-ms", "1", "--a-ms", "2"}, specs), Contains("given twice"), UsageError);
-  CHECK_THROWS_WITH_AS(ff::config::parse_flags({"--sw=1"}, specs), Contains("takes no value"), UsageError);
-  CHECK_THROWS_WITH_AS(ff::config::parse_flags({"-x"}, specs), Contains("unknown option '-x'"), UsageError);
-  CHECK(ff::config::parse_flags({"--", "--sw"}, specs).positionals == std::vector<std::string>{"--sw"});
-  CHECK_THROWS_WITH_AS(ff::config::parse_int("--n", "12x", 0, 100), "--n: expected an integer, got '12x'", UsageError);
-  CHECK_THROWS_WITH_AS(ff::config::parse_int("--n", "101", 0, 100), "--n: 101 is out of range [0, 100]", UsageError);
-  CHECK(ff::config::parse_double("--g", "3.5", 0, 10) == 3.5);
-  CHECK_THROWS_AS(ff::config::parse_double("--g", "nan", 0, 10), UsageError);
+TEST_CASE("flag conventions (common/cli_flags.hpp): unknown, repeated, valueless, ranges, --") {
+  struct T {
+    int64_t a_ms = 1;
+    bool sw = false;
+    std::vector<std::string> pos;
+  };
+  auto parse = [](std::vector<std::string> args) {
+    T t;
+    CLI::App app;
+    ff::cli::configure(app, "prog [options]");
+    app.add_option("--a-ms", t.a_ms, "a")->check(ff::cli::integer(0, 100));
+    app.add_flag("--sw", t.sw, "a switch");
+    app.add_option("POS", t.pos, "positionals");
+    if (!ff::cli::parse(app, args)) t.a_ms = -1;  // help
+    return t;
+  };
+  T t = parse({"--a-ms", "5", "pos", "--sw"});
+  CHECK(t.a_ms == 5);
+  CHECK(t.sw);
+  CHECK(t.pos == std::vector<std::string>{"pos"});
+  CHECK(parse({"--a-ms=7"}).a_ms == 7);
+  CHECK(parse({}).a_ms == 1);  // the field's initializer is the default
+  CHECK(parse({"--help"}).a_ms == -1);
+  CHECK_THROWS_WITH_AS(parse({"--nope"}), "unknown option '--nope'", UsageError);
+  CHECK_THROWS_WITH_AS(parse({"--nope=3"}), "unknown option '--nope'", UsageError);
+  CHECK_THROWS_WITH_AS(parse({"-x"}), "unknown option '-x'", UsageError);
+  CHECK_THROWS_WITH_AS(parse({"--a-ms"}), Contains("--a-ms"), UsageError);  // needs a value
+  CHECK_THROWS_WITH_AS(parse({"--a-ms", "1", "--a-ms", "2"}), Contains("--a-ms"), UsageError);  // given twice
+  CHECK_THROWS_WITH_AS(parse({"--a-ms", "12x"}), "--a-ms: expected an integer, got '12x'", UsageError);
+  CHECK_THROWS_WITH_AS(parse({"--a-ms", "101"}), "--a-ms: 101 is out of range [0, 100]", UsageError);
+  CHECK(parse({"--", "--sw"}).pos == std::vector<std::string>{"--sw"});
+  CHECK_FALSE(parse({"--", "--sw"}).sw);
+  // the help shows the default from the bound field
+  T t2;
+  CLI::App app;
+  ff::cli::configure(app, "prog [options]");
+  app.add_option("--a-ms", t2.a_ms, "a")->type_name("MS");
+  CHECK(app.help().find("usage: prog [options]") == 0);
+  CHECK(app.help().find("--a-ms MS=1") != std::string::npos);
+  double x = 0;
+  CLI::App napp;
+  ff::cli::configure(napp, "n");
+  napp.add_option("--g", x)->check(ff::cli::number(0, 10));
+  CHECK(ff::cli::parse(napp, {"--g", "3.5"}));
+  CHECK(x == 3.5);
+  CHECK_THROWS_WITH_AS(ff::cli::parse(napp, {"--g", "nan"}), "--g: expected a number, got 'nan'", UsageError);
 }
 
 TEST_CASE("serve config decodes every flag in one place, with units and ranges") {
-  auto flags = ff::config::parse_flags(
+  ServeConfig c = decode_serve_config(
       {"--bind", "tcp://127.0.0.1:7000", "--heartbeat-interval-ms", "200", "--heartbeat-misses-dead", "4",
        "--lease-timeout-ms", "5000", "--poll-interval-ms", "50", "--claim-batch-max", "64",
        "--shutdown-grace-ms", "0", "--retry-backoff-base-ms", "10", "--retry-backoff-max-ms", "100",
-       "--dispatcher-id", "d1", "--reap-interval-ms", "100"},
-      serve_flag_specs());
-  ServeConfig c = decode_serve_config(flags);
+       "--dispatcher-id", "d1", "--reap-interval-ms", "100"});
   CHECK(c.bind_endpoint == "tcp://127.0.0.1:7000");
   CHECK(c.heartbeat_interval_ms == 200);
   CHECK(c.heartbeat_misses_dead == 4);
@@ -58,7 +86,7 @@ TEST_CASE("serve config decodes every flag in one place, with units and ranges")
   CHECK(c.retry_backoff.max_ms == 100);
   CHECK(c.dispatcher_id == "d1");
   CHECK(c.reap_interval_ms == 100);
-  ServeConfig d = decode_serve_config(ff::config::parse_flags({}, serve_flag_specs()));
+  ServeConfig d = decode_serve_config({});
   CHECK(d.heartbeat_interval_ms == 1000);
   CHECK(d.heartbeat_misses_dead == 3);
   CHECK(d.dispatcher_id.empty());  // set at bind: <hostname>:<port>
@@ -68,7 +96,7 @@ TEST_CASE("serve config decodes every flag in one place, with units and ranges")
   CHECK(default_dispatcher_id("tcp://127.0.0.1:5555") == id);  // stable across restarts
   CHECK(default_dispatcher_id("ipc:///tmp/x") != default_dispatcher_id("ipc:///tmp/x"));
   auto bad = [](std::vector<std::string> a) {
-    return decode_serve_config(ff::config::parse_flags(a, serve_flag_specs()));
+    return decode_serve_config(a);
   };
   CHECK_THROWS_WITH_AS(bad({"--heartbeat-interval-ms", "0"}), Contains("out of range"), UsageError);
   CHECK_THROWS_WITH_AS(bad({"--bind", "localhost"}), Contains("not a ZeroMQ endpoint"), UsageError);
@@ -76,12 +104,14 @@ TEST_CASE("serve config decodes every flag in one place, with units and ranges")
                        Contains(">= --retry-backoff-base-ms"), UsageError);
   CHECK_THROWS_WITH_AS(bad({"--lease-timeout-ms", "1000", "--heartbeat-interval-ms", "1000"}),
                        Contains("at least 2 x"), UsageError);
-  CHECK_THROWS_AS(ff::config::parse_flags({"--lease-timeout"}, serve_flag_specs()), UsageError);
+  CHECK_THROWS_WITH_AS(bad({"--heartbeat-interval-ms", "0"}), "--heartbeat-interval-ms: 0 is out of range [10, 600000]",
+                       UsageError);
+  CHECK_THROWS_WITH_AS(bad({"--lease-timeout"}), "unknown option '--lease-timeout'", UsageError);
 }
 
 TEST_CASE("serve: statement/connect timeouts and the job deadline decode with ranges") {
   auto dec = [](std::vector<std::string> a) {
-    return decode_serve_config(ff::config::parse_flags(a, serve_flag_specs()));
+    return decode_serve_config(a);
   };
   ServeConfig d = dec({});
   CHECK(d.pg.statement_timeout_ms == 10000);
@@ -106,7 +136,16 @@ TEST_CASE("a database URL with a password is refused") {
   CHECK_NOTHROW(check_database_url("host=db user=ff dbname=framefarm"));
   CHECK_THROWS_WITH_AS(check_database_url("postgresql://ff:s3cret@db/framefarm"),
                        Contains("contains a password"), UsageError);
-  CHECK_THROWS_WITH_AS(check_database_url("postgres://ff:@db/framefarm"), Contains("password"), UsageError);
+  // libpq (PQconninfoParse) reads the string as the connection will: an empty password is none.
+  CHECK_NOTHROW(check_database_url("postgres://ff:@db/framefarm"));
+  CHECK_NOTHROW(check_database_url(""));  // the libpq environment
+  CHECK_THROWS_WITH_AS(check_database_url("postgres://ff:%73ecret@db/framefarm"), Contains("URL contains a password"),
+                       UsageError);
+  CHECK_THROWS_WITH_AS(check_database_url("host=db password='a b' user=ff"), Contains("connection string contains a password"),
+                       UsageError);
+  CHECK_THROWS_WITH_AS(check_database_url("host=db password"),
+                       Contains("--database: not a PostgreSQL URL or connection string: missing \"=\" after \"password\""),
+                       UsageError);
   CHECK_THROWS_WITH_AS(check_database_url("postgresql://ff@db/framefarm?password=x"), Contains("password"), UsageError);
   CHECK_THROWS_WITH_AS(check_database_url("host=db password = x"), Contains("password"), UsageError);
   CHECK_THROWS_WITH_AS(check_database_url("host=db password=x"), Contains("PGPASSWORD"), UsageError);
@@ -118,27 +157,35 @@ TEST_CASE("CLI parsing: commands, positionals, options per command") {
   CHECK(r.command == "submit");
   CHECK(r.json);
   CHECK(r.database_url == "postgresql://u@h/d");
-  auto s = decode_submit(r);
+  const SubmitOptions& s = r.submit;
   CHECK(s.prompt == "a red fox");
   CHECK(s.wait);
   CHECK(s.idempotency_key == std::optional<std::string>("k1"));
   CHECK(s.params_json == "{\"width\":512,\"num_inference_steps\":8,\"video_cfg\":4.5}");
   CHECK(!s.negative_prompt);  // the schema's default negative prompt
-  CHECK(decode_submit(parse_cli({"submit", "x"})).params_json == "{}");
-  CHECK(parse_job_id(parse_cli({"status", "42"})) == 42);
-  CHECK_THROWS_WITH_AS(parse_job_id(parse_cli({"status", "abc"})), Contains("job id: expected an integer"), UsageError);
-  CHECK_THROWS_WITH_AS(parse_job_id(parse_cli({"cancel", "0"})), Contains("out of range"), UsageError);
+  CHECK(parse_cli({"submit", "x"}).submit.params_json == "{}");
+  CHECK(parse_cli({"status", "42"}).job_id == 42);
+  CHECK_THROWS_WITH_AS(parse_cli({"status", "abc"}), "ID: expected an integer, got 'abc'", UsageError);
+  CHECK_THROWS_WITH_AS(parse_cli({"cancel", "0"}), Contains("out of range"), UsageError);
+  CHECK(parse_cli({"list", "--state", "dead", "--limit", "5"}).list.limit == 5);
+  CHECK(parse_cli({"list"}).list.limit == 20);
+  CHECK_THROWS_WITH_AS(parse_cli({"list", "--state", "done"}), Contains("--state: 'done' is not a job state (queued"),
+                       UsageError);
+  CHECK_THROWS_WITH_AS(parse_cli({"keygen"}), Contains("--out"), UsageError);
+  CHECK(parse_cli({"keygen", "--out", "k"}).keygen.out == "k");
+  CHECK(parse_cli({"workers", "--all"}).all_workers);
+  CHECK_FALSE(parse_cli({"migrate"}).schema_dir.empty());  // default_schema_dir()
   CHECK_THROWS_WITH_AS(parse_cli({}), Contains("missing command"), UsageError);
   CHECK_THROWS_WITH_AS(parse_cli({"launch"}), Contains("unknown command 'launch'"), UsageError);
   CHECK_THROWS_WITH_AS(parse_cli({"status"}), Contains("missing argument"), UsageError);
   CHECK_THROWS_WITH_AS(parse_cli({"status", "1", "2"}), Contains("unexpected argument '2'"), UsageError);
   CHECK_THROWS_WITH_AS(parse_cli({"list", "--width", "5"}), Contains("unknown option '--width'"), UsageError);
   CHECK_THROWS_WITH_AS(parse_cli({"workers", "--database", "postgresql://u:pw@h/d"}), Contains("password"), UsageError);
-  CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", "x", "--frames", "0"})),
+  CHECK_THROWS_WITH_AS(parse_cli({"submit", "x", "--frames", "0"}),
                        "--frames: params.num_frames = 0 is out of range [1, 1025]", UsageError);
-  CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", ""})), Contains("must not be empty"), UsageError);
-  CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", std::string(8193, 'a')})), Contains("maximum is 8192"), UsageError);
-  CHECK_THROWS_WITH_AS(decode_submit(parse_cli({"submit", "x", "--wait-timeout-ms", "5"})), Contains("needs --wait"), UsageError);
+  CHECK_THROWS_WITH_AS(parse_cli({"submit", ""}), Contains("must not be empty"), UsageError);
+  CHECK_THROWS_WITH_AS(parse_cli({"submit", std::string(8193, 'a')}), Contains("maximum is 8192"), UsageError);
+  CHECK_THROWS_WITH_AS(parse_cli({"submit", "x", "--wait-timeout-ms", "5"}), Contains("--wait"), UsageError);
   CHECK(parse_cli({"serve", "--help"}).help);
   CHECK(parse_cli({"--help"}).help);
 }
@@ -147,7 +194,7 @@ TEST_CASE("submit checks every params flag with the schema's rules before connec
   auto bad = [](std::vector<std::string> flags) {
     std::vector<std::string> a = {"submit", "x"};
     a.insert(a.end(), flags.begin(), flags.end());
-    return decode_submit(parse_cli(a));
+    return parse_cli(a).submit;
   };
   CHECK_THROWS_WITH_AS(bad({"--frames", "10"}),
                        "--frames: params.num_frames = 10 must be 8k+1 (e.g. 121): the video VAE encodes 1 + 8k frames",
@@ -171,15 +218,24 @@ TEST_CASE("submit checks every params flag with the schema's rules before connec
         "\"video_cfg\":3.5,\"video_stg\":0,\"video_modality\":1,\"video_rescale\":0.5,\"audio_cfg\":5,"
         "\"audio_stg\":1,\"audio_modality\":2,\"audio_rescale\":0}");
   CHECK(ff::params::decode(all.params_json).video_rescale == 0.5);
-  // help: one flag per key, naming its rule and default
+  CHECK(parse_cli({"submit", "x", "--priority", "-5"}).submit.priority == -5);
+  CHECK(parse_cli({"submit", "x", "--negative", ""}).submit.negative_prompt == std::optional<std::string>(""));
+  CHECK(parse_cli({"submit", "x", "--preset", "slow", "--audio", "false"}).submit.params_json ==
+        "{\"preset\":\"slow\",\"audio\":false}");
+  // help: one flag per key, naming its rule; the default shown is the protocol's (JobParams{})
   const std::string help = cli_help("submit");
-  CHECK(help.find("--frames N") != std::string::npos);
-  CHECK(help.find("params.num_frames: frames of the output video; integer in [1, 1025], 8k+1 (default 121)") !=
-        std::string::npos);
-  CHECK(help.find("params.width: output width in pixels; integer in [64, 4096], a multiple of 64 (default 1536)") !=
-        std::string::npos);
-  CHECK(help.find("--audio-rescale X") != std::string::npos);
-  CHECK(help.find("(default 0.7)") != std::string::npos);
+  CHECK(help.find("usage: framefarm-dispatcher submit PROMPT [options]") == 0);
+  CHECK(help.find("--frames N=121") != std::string::npos);
+  CHECK(help.find("params.num_frames: frames of the output video; integer in [1, 1025], 8k+1") != std::string::npos);
+  CHECK(help.find("--width N=1536") != std::string::npos);
+  CHECK(help.find("params.width: output width in pixels; integer in [64, 4096], a multiple of 64") != std::string::npos);
+  CHECK(help.find("--audio-rescale X=0.7") != std::string::npos);
+  CHECK(help.find("--max-attempts N=3") != std::string::npos);  // SubmitOptions{}'s
+  // serve: every default comes from ServeConfig{}
+  const std::string serve_help = cli_help("serve");
+  CHECK(serve_help.find("--heartbeat-interval-ms MS=1000") != std::string::npos);
+  CHECK(serve_help.find("--bind ENDPOINT=tcp://*:5555") != std::string::npos);
+  CHECK(serve_help.find("--job-deadline-ms MS=14400000") != std::string::npos);
   // rejected with exit 2 without touching the (unreachable) database
   std::ostringstream out, err;
   CHECK(cli_main({"submit", "x", "--frames", "10", "--database", "postgresql://u@127.0.0.1:1/none"}, out, err) ==
@@ -214,7 +270,7 @@ TEST_CASE("serve: --curve-key-file and --authorized-keys go together and are rea
     f << a.public_key << " w1\n" << b.public_key << " w2\n";
   }
   auto dec = [](std::vector<std::string> args) {
-    return decode_serve_config(ff::config::parse_flags(args, serve_flag_specs()));
+    return decode_serve_config(args);
   };
   CHECK_THROWS_WITH_AS(dec({"--curve-key-file", (dir / "k").string()}), Contains("go together"), UsageError);
   CHECK_THROWS_WITH_AS(dec({"--curve-key-file", (dir / "pub").string(), "--authorized-keys", (dir / "ok").string()}),
