@@ -92,6 +92,7 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
       if (!v.is_object()) fail(key, std::string("expected an object, got ") + v.type_name());
       c.engine = v;
       if (const json::Value* out = v.find("output_root")) c.output_root = get_string(*out, "engine.output_root");
+      if (const json::Value* dev = v.find("device")) c.engine_device = get_string(*dev, "engine.device");
     } else if (key == "database_url") c.database_url = get_string(v, key);
     else if (key == "cache_ram_bytes") c.cache_ram_bytes = get_int(v, key, 0, kMaxI64);
     else if (key == "cache_retention_max_rows") c.cache_retention_max_rows = get_int(v, key, 0, kMaxI64);

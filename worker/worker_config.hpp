@@ -59,6 +59,7 @@ struct WorkerConfig {
                                           // exits with status 3; 0 = retry forever
   int32_t shutdown_grace_ms = 60000;  // on SIGTERM, how long the running job may take to finish
   json::Value engine;               // engine config object, passed through to the engine's file
+  std::string engine_device;        // engine.device as given ("" = absent: the engine's default, cpu)
   std::string output_root;          // engine.output_root (where videos go); default "output"
   std::string database_url;         // embedding cache database (libpq URL); "" = RAM tier only
   int64_t cache_ram_bytes = 1ll << 30;  // in-process embedding LRU size

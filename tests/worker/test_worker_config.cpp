@@ -26,6 +26,7 @@ TEST_CASE("a minimal config gets the documented defaults") {
   CHECK(c.heartbeat_interval_ms == 1000);
   CHECK(c.engine_command.empty());
   CHECK(c.engine.is_object());
+  CHECK(c.engine_device.empty());  // the engine's default
   CHECK(c.output_root == "output");
   CHECK(c.database_url.empty());
   CHECK(c.metrics_bind.empty());  // no /metrics unless configured
@@ -54,6 +55,7 @@ TEST_CASE("every key is decoded") {
   CHECK(c.engine_restart_backoff_ms == 10);
   CHECK(c.shutdown_grace_ms == 3000);
   CHECK(c.output_root == "/srv/out");
+  CHECK(c.engine_device == "cuda:0");
   CHECK(c.engine["vram_budget_bytes"].as_int() == 90000000000);
   CHECK(c.database_url == "postgresql:///ff");
   CHECK(c.cache_ram_bytes == 1048576);
