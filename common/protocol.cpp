@@ -1,4 +1,5 @@
 #include "common/protocol.hpp"
+#include "common/protocol_msgpack.hpp"
 
 #include <exception>
 

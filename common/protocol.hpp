@@ -2,8 +2,12 @@
 //
 // Framing. One ZeroMQ frame per message (after the ROUTER identity frame, where there is one).
 // The frame is a msgpack array of three: [protocol_version, MsgType, body], where body is a
-// msgpack map whose keys are the field names below (MSGPACK_DEFINE_MAP). Unknown keys in a body are
-// ignored (forward compatibility); a missing key leaves the field at its default.
+// msgpack map whose keys are the field names below, in declaration order. Unknown keys in a body
+// are ignored (forward compatibility); a missing key leaves the field at its default.
+// The structs here are plain: their msgpack adaptors (one field list per struct) live in
+// common/protocol_msgpack.hpp, included only by protocol.cpp and by tests that read raw maps, so
+// the ~55 files that include this header do not parse msgpack. Adding a field: the member here
+// and its name in that header's list (tests/common/test_protocol_wire.cpp pins the bytes).
 //
 // Contract of decode(): any byte string either decodes to a message or returns a DecodeError
 // naming what was wrong (too large, not msgpack, wrong version, unknown type, bad body). It never
@@ -21,8 +25,6 @@
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <msgpack.hpp>
 
 namespace ff::proto {
 
@@ -70,13 +72,6 @@ enum class ErrorKind : uint8_t {
   kInternal = 6,      // anything else (retried).
 };
 
-}  // namespace ff::proto
-
-MSGPACK_ADD_ENUM(ff::proto::MsgType);
-MSGPACK_ADD_ENUM(ff::proto::ErrorKind);
-
-namespace ff::proto {
-
 // Generation parameters of a job: the keys of framefarm.jobs.params. Each member's name is its
 // JSON key; kinds, ranges and rules are in common/job_params.hpp (one table, checked against
 // schema/ by tests). Defaults are the LTX-2.3 reference's (ltx-pipelines LTX_2_3_PARAMS): a
@@ -103,9 +98,6 @@ struct JobParams {
   int32_t crf = 19;                   // 0..51, lower = better
   std::string preset = "veryfast";    // an x264 preset name
   bool audio = true;
-  MSGPACK_DEFINE_MAP(width, height, num_frames, frame_rate, num_inference_steps, seed, video_cfg,
-                     video_stg, video_modality, video_rescale, audio_cfg, audio_stg, audio_modality,
-                     audio_rescale, crf, preset, audio);
 };
 
 // ---------------------------------------------------------------- Dispatcher link
@@ -116,7 +108,6 @@ struct HeldLease {
   int64_t job_id = 0;
   int64_t epoch = 0;
   bool started = false;  // a Progress went out for it
-  MSGPACK_DEFINE_MAP(job_id, epoch, started);
 };
 
 struct Register {
@@ -132,24 +123,19 @@ struct Register {
   // Re-registration: the jobs the worker still holds. The dispatcher keeps (or takes over from
   // the database) each lease whose epoch is still current and sends Cancel for the others.
   std::vector<HeldLease> held;
-  MSGPACK_DEFINE_MAP(worker_id, gpu_name, vram_total_bytes, vram_budget_bytes, model, free_slots,
-                     max_encode_batch, components_resident, encoder_fingerprint, held);
 };
 
 struct Welcome {
   int32_t heartbeat_interval_ms = 1000;
   int32_t heartbeat_misses_dead = 3;
-  MSGPACK_DEFINE_MAP(heartbeat_interval_ms, heartbeat_misses_dead);
 };
 
 struct Credit {
   int32_t slots = 0;  // additional jobs the worker can take now
-  MSGPACK_DEFINE_MAP(slots);
 };
 
 struct Heartbeat {
   int64_t sent_unix_ms = 0;
-  MSGPACK_DEFINE_MAP(sent_unix_ms);
 };
 
 struct Job {
@@ -163,8 +149,6 @@ struct Job {
   bool embedding_cached = false;  // dispatcher saw (prompt, negative) in prompt_embeddings
   int64_t encode_group = 0;       // jobs sent together for one encoder pass share a nonzero group
   int64_t enqueued_unix_us = 0;   // INSERT commit time, for queue-wait metrics
-  MSGPACK_DEFINE_MAP(job_id, epoch, attempt, prompt, negative_prompt, model, params,
-                     embedding_cached, encode_group, enqueued_unix_us);
 };
 
 struct Progress {
@@ -173,7 +157,6 @@ struct Progress {
   std::string phase;   // "encode", "stage1", "stage2", "decode", "write"
   int32_t step = 0;
   int32_t total_steps = 0;
-  MSGPACK_DEFINE_MAP(job_id, epoch, phase, step, total_steps);
 };
 
 // The MP4 of a successful job, as the supervisor's mux thread wrote it (worker/media/). Recorded
@@ -190,8 +173,6 @@ struct MediaInfo {
   int32_t audio_sample_rate = 0;  // of the AAC stream; 0 = no audio stream
   int32_t audio_channels = 0;
   int64_t bytes = 0;              // MP4 file size
-  MSGPACK_DEFINE_MAP(mp4_path, poster_path, duration_s, frames, fps, width, height,
-                     audio_sample_rate, audio_channels, bytes);
 };
 
 struct Result {
@@ -204,30 +185,24 @@ struct Result {
   ErrorKind error_kind = ErrorKind::kNone;
   std::string error_message;
   MediaInfo media;                          // on success with an MP4
-  MSGPACK_DEFINE_MAP(job_id, epoch, ok, output_path, timings_s, peak_vram_bytes, error_kind,
-                     error_message, media);
 };
 
 struct Cancel {
   int64_t job_id = 0;
   int64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(job_id, epoch);
 };
 
 struct HandBack {
   int64_t job_id = 0;
   int64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(job_id, epoch);
 };
 
 struct Goodbye {
   std::string reason;
-  MSGPACK_DEFINE_MAP(reason);
 };
 
 struct Reregister {
   std::string reason;
-  MSGPACK_DEFINE_MAP(reason);
 };
 
 // ---------------------------------------------------------------- Engine link
@@ -237,7 +212,6 @@ struct TensorBlob {
   std::string dtype;
   std::vector<int64_t> shape;
   std::string data;
-  MSGPACK_DEFINE_MAP(dtype, shape, data);
 };
 
 struct EngineHello {
@@ -249,22 +223,18 @@ struct EngineHello {
   std::string encoder_fingerprint;  // identifies text encoder + embeddings processor weights
   int32_t max_encode_batch = 1;
   std::vector<std::string> components_resident;
-  MSGPACK_DEFINE_MAP(pid, device, gpu_name, vram_total_bytes, vram_budget_bytes,
-                     encoder_fingerprint, max_encode_batch, components_resident);
 };
 
 // Token ids of one prompt as the tokenizer produced them: real tokens only, BOS first, no pads.
 // The engine places them LEFT-padded in a row of max_length (position ids over the padded row).
 struct PromptTokens {
   std::vector<int32_t> ids;
-  MSGPACK_DEFINE_MAP(ids);
 };
 
 struct EncodeRequest {
   int64_t request_id = 0;
   int32_t max_length = 1024;
   std::vector<PromptTokens> prompts;  // duplicates already removed by the supervisor
-  MSGPACK_DEFINE_MAP(request_id, max_length, prompts);
 };
 
 // The contexts the stage transformers consume for one prompt. Rows are the real tokens only
@@ -273,7 +243,6 @@ struct PromptEmbedding {
   int32_t real_tokens = 0;
   TensorBlob video;  // [rows, video_dim]
   TensorBlob audio;  // [rows, audio_dim]
-  MSGPACK_DEFINE_MAP(real_tokens, video, audio);
 };
 
 struct EncodeResult {
@@ -282,7 +251,6 @@ struct EncodeResult {
   std::vector<PromptEmbedding> embeddings;  // same order as EncodeRequest::prompts
   ErrorKind error_kind = ErrorKind::kNone;
   std::string error_message;
-  MSGPACK_DEFINE_MAP(request_id, ok, embeddings, error_kind, error_message);
 };
 
 struct GenerateRequest {
@@ -295,7 +263,6 @@ struct GenerateRequest {
   // params.frame_rate and the float32 waveform, through clip::write_clip_file (or ClipWriter).
   // Always <run_dir>/clips/<job_id>.clip; the supervisor muxes the MP4 from it.
   std::string clip_path;
-  MSGPACK_DEFINE_MAP(job_id, params, positive, negative, output_dir, clip_path);
 };
 
 struct GenerateProgress {
@@ -303,7 +270,6 @@ struct GenerateProgress {
   std::string phase;
   int32_t step = 0;
   int32_t total_steps = 0;
-  MSGPACK_DEFINE_MAP(job_id, phase, step, total_steps);
 };
 
 // The engine's side of a finished job. The real engine sets clip_path (the clip file it wrote,
@@ -321,13 +287,10 @@ struct GenerateResult {
   ErrorKind error_kind = ErrorKind::kNone;
   std::string error_message;
   std::string clip_path;     // on success: the clip file to mux (in <run_dir>/clips/)
-  MSGPACK_DEFINE_MAP(job_id, ok, video_path, preview_path, timings_s, peak_vram_bytes, error_kind,
-                     error_message, clip_path);
 };
 
 struct EngineCancel {
   int64_t job_id = 0;
-  MSGPACK_DEFINE_MAP(job_id);
 };
 
 // Per-component memory and streaming figures, cumulative since engine start unless named peak.
@@ -341,9 +304,6 @@ struct ComponentStats {
   double stall_seconds_total = 0;   // compute waiting for a copy
   int32_t resident_blocks = 0;
   int32_t total_blocks = 0;
-  MSGPACK_DEFINE_MAP(placement, peak_vram_bytes, resident_bytes, pinned_host_bytes,
-                     streamed_bytes_total, stream_seconds_total, stall_seconds_total,
-                     resident_blocks, total_blocks);
 };
 
 struct EngineStats {
@@ -352,13 +312,10 @@ struct EngineStats {
   int64_t vram_budget_bytes = 0;
   int64_t ooms_avoided_total = 0;  // micro-batch shrinks that avoided an OOM
   std::map<std::string, ComponentStats> components;
-  MSGPACK_DEFINE_MAP(gpu_used_bytes, gpu_total_bytes, vram_budget_bytes, ooms_avoided_total,
-                     components);
 };
 
 struct Shutdown {
   std::string reason;
-  MSGPACK_DEFINE_MAP(reason);
 };
 
 // ---------------------------------------------------------------- Encoding / decoding

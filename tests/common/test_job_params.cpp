@@ -7,7 +7,7 @@
 
 #include <set>
 
-#include <msgpack.hpp>
+#include "common/protocol_msgpack.hpp"  // JobParams as a raw msgpack map
 
 #include "common/job_params.hpp"
 
