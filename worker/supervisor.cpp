@@ -75,8 +75,7 @@ SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
     MetricsConfig mc;
     mc.bind_address = cfg_.metrics_bind;
     mc.worker_id = cfg_.worker_id;
-    const json::Value* device = cfg_.engine.is_object() ? cfg_.engine.find("device") : nullptr;
-    mc.gpu = device && device->is_string() ? device->as_string() : "cpu";  // the engine's default
+    mc.gpu = cfg_.engine_device.empty() ? "cpu" : cfg_.engine_device;  // the engine's default
     metrics_ = std::make_unique<WorkerMetrics>(mc);
     log_info("metrics: serving /metrics on " + cfg_.metrics_bind + " (port " + std::to_string(metrics_->port()) + ")");
   }
