@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <sys/resource.h>
 #include <thread>
 
 #include "common/sd_notify.hpp"
@@ -151,7 +152,28 @@ Dispatcher::Dispatcher(ServeConfig cfg, zmq::context_t& ctx)
     : impl_(std::make_unique<Impl>(std::move(cfg), ctx)) {}
 Dispatcher::~Dispatcher() = default;
 
+namespace {
+// Raises the soft open-files limit to the hard one (at most 2^20). Every worker connection, and
+// every peer still in its handshake, is a file descriptor: at the usual soft default of 1,024,
+// about a thousand idle or hostile connections would leave no descriptor to accept a real worker
+// until the handshake timeout dropped them. systemd units set LimitNOFILE as well
+// (ops/systemd); this covers a dispatcher started any other way.
+void raise_open_files_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  const rlim_t want = r.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : std::min<rlim_t>(r.rlim_max, rlim_t{1} << 20);
+  if (r.rlim_cur >= want) return;
+  const rlim_t before = r.rlim_cur;
+  r.rlim_cur = want;
+  if (::setrlimit(RLIMIT_NOFILE, &r) == 0)
+    log::info(kLog, "open files limit raised from ", static_cast<uint64_t>(before), " to ", static_cast<uint64_t>(want));
+  else
+    log::warn(kLog, "open files limit stays at ", static_cast<uint64_t>(before), " (setrlimit failed)");
+}
+}  // namespace
+
 std::string Dispatcher::bind() {
+  raise_open_files_limit();
   std::string note;
   const std::string ep = secure_bind_endpoint(impl_->cfg, note);  // may throw UsageError
   if (!note.empty()) log::warn(kLog, note);

@@ -43,7 +43,13 @@ WorkerLink::WorkerLink(zmq::context_t& ctx, LinkConfig cfg)
   router_.set(zmq::sockopt::sndhwm, 100000);
   router_.set(zmq::sockopt::rcvhwm, 100000);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg_.max_frame_bytes));
+  // A peer that does not finish its ZMTP/CURVE handshake in time is disconnected (idle or
+  // hostile connections cannot hold descriptors for long).
   router_.set(zmq::sockopt::handshake_ivl, static_cast<int>(cfg_.handshake_timeout_ms));
+  // Pending connections the kernel queues before they are accepted (ZeroMQ's default, 100, drops
+  // the final ACK of a burst of connects: such clients think they are connected and wait for a
+  // retransmission). The kernel caps it at net.core.somaxconn.
+  router_.set(zmq::sockopt::backlog, 1024);
   if (!cfg_.curve_secret_key.empty()) {
     // Every connection must complete a CURVE handshake with an authorized key (ZAP below).
     zap_ = std::make_unique<ZapHandler>(ctx, cfg_.authorized_keys_file);
