@@ -1,5 +1,6 @@
 // The job parameters (the keys of framefarm.jobs.params), defined once for C++: key, kind,
-// range, step rule and the proto::JobParams member each decodes into. Defaults are the
+// range, step rule and the proto::JobParams member each decodes into; and the bounds of the
+// row's other submitted columns (priority, max_attempts, prompt, model, ...). Defaults are the
 // JobParams member initializers (common/protocol.hpp), which are the LTX-2.3 reference's
 // (ltx-pipelines utils/constants.py LTX_2_3_PARAMS).
 //
@@ -36,6 +37,28 @@
 #include "common/protocol.hpp"
 
 namespace ff::params {
+
+// The jobs row's own bounded columns besides params: the bounds and defaults of
+// schema/001_jobs.sql's CHECK constraints and column defaults, which `submit` applies before it
+// connects (tests/common/test_job_params_pg.cpp checks them against a real database).
+struct IntColumn {
+  std::string_view column;
+  int64_t min, max;       // inclusive
+  int64_t default_value;  // the column's DEFAULT (what a job submitted without it gets)
+};
+inline constexpr IntColumn kPriority{"priority", -1000000, 1000000, 0};  // higher runs first
+inline constexpr IntColumn kMaxAttempts{"max_attempts", 1, 100, 3};
+inline constexpr IntColumn kRowInts[] = {kPriority, kMaxAttempts};
+
+struct TextColumn {
+  std::string_view column;
+  size_t min_bytes, max_bytes;  // octet_length bounds (UTF-8 bytes)
+};
+inline constexpr TextColumn kPrompt{"prompt", 1, proto::kMaxPromptBytes};
+inline constexpr TextColumn kNegativePrompt{"negative_prompt", 0, proto::kMaxPromptBytes};
+inline constexpr TextColumn kModel{"model", 0, 200};  // "" = any worker's model
+inline constexpr TextColumn kIdempotencyKey{"idempotency_key", 1, 200};  // NULL = none
+inline constexpr TextColumn kRowTexts[] = {kPrompt, kNegativePrompt, kModel, kIdempotencyKey};
 
 // The JSON type a key accepts; the names are framefarm.job_param_keys.kind.
 enum class Kind { kInteger, kNumber, kBoolean, kString };

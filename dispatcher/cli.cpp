@@ -10,7 +10,6 @@
 #include "common/cli_flags.hpp"
 #include "common/job_params.hpp"
 #include "common/job_state.hpp"
-#include "common/protocol.hpp"
 #include "dispatcher/cli_commands.hpp"
 #include "dispatcher/migrate.hpp"
 #include "dispatcher/queries.hpp"
@@ -98,8 +97,16 @@ std::string job_state_problem(std::string& v) {
   return "'" + v + "' is not a job state (" + all + ")";
 }
 
-std::string idempotency_key_problem(std::string& v) {
-  return v.empty() || v.size() > 200 ? "must be 1..200 bytes" : "";
+// A text column's byte bounds (params::TextColumn), for a flag's validator.
+CLI::Validator bytes(const params::TextColumn& col) {
+  return CLI::Validator(
+      [col](std::string& v) -> std::string {
+        if (v.size() < col.min_bytes || v.size() > col.max_bytes)
+          return std::to_string(v.size()) + " bytes is out of range [" + std::to_string(col.min_bytes) + ", " +
+                 std::to_string(col.max_bytes) + "]";
+        return {};
+      },
+      "");
 }
 
 // The options of `cmd` (which is in kCommands), bound to `b`.
@@ -119,19 +126,22 @@ void build(CLI::App& app, const Command& cmd, Bound& b) {
   app.add_flag("--json", r.json, "print JSON instead of text");
   if (name == "submit") {
     SubmitOptions& s = r.submit;
-    app.add_option("PROMPT", b.prompt, "what the video shows (1.." + std::to_string(proto::kMaxPromptBytes) + " bytes)");
+    app.add_option("PROMPT", b.prompt, "what the video shows");
     app.add_option("--negative", s.negative_prompt,
                    "negative prompt; absent = LTX-2.3's, framefarm.default_negative_prompt(); '' = none")
-        ->type_name("TEXT");
-    app.add_option("--model", s.model, "model name; empty = any worker")->type_name("NAME");
-    app.add_option("--priority", s.priority, "higher runs first")->type_name("N")->check(integer(-1000000, 1000000));
+        ->type_name("TEXT")
+        ->check(bytes(params::kNegativePrompt));
+    app.add_option("--model", s.model, "model name; empty = any worker")->type_name("NAME")->check(bytes(params::kModel));
+    app.add_option("--priority", s.priority, "higher runs first")
+        ->type_name("N")
+        ->check(integer(params::kPriority.min, params::kPriority.max));
     for (const auto& p : params::specs()) add_param_flag(app, p, b.params[std::string(p.key)]);
     app.add_option("--idempotency-key", s.idempotency_key, "submit at most once per key (prints the existing job)")
         ->type_name("KEY")
-        ->check(CLI::Validator(idempotency_key_problem, ""));
+        ->check(bytes(params::kIdempotencyKey));
     app.add_option("--max-attempts", s.max_attempts, "attempts before the job is dead")
         ->type_name("N")
-        ->check(integer(1, 100));
+        ->check(integer(params::kMaxAttempts.min, params::kMaxAttempts.max));
     app.add_option("--delay-ms", s.delay_ms, "do not run before now + MS")->type_name("MS")->check(integer(0, kYearMs));
     auto* wait = app.add_flag("--wait", s.wait, "wait until the job finishes; exit 5 if it ends dead/cancelled");
     app.add_option("--wait-timeout-ms", s.wait_timeout_ms, "with --wait: give up after MS (exit 6); 0 = forever")
@@ -176,12 +186,9 @@ void decode(const Command& cmd, CLI::App& app, Bound& b) {
   SubmitOptions& s = r.submit;
   s.prompt = *b.prompt;
   if (s.prompt.empty()) throw UsageError("the prompt must not be empty");
-  if (s.prompt.size() > proto::kMaxPromptBytes)
+  if (s.prompt.size() > params::kPrompt.max_bytes)
     throw UsageError("the prompt is " + std::to_string(s.prompt.size()) + " bytes, the maximum is " +
-                     std::to_string(proto::kMaxPromptBytes));
-  if (s.negative_prompt && s.negative_prompt->size() > proto::kMaxPromptBytes)
-    throw UsageError("--negative: the negative prompt is " + std::to_string(s.negative_prompt->size()) +
-                     " bytes, the maximum is " + std::to_string(proto::kMaxPromptBytes));
+                     std::to_string(params::kPrompt.max_bytes));
   // Params: checked with the rules the database applies (same messages), before connecting.
   json::Json params = json::Json::object();
   for (const auto& p : params::specs()) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/config.hpp"  // ff::config::UsageError
+#include "common/job_params.hpp"
 #include "dispatcher/config.hpp"
 
 namespace ff::dispatcher {
@@ -31,15 +32,16 @@ enum ExitCode : int {
   kExitTimeout = 6,
 };
 
-// Options of `submit`, decoded in one place (parse_cli).
+// Options of `submit`, decoded in one place (parse_cli). Defaults and bounds of the row's columns
+// are common/job_params.hpp's (the schema's), the params' too.
 struct SubmitOptions {
   std::string prompt;
   std::optional<std::string> negative_prompt;  // nullopt = the schema's default negative prompt
   std::string model;                           // "" = any worker
-  int64_t priority = 0;
+  int64_t priority = params::kPriority.default_value;
   std::string params_json = "{}";        // only the params given on the command line (checked)
   std::optional<std::string> idempotency_key;
-  int64_t max_attempts = 3;
+  int64_t max_attempts = params::kMaxAttempts.default_value;
   int64_t delay_ms = 0;
   bool wait = false;
   int64_t wait_timeout_ms = 0;           // 0 = wait forever
