@@ -49,7 +49,7 @@ std::string insert_params(const std::string& params_json) {
 // `submit --<flag> <text>`'s verdict: "ACCEPTED" or the UsageError message.
 std::string submit_flag(const params::ParamSpec& s, const std::string& text) {
   try {
-    ff::dispatcher::decode_submit(ff::dispatcher::parse_cli({"submit", "p", "--" + std::string(s.flag), text}));
+    (void)ff::dispatcher::parse_cli({"submit", "p", "--" + std::string(s.flag), text}).submit;
   } catch (const ff::config::UsageError& e) {
     return e.what();
   }
@@ -187,8 +187,8 @@ TEST_CASE("the negative prompt defaults to LTX-2.3's and an empty one stays empt
   CHECK(empty.empty());
   CHECK(tx.exec1("SELECT framefarm.default_negative_prompt()")[0].as<std::string>() == absent);
   // submit without --negative sends NULL (the default), with --negative '' an empty one.
-  CHECK(!ff::dispatcher::decode_submit(ff::dispatcher::parse_cli({"submit", "p"})).negative_prompt);
-  CHECK(ff::dispatcher::decode_submit(ff::dispatcher::parse_cli({"submit", "p", "--negative", ""})).negative_prompt ==
+  CHECK(!ff::dispatcher::parse_cli({"submit", "p"}).submit.negative_prompt);
+  CHECK(ff::dispatcher::parse_cli({"submit", "p", "--negative", ""}).submit.negative_prompt ==
         std::optional<std::string>(""));
 }
 
