@@ -1,6 +1,7 @@
 #include "worker/dispatcher_session.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "worker/log.hpp"
 
@@ -13,13 +14,15 @@ int64_t unix_ms() {
 }
 }  // namespace
 
-DispatcherSession::DispatcherSession(zmq::context_t& ctx, std::string endpoint,
+DispatcherSession::DispatcherSession(zmq::context_t& ctx, std::vector<std::string> endpoints,
                                      int32_t heartbeat_interval_ms)
     : ctx_(ctx),
-      endpoint_(std::move(endpoint)),
+      endpoints_(std::move(endpoints)),
       own_interval_ms_(heartbeat_interval_ms),
       interval_ms_(heartbeat_interval_ms),
-      dispatcher_interval_ms_(heartbeat_interval_ms) {}
+      dispatcher_interval_ms_(heartbeat_interval_ms) {
+  if (endpoints_.empty()) throw std::invalid_argument("dispatcher session: no dispatcher endpoint");
+}
 
 void DispatcherSession::connect(const proto::Register& reg) {
   if (socket_) {
@@ -35,7 +38,7 @@ void DispatcherSession::connect(const proto::Register& reg) {
     socket_->set(zmq::sockopt::curve_publickey, curve_->public_key);
     socket_->set(zmq::sockopt::curve_secretkey, curve_->secret_key);
   }
-  socket_->connect(endpoint_);
+  socket_->connect(endpoint());
   welcomed_ = false;
   interval_ms_ = own_interval_ms_;
   dispatcher_interval_ms_ = std::max(own_interval_ms_, 1000);
@@ -55,7 +58,7 @@ void DispatcherSession::send_register() {
   reg_.held.clear();
   for (const auto& [id, h] : held_) reg_.held.push_back(h);
   raw_send(reg_);
-  log_info("session: registering with " + endpoint_ + " as '" + reg_.worker_id + "' (free_slots " +
+  log_info("session: registering with " + endpoint() + " as '" + reg_.worker_id + "' (free_slots " +
            std::to_string(reg_.free_slots) + ", holding " + std::to_string(reg_.held.size()) +
            " jobs, encoder " + reg_.encoder_fingerprint + ")");
 }

@@ -14,6 +14,11 @@
 // once: fencing). A dispatcher that does not know this connection (it restarted) answers with
 // Reregister; the session then registers again on the same socket by itself.
 //
+// Failover: the session knows one or more dispatcher endpoints (dispatchers of one fleet, sharing
+// the database). connect() uses the current one; after a dispatcher was presumed dead the
+// supervisor calls next_endpoint() (round robin) before connect(), so the held jobs are announced
+// to a live dispatcher, which adopts their leases while their epoch is current.
+//
 // Not thread-safe: the supervisor's loop thread owns it.
 #pragma once
 
@@ -45,7 +50,10 @@ class DispatcherSession {
   using Clock = std::chrono::steady_clock;
 
   // `heartbeat_interval_ms`: the worker's own send interval (Welcome may shorten it).
-  DispatcherSession(zmq::context_t& ctx, std::string endpoint, int32_t heartbeat_interval_ms);
+  // `endpoints`: at least one (std::invalid_argument otherwise); the first is current.
+  DispatcherSession(zmq::context_t& ctx, std::vector<std::string> endpoints, int32_t heartbeat_interval_ms);
+  DispatcherSession(zmq::context_t& ctx, std::string endpoint, int32_t heartbeat_interval_ms)
+      : DispatcherSession(ctx, std::vector<std::string>{std::move(endpoint)}, heartbeat_interval_ms) {}
 
   // Encrypts and authenticates every later connect() with these keys (before connect()).
   void set_curve(const CurveClientKeys& keys) { curve_ = keys; }
@@ -72,6 +80,10 @@ class DispatcherSession {
   // Sends Goodbye and closes the socket, waiting up to `linger_ms` for queued messages to leave.
   void close(const std::string& reason, int linger_ms);
 
+  // Makes the next endpoint (round robin) current for the next connect(). Loop thread.
+  void next_endpoint() { current_ = (current_ + 1) % endpoints_.size(); }
+  const std::string& endpoint() const { return endpoints_[current_]; }
+
   bool connected() const { return socket_ != nullptr; }
   bool welcomed() const { return welcomed_; }
   // The socket for zmq::poll; only valid while connected().
@@ -85,7 +97,8 @@ class DispatcherSession {
 
  private:
   zmq::context_t& ctx_;
-  std::string endpoint_;
+  std::vector<std::string> endpoints_;
+  size_t current_ = 0;  // index into endpoints_ of the one connect() uses
   int32_t own_interval_ms_;
   int32_t interval_ms_;
   int32_t dispatcher_interval_ms_;

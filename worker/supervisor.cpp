@@ -187,7 +187,7 @@ int SupervisorImpl::run() {
                            session_.connected() && session_.welcomed());
     if (session_.connected() && session_.tick() && !shutting_down_) dispatcher_lost();
     if (!notify_.is_ready() && !shutting_down_ && session_.welcomed())
-      notify_.ready("serving: engine up, registered with " + cfg_.dispatcher_endpoint + " as " + cfg_.worker_id);
+      notify_.ready("serving: engine up, registered with " + session_.endpoint() + " as " + cfg_.worker_id);
     notify_.watchdog_tick();
     schedule();
     maintain_cache();

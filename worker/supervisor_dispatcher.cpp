@@ -26,7 +26,13 @@ void SupervisorImpl::register_with_dispatcher() {
 }
 
 void SupervisorImpl::dispatcher_lost() {
-  log_warn("session: dispatcher silent too long; handing back unstarted jobs and registering again");
+  // With several dispatchers the next one is asked (round robin): a live one adopts the leases of
+  // the jobs we hold (the Register carries them) before the dead one's are taken over, so a
+  // running job is not run again elsewhere.
+  const std::string silent = session_.endpoint();
+  session_.next_endpoint();
+  log_warn("session: dispatcher " + silent + " silent too long; handing back unstarted jobs and registering with " +
+           session_.endpoint());
   // The dispatcher requeues our leases when it declares us dead; the HandBacks cover the case it
   // did not (a partition shorter than its timeout). Fencing epochs make either order safe.
   std::vector<proto::HandBack> backs;

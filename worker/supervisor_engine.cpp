@@ -34,7 +34,7 @@ void SupervisorImpl::on_engine_hello() {
   const auto& h = *engine_->hello();
   backoff_.started(Clock::now());
   notify_.status(notify_.is_ready() ? "serving: engine restarted (" + h.device + ")"
-                                    : "engine up (" + h.device + "); registering with " + cfg_.dispatcher_endpoint);
+                                    : "engine up (" + h.device + "); registering with " + session_.endpoint());
   if (h.encoder_fingerprint.empty()) {
     engine_lost("engine sent EngineHello without encoder_fingerprint; restarting it");
     return;
