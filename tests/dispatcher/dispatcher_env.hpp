@@ -74,6 +74,18 @@ struct DispatcherEnv {
     pqxx::nontransaction tx(c);
     tx.exec(sql);
   }
+  // INSERT INTO framefarm.jobs <values_sql> RETURNING id.
+  int64_t insert(const std::string& values_sql) const {
+    return std::stoll(q("INSERT INTO framefarm.jobs " + values_sql + " RETURNING id"));
+  }
+  std::string state_of(int64_t id) const {
+    return q("SELECT state FROM framefarm.jobs WHERE id = " + std::to_string(id));
+  }
+  // Polls a job's state until it is `want` or timeout; returns the last value.
+  std::string wait_state(int64_t id, const std::string& want,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    return wait_for("SELECT state FROM framefarm.jobs WHERE id = " + std::to_string(id), want, timeout);
+  }
   // Polls `sql` until it returns `want` or timeout; returns the last value.
   std::string wait_for(const std::string& sql, const std::string& want,
                        std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
