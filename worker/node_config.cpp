@@ -7,20 +7,20 @@
 namespace ff::worker {
 namespace {
 
+using json::Json;
+
 [[noreturn]] void fail(const std::string& key, const std::string& what) {
   throw std::runtime_error("worker config: key '" + key + "': " + what);
 }
 
-void substitute_gpu(json::Value& v, const std::string& index) {
+void substitute_gpu(Json& v, const std::string& index) {
   if (v.is_string()) {
-    std::string s = v.as_string();
+    std::string s = v.get<std::string>();
     for (size_t at = s.find("{gpu}"); at != std::string::npos; at = s.find("{gpu}", at + index.size()))
       s.replace(at, 5, index);
-    v = json::Value(s);
-  } else if (v.is_object()) {
-    for (auto& [k, x] : v.as_object()) substitute_gpu(x, index);
-  } else if (v.is_array()) {
-    for (auto& x : v.as_array()) substitute_gpu(x, index);
+    v = s;
+  } else if (v.is_structured()) {
+    for (auto& x : v) substitute_gpu(x, index);
   }
 }
 
@@ -35,34 +35,34 @@ std::string shift_bind_port(const std::string& bind, int offset) {
 
 }  // namespace
 
-json::Value node_config_for_gpu(const json::Value& node, int gpu) {
+Json node_config_for_gpu(const Json& node, int gpu) {
   if (gpu < 0) fail("--gpu", "GPU index " + std::to_string(gpu) + " is negative");
   if (!node.is_object()) return node;  // the decoder names the problem
-  json::Value out = node;
-  json::Object& o = out.as_object();
+  Json out = node;
   const std::string index = std::to_string(gpu);
-  json::Object overrides;
-  if (const json::Value* gpus = node.find("gpus")) {
-    if (!gpus->is_object()) fail("gpus", std::string("expected an object keyed by GPU index, got ") + gpus->type_name());
-    for (const auto& [k, v] : gpus->as_object()) {
+  Json overrides = Json::object();
+  if (auto gpus = node.find("gpus"); gpus != node.end()) {
+    if (!gpus->is_object())
+      fail("gpus", std::string("expected an object keyed by GPU index, got ") + json::type_of(*gpus));
+    for (const auto& [k, v] : gpus->items()) {
       if (k.empty() || k.find_first_not_of("0123456789") != std::string::npos)
         fail("gpus." + k, "keys are GPU indices (0, 1, ...)");
-      if (!v.is_object()) fail("gpus." + k, std::string("expected an object, got ") + v.type_name());
+      if (!v.is_object()) fail("gpus." + k, std::string("expected an object, got ") + json::type_of(v));
     }
-    if (const json::Value* mine = gpus->find(index)) overrides = mine->as_object();
-    o.erase("gpus");
+    if (auto mine = gpus->find(index); mine != gpus->end()) overrides = *mine;
+    out.erase("gpus");
   }
   // Ports first (from the node's values), then GPU N's overrides win as given.
-  if (json::Value* p = o.find("metrics_port"); p && p->is_int() && p->as_int() > 0)
-    *p = json::Value(p->as_int() + gpu);
-  if (json::Value* b = o.find("metrics_bind"); b && b->is_string() && !b->as_string().empty())
-    *b = json::Value(shift_bind_port(b->as_string(), gpu));
-  for (const auto& [k, v] : overrides) {
-    json::Value* engine = o.find("engine");
-    if (k == "engine" && v.is_object() && engine && engine->is_object()) {
-      for (const auto& [ek, ev] : v.as_object()) engine->as_object().set(ek, ev);
+  if (auto p = out.find("metrics_port"); p != out.end() && p->is_number_integer() && p->get<int64_t>() > 0)
+    *p = p->get<int64_t>() + gpu;
+  if (auto b = out.find("metrics_bind"); b != out.end() && b->is_string() && !b->get<std::string>().empty())
+    *b = shift_bind_port(b->get<std::string>(), gpu);
+  for (const auto& [k, v] : overrides.items()) {
+    auto engine = out.find("engine");
+    if (k == "engine" && v.is_object() && engine != out.end() && engine->is_object()) {
+      for (const auto& [ek, ev] : v.items()) (*engine)[ek] = ev;
     } else {
-      o.set(k, v);
+      out[k] = v;
     }
   }
   substitute_gpu(out, index);
@@ -75,13 +75,13 @@ WorkerConfig load_worker_config_for_gpu(const std::string& path, int gpu) {
   std::ostringstream ss;
   ss << in.rdbuf();
   try {
-    json::Value node;
+    Json node;
     try {
-      node = json::parse(ss.str());
-    } catch (const json::ParseError& e) {
-      throw std::runtime_error(std::string("worker config: ") + e.what());
+      node = json::parse(ss.str(), "worker config");
+    } catch (const json::Error& e) {
+      throw std::runtime_error(e.what());
     }
-    return decode_worker_config(json::dump(node_config_for_gpu(node, gpu)));
+    return decode_worker_config(node_config_for_gpu(node, gpu).dump());
   } catch (const std::exception& e) {
     throw std::runtime_error(path + " (GPU " + std::to_string(gpu) + "): " + e.what());
   }

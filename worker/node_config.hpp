@@ -13,14 +13,14 @@
 
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/worker_config.hpp"
 
 namespace ff::worker {
 
 // Returns GPU `gpu`'s config object from the node config `node`. Throws std::runtime_error naming
 // the key when "gpus" is not an object of objects keyed by GPU index, or `gpu` is negative. Pure.
-json::Value node_config_for_gpu(const json::Value& node, int gpu);
+json::Json node_config_for_gpu(const json::Json& node, int gpu);
 
 // Reads the node config at `path` and decodes GPU `gpu`'s config (decode_worker_config); errors
 // name the file and the GPU. Pure apart from the read.

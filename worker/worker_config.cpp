@@ -9,48 +9,45 @@
 namespace ff::worker {
 namespace {
 
+using json::Json;
+
+// Every error reads "worker config: key '<key path>': <problem>".
 [[noreturn]] void fail(std::string_view key, const std::string& what) {
   throw std::runtime_error("worker config: key '" + std::string(key) + "': " + what);
 }
 
-std::string get_string(const json::Value& v, std::string_view key) {
-  if (!v.is_string()) fail(key, std::string("expected a string, got ") + v.type_name());
-  return v.as_string();
-}
-
-int64_t get_int(const json::Value& v, std::string_view key, int64_t lo, int64_t hi) {
-  if (!v.is_number()) fail(key, std::string("expected an integer, got ") + v.type_name());
-  int64_t x = 0;
+// `v` (the value under `key`) as T in [lo, hi] (json_fields' decode: integral floats accepted,
+// anything else of the wrong type refused); errors in the format above.
+template <class T>
+T read(const Json& v, std::string_view key, T lo, T hi) {
+  const std::string path(key);
   try {
-    x = v.as_int();
-  } catch (const std::exception&) {
-    fail(key, "expected an integer, got a fraction");
+    return json::in_range(json::decode<T>(v, path), lo, hi, path);
+  } catch (const json::Error& e) {
+    const std::string m = e.what();
+    fail(key, m.rfind(path + ": ", 0) == 0 ? m.substr(path.size() + 2) : m);
   }
-  if (x < lo || x > hi)
-    fail(key, "value " + std::to_string(x) + " out of range [" + std::to_string(lo) + ", " +
-                  std::to_string(hi) + "]");
-  return x;
 }
 
-int32_t get_i32(const json::Value& v, std::string_view key, int32_t lo, int32_t hi) {
-  return static_cast<int32_t>(get_int(v, key, lo, hi));
+std::string read_string(const Json& v, std::string_view key) {
+  if (!v.is_string()) fail(key, std::string("expected a string, got ") + json::type_of(v));
+  return v.get<std::string>();
 }
 
 // The model files as users download them. The supervisor needs only text_encoder (the tokenizer);
 // the engine decodes and checks the whole object (ltx2::model_files_from_json). Relative paths
 // are made absolute against the working directory, since the engine runs from elsewhere.
-json::Value decode_model_files(const json::Value& v) {
-  if (!v.is_object()) fail("model_files", std::string("expected an object, got ") + v.type_name());
-  json::Value out = v;
-  for (auto& [key, value] : out.as_object()) {
-    if (!value.is_string()) continue;
-    if (key == "pipeline") continue;
-    if (value.as_string().empty()) fail("model_files." + key, "must not be empty");
-    value = json::Value(std::filesystem::absolute(value.as_string()).lexically_normal().string());
+Json decode_model_files(const Json& v) {
+  if (!v.is_object()) fail("model_files", std::string("expected an object, got ") + json::type_of(v));
+  Json out = v;
+  for (auto& [key, value] : out.items()) {
+    if (!value.is_string() || key == "pipeline") continue;
+    if (value.get<std::string>().empty()) fail("model_files." + key, "must not be empty");
+    value = std::filesystem::absolute(value.get<std::string>()).lexically_normal().string();
   }
   for (const char* required : {"checkpoint", "text_encoder"})
-    if (!out.as_object().contains(required)) fail(std::string("model_files.") + required, "required");
-  get_string(*out.find("text_encoder"), "model_files.text_encoder");
+    if (!out.contains(required)) fail(std::string("model_files.") + required, "required");
+  read_string(out["text_encoder"], "model_files.text_encoder");
   return out;
 }
 
@@ -60,58 +57,59 @@ constexpr int64_t kMaxI64 = std::numeric_limits<int64_t>::max();
 }  // namespace
 
 WorkerConfig decode_worker_config(std::string_view json_text) {
-  json::Value root;
+  Json root;
   try {
-    root = json::parse(json_text);
-  } catch (const json::ParseError& e) {
-    throw std::runtime_error(std::string("worker config: ") + e.what());
+    root = json::parse(json_text, "worker config");  // refuses duplicate keys
+  } catch (const json::Error& e) {
+    throw std::runtime_error(e.what());
   }
   if (!root.is_object())
-    throw std::runtime_error(std::string("worker config: expected a JSON object, got ") +
-                             root.type_name());
+    throw std::runtime_error(std::string("worker config: expected a JSON object, got ") + json::type_of(root));
   WorkerConfig c;
-  for (const auto& [key, v] : root.as_object()) {
-    if (key == "dispatcher_endpoint") c.dispatcher_endpoint = get_string(v, key);
-    else if (key == "worker_id") c.worker_id = get_string(v, key);
-    else if (key == "model") c.model = get_string(v, key);
+  for (const auto& [key, v] : root.items()) {
+    auto i32 = [&](int32_t& field, int32_t lo, int32_t hi) { field = read<int32_t>(v, key, lo, hi); };
+    auto i64 = [&](int64_t& field, int64_t lo, int64_t hi) { field = read<int64_t>(v, key, lo, hi); };
+    if (key == "dispatcher_endpoint") c.dispatcher_endpoint = read_string(v, key);
+    else if (key == "worker_id") c.worker_id = read_string(v, key);
+    else if (key == "model") c.model = read_string(v, key);
     else if (key == "model_files") c.model_files = decode_model_files(v);
-    else if (key == "run_dir") c.run_dir = get_string(v, key);
-    else if (key == "slots") c.slots = get_i32(v, key, 1, 1024);
-    else if (key == "max_encode_batch") c.max_encode_batch = get_i32(v, key, 1, 1024);
-    else if (key == "max_length") c.max_length = get_i32(v, key, 1, 1 << 20);
-    else if (key == "heartbeat_interval_ms") c.heartbeat_interval_ms = get_i32(v, key, 10, 600000);
-    else if (key == "engine_command") c.engine_command = get_string(v, key);
-    else if (key == "engine_start_timeout_ms") c.engine_start_timeout_ms = get_i32(v, key, 100, kMaxI32);
-    else if (key == "engine_request_timeout_ms") c.engine_request_timeout_ms = get_i32(v, key, 100, kMaxI32);
-    else if (key == "engine_restart_backoff_ms") c.engine_restart_backoff_ms = get_i32(v, key, 0, 600000);
-    else if (key == "engine_restart_backoff_max_ms") c.engine_restart_backoff_max_ms = get_i32(v, key, 0, 3600000);
-    else if (key == "engine_max_start_failures") c.engine_max_start_failures = get_i32(v, key, 0, 1000);
+    else if (key == "run_dir") c.run_dir = read_string(v, key);
+    else if (key == "slots") i32(c.slots, 1, 1024);
+    else if (key == "max_encode_batch") i32(c.max_encode_batch, 1, 1024);
+    else if (key == "max_length") i32(c.max_length, 1, 1 << 20);
+    else if (key == "heartbeat_interval_ms") i32(c.heartbeat_interval_ms, 10, 600000);
+    else if (key == "engine_command") c.engine_command = read_string(v, key);
+    else if (key == "engine_start_timeout_ms") i32(c.engine_start_timeout_ms, 100, kMaxI32);
+    else if (key == "engine_request_timeout_ms") i32(c.engine_request_timeout_ms, 100, kMaxI32);
+    else if (key == "engine_restart_backoff_ms") i32(c.engine_restart_backoff_ms, 0, 600000);
+    else if (key == "engine_restart_backoff_max_ms") i32(c.engine_restart_backoff_max_ms, 0, 3600000);
+    else if (key == "engine_max_start_failures") i32(c.engine_max_start_failures, 0, 1000);
     else if (key == "gpus") fail(key, "per-GPU overrides of a node config: run with --gpu N");
-    else if (key == "shutdown_grace_ms") c.shutdown_grace_ms = get_i32(v, key, 0, kMaxI32);
+    else if (key == "shutdown_grace_ms") i32(c.shutdown_grace_ms, 0, kMaxI32);
     else if (key == "engine") {
-      if (!v.is_object()) fail(key, std::string("expected an object, got ") + v.type_name());
+      if (!v.is_object()) fail(key, std::string("expected an object, got ") + json::type_of(v));
       c.engine = v;
-      if (const json::Value* out = v.find("output_root")) c.output_root = get_string(*out, "engine.output_root");
-      if (const json::Value* dev = v.find("device")) c.engine_device = get_string(*dev, "engine.device");
-    } else if (key == "database_url") c.database_url = get_string(v, key);
-    else if (key == "cache_ram_bytes") c.cache_ram_bytes = get_int(v, key, 0, kMaxI64);
-    else if (key == "cache_retention_max_rows") c.cache_retention_max_rows = get_int(v, key, 0, kMaxI64);
-    else if (key == "cache_retention_max_age_s") c.cache_retention_max_age_s = get_int(v, key, 0, kMaxI64);
-    else if (key == "cache_prune_interval_s") c.cache_prune_interval_s = get_i32(v, key, 1, kMaxI32);
+      if (auto out = v.find("output_root"); out != v.end()) c.output_root = read_string(*out, "engine.output_root");
+      if (auto dev = v.find("device"); dev != v.end()) c.engine_device = read_string(*dev, "engine.device");
+    } else if (key == "database_url") c.database_url = read_string(v, key);
+    else if (key == "cache_ram_bytes") i64(c.cache_ram_bytes, 0, kMaxI64);
+    else if (key == "cache_retention_max_rows") i64(c.cache_retention_max_rows, 0, kMaxI64);
+    else if (key == "cache_retention_max_age_s") i64(c.cache_retention_max_age_s, 0, kMaxI64);
+    else if (key == "cache_prune_interval_s") i32(c.cache_prune_interval_s, 1, kMaxI32);
     else if (key == "metrics_port") {
-      if (root.as_object().contains("metrics_bind")) fail(key, "give metrics_bind or metrics_port, not both");
-      const int32_t port = get_i32(v, key, 0, 65535);
+      if (root.contains("metrics_bind")) fail(key, "give metrics_bind or metrics_port, not both");
+      const int32_t port = read<int32_t>(v, key, 0, 65535);
       c.metrics_bind = port > 0 ? "127.0.0.1:" + std::to_string(port) : "";
     } else if (key == "metrics_bind") {
-      c.metrics_bind = get_string(v, key);
+      c.metrics_bind = read_string(v, key);
       const auto colon = c.metrics_bind.rfind(':');
       if (!c.metrics_bind.empty() &&
           (colon == std::string::npos || colon == 0 || colon + 1 == c.metrics_bind.size() ||
            c.metrics_bind.find_first_not_of("0123456789", colon + 1) != std::string::npos))
         fail(key, "'" + c.metrics_bind + "' is not ADDR:PORT like 127.0.0.1:9464");
     }
-    else if (key == "curve_key_file") c.curve_key_file = get_string(v, key);
-    else if (key == "dispatcher_public_key_file") c.dispatcher_public_key_file = get_string(v, key);
+    else if (key == "curve_key_file") c.curve_key_file = read_string(v, key);
+    else if (key == "dispatcher_public_key_file") c.dispatcher_public_key_file = read_string(v, key);
     else fail(key, "unknown key");
   }
   if (c.dispatcher_endpoint.empty()) fail("dispatcher_endpoint", "required");
@@ -121,7 +119,7 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
   if (c.worker_id.empty()) fail("worker_id", "required");
   if (c.model_files.is_null()) fail("model_files", "required");
   if (c.model.empty()) fail("model", "must not be empty");
-  if (!c.engine.is_object()) c.engine = json::Object{};
+  if (!c.engine.is_object()) c.engine = Json::object();
   if (c.output_root.empty()) c.output_root = "output";  // relative to the working directory
   return c;
 }
@@ -139,18 +137,17 @@ WorkerConfig load_worker_config(const std::string& path) {
 }
 
 std::string text_encoder_dir(const WorkerConfig& cfg) {
-  const json::Value* te = cfg.model_files.is_object() ? cfg.model_files.find("text_encoder") : nullptr;
-  return te && te->is_string() ? te->as_string() : std::string();
+  if (!cfg.model_files.is_object()) return {};
+  auto te = cfg.model_files.find("text_encoder");
+  return te != cfg.model_files.end() && te->is_string() ? te->get<std::string>() : std::string();
 }
 
 std::string engine_config_json(const WorkerConfig& cfg) {
-  json::Value v = cfg.engine.is_object() ? cfg.engine : json::Value(json::Object{});
-  if (!v.as_object().contains("max_encode_batch"))
-    v.as_object().set("max_encode_batch", json::Value(cfg.max_encode_batch));
-  v.as_object().set("model", cfg.model_files);
-  if (!v.as_object().contains("output_root"))
-    v.as_object().set("output_root", json::Value(cfg.output_root));
-  return json::dump(v, 2);
+  Json v = cfg.engine.is_object() ? cfg.engine : Json::object();
+  if (!v.contains("max_encode_batch")) v["max_encode_batch"] = cfg.max_encode_batch;
+  v["model"] = cfg.model_files;
+  if (!v.contains("output_root")) v["output_root"] = cfg.output_root;
+  return v.dump(2);
 }
 
 }  // namespace ff::worker

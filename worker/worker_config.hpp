@@ -36,7 +36,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::worker {
 
@@ -44,7 +44,7 @@ struct WorkerConfig {
   std::string dispatcher_endpoint;  // ZeroMQ endpoint of the dispatcher's ROUTER (tcp://host:port)
   std::string worker_id;            // stable name reported in Register, e.g. "node-3/cuda:0"
   std::string model = "ltx-2.3";    // model name matched against jobs.model
-  json::Value model_files;          // object: checkpoint, text_encoder, ... (paths made absolute)
+  json::Json model_files;           // object: checkpoint, text_encoder, ... (paths made absolute)
   std::string run_dir;              // private folder for engine.sock + engine.json; "" = a temp dir
   int32_t slots = 1;                // jobs held at once (credit); the engine runs one at a time
   int32_t max_encode_batch = 8;     // most prompts encoded in one engine pass
@@ -58,7 +58,7 @@ struct WorkerConfig {
   int32_t engine_max_start_failures = 5;  // starts in a row without EngineHello before the worker
                                           // exits with status 3; 0 = retry forever
   int32_t shutdown_grace_ms = 60000;  // on SIGTERM, how long the running job may take to finish
-  json::Value engine;               // engine config object, passed through to the engine's file
+  json::Json engine;                // engine config object, passed through to the engine's file
   std::string engine_device;        // engine.device as given ("" = absent: the engine's default, cpu)
   std::string output_root;          // engine.output_root (where videos go); default "output"
   std::string database_url;         // embedding cache database (libpq URL); "" = RAM tier only

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/node_config.hpp"
 
 namespace json = ff::json;
@@ -24,9 +24,11 @@ const char* kNode = R"({
            "2": {"metrics_port": 9500, "worker_id": "node-3/spare"}}
 })";
 
+json::Json node(const char* text = kNode) { return json::parse(text, "node config"); }
+
 std::string err(const std::string& text, int gpu) {
   try {
-    node_config_for_gpu(json::parse(text), gpu);
+    node_config_for_gpu(json::parse(text, "node config"), gpu);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -36,37 +38,37 @@ std::string err(const std::string& text, int gpu) {
 }  // namespace
 
 TEST_CASE("GPU 0 gets the shared values with its index filled in and the base metrics port") {
-  const auto c = ff::worker::decode_worker_config(json::dump(node_config_for_gpu(json::parse(kNode), 0)));
+  const auto c = ff::worker::decode_worker_config(node_config_for_gpu(node(), 0).dump());
   CHECK(c.worker_id == "node-3/cuda:0");
   CHECK(c.run_dir == "/run/framefarm-worker-0");
   CHECK(c.slots == 2);
-  CHECK(c.engine["vram_budget_bytes"].as_int() == 90000000000);
-  CHECK(json::dump(node_config_for_gpu(json::parse(kNode), 0)).find("\"metrics_port\":9464") != std::string::npos);
-  CHECK(node_config_for_gpu(json::parse(kNode), 0).find("gpus") == nullptr);
+  CHECK(c.engine["vram_budget_bytes"] == 90000000000);
+  CHECK(node_config_for_gpu(node(), 0).dump().find("\"metrics_port\":9464") != std::string::npos);
+  CHECK(node_config_for_gpu(node(), 0).contains("gpus") == false);
 }
 
 TEST_CASE("GPU 1: its overrides replace keys, its engine keys merge into the shared engine, port + 1") {
-  const json::Value v = node_config_for_gpu(json::parse(kNode), 1);
-  CHECK(v["worker_id"].as_string() == "node-3/cuda:1");
-  CHECK(v["slots"].as_int() == 1);
-  CHECK(v["engine"]["vram_budget_bytes"].as_int() == 40000000000);
-  CHECK(v["engine"]["device"].as_string() == "cuda:0");       // kept from the shared engine
-  CHECK(v["engine"]["output_root"].as_string() == "/srv/out");
-  CHECK(v["metrics_port"].as_int() == 9465);
-  ff::worker::decode_worker_config(json::dump(v));  // decodes
+  const json::Json v = node_config_for_gpu(node(), 1);
+  CHECK(v["worker_id"] == "node-3/cuda:1");
+  CHECK(v["slots"] == 1);
+  CHECK(v["engine"]["vram_budget_bytes"] == 40000000000);
+  CHECK(v["engine"]["device"] == "cuda:0");       // kept from the shared engine
+  CHECK(v["engine"]["output_root"] == "/srv/out");
+  CHECK(v["metrics_port"] == 9465);
+  ff::worker::decode_worker_config(v.dump());  // decodes
 }
 
 TEST_CASE("a GPU's own metrics_port or worker_id is taken as given, GPU 7 without overrides is derived") {
-  const json::Value two = node_config_for_gpu(json::parse(kNode), 2);
-  CHECK(two["metrics_port"].as_int() == 9500);
-  CHECK(two["worker_id"].as_string() == "node-3/spare");
-  const json::Value seven = node_config_for_gpu(json::parse(kNode), 7);
-  CHECK(seven["metrics_port"].as_int() == 9471);
-  CHECK(seven["run_dir"].as_string() == "/run/framefarm-worker-7");
-  const json::Value bind = node_config_for_gpu(json::parse(R"({"metrics_bind": "0.0.0.0:9464", "w": "{gpu}{gpu}"})"), 3);
-  CHECK(bind["metrics_bind"].as_string() == "0.0.0.0:9467");
-  CHECK(bind["w"].as_string() == "33");
-  CHECK(node_config_for_gpu(json::parse(R"({"metrics_port": 0})"), 3)["metrics_port"].as_int() == 0);  // off stays off
+  const json::Json two = node_config_for_gpu(node(), 2);
+  CHECK(two["metrics_port"] == 9500);
+  CHECK(two["worker_id"] == "node-3/spare");
+  const json::Json seven = node_config_for_gpu(node(), 7);
+  CHECK(seven["metrics_port"] == 9471);
+  CHECK(seven["run_dir"] == "/run/framefarm-worker-7");
+  const json::Json bind = node_config_for_gpu(node(R"({"metrics_bind": "0.0.0.0:9464", "w": "{gpu}{gpu}"})"), 3);
+  CHECK(bind["metrics_bind"] == "0.0.0.0:9467");
+  CHECK(bind["w"] == "33");
+  CHECK(node_config_for_gpu(node(R"({"metrics_port": 0})"), 3)["metrics_port"] == 0);  // off stays off
 }
 
 TEST_CASE("malformed gpus objects and a negative index are refused by name") {
@@ -89,6 +91,6 @@ TEST_CASE("the shipped example (ops/config/worker.json) decodes for GPU 0 and 1 
   CHECK(c0.worker_id != c1.worker_id);
   CHECK(c0.run_dir == "/run/framefarm-worker-0");
   CHECK(c1.run_dir == "/run/framefarm-worker-1");
-  CHECK(c0.engine["device"].as_string() == "cuda:0");  // each instance sees only its own GPU
-  CHECK(c1.engine["device"].as_string() == "cuda:0");
+  CHECK(c0.engine["device"] == "cuda:0");  // each instance sees only its own GPU
+  CHECK(c1.engine["device"] == "cuda:0");
 }

@@ -18,7 +18,7 @@ TEST_CASE("a minimal config gets the documented defaults") {
   CHECK(c.dispatcher_endpoint == "tcp://127.0.0.1:5555");
   CHECK(c.worker_id == "w1");
   CHECK(ff::worker::text_encoder_dir(c) == "/m/te");
-  CHECK(c.model_files["checkpoint"].as_string() == "/m/c.safetensors");
+  CHECK(c.model_files["checkpoint"] == "/m/c.safetensors");
   CHECK(c.model == "ltx-2.3");
   CHECK(c.slots == 1);
   CHECK(c.max_encode_batch == 8);
@@ -26,7 +26,6 @@ TEST_CASE("a minimal config gets the documented defaults") {
   CHECK(c.heartbeat_interval_ms == 1000);
   CHECK(c.engine_command.empty());
   CHECK(c.engine.is_object());
-  CHECK(c.engine_device.empty());  // the engine's default
   CHECK(c.output_root == "output");
   CHECK(c.database_url.empty());
   CHECK(c.metrics_bind.empty());  // no /metrics unless configured
@@ -55,8 +54,7 @@ TEST_CASE("every key is decoded") {
   CHECK(c.engine_restart_backoff_ms == 10);
   CHECK(c.shutdown_grace_ms == 3000);
   CHECK(c.output_root == "/srv/out");
-  CHECK(c.engine_device == "cuda:0");
-  CHECK(c.engine["vram_budget_bytes"].as_int() == 90000000000);
+  CHECK(c.engine["vram_budget_bytes"] == 90000000000);
   CHECK(c.database_url == "postgresql:///ff");
   CHECK(c.cache_ram_bytes == 1048576);
   CHECK(c.metrics_bind == "127.0.0.1:9464");  // metrics_port N: loopback
@@ -68,14 +66,15 @@ TEST_CASE("every key is decoded") {
 TEST_CASE("the engine config passes through, with max_encode_batch added") {
   auto c = decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
       "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}, "max_encode_batch": 5, "engine": {"device": "cpu"}})");
-  auto v = ff::json::parse(ff::worker::engine_config_json(c));
-  CHECK(v["device"].as_string() == "cpu");
-  CHECK(v["max_encode_batch"].as_int() == 5);
-  CHECK(v["output_root"].as_string() == "output");
-  CHECK(v["model"]["text_encoder"].as_string() == "/m/te");
+  auto v = ff::json::parse(ff::worker::engine_config_json(c), "engine config");
+  CHECK(v["device"] == "cpu");
+  CHECK(v["max_encode_batch"] == 5);
+  CHECK(v["output_root"] == "output");
+  CHECK(v["model"]["text_encoder"] == "/m/te");
+  CHECK(v.begin().key() == "device");  // the engine object's own keys first, in their order
   c = decode_worker_config(R"({"dispatcher_endpoint": "tcp://d:1", "worker_id": "w",
       "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}, "engine": {"max_encode_batch": 3}})");
-  CHECK(ff::json::parse(ff::worker::engine_config_json(c))["max_encode_batch"].as_int() == 3);
+  CHECK(ff::json::parse(ff::worker::engine_config_json(c), "engine config")["max_encode_batch"] == 3);
 }
 
 TEST_CASE("an unknown key is rejected, naming it") {
@@ -111,9 +110,12 @@ TEST_CASE("wrong types, ranges and missing keys name the key") {
   CHECK(err(R"({"dispatcher_endpoint": "x", "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"}})").find("'worker_id': required") != std::string::npos);
   CHECK(err(R"({"dispatcher_endpoint": "x", "worker_id": "w"})").find("'model_files': required") != std::string::npos);
   const std::string base = R"("dispatcher_endpoint": "x", "worker_id": "w", "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"})";
-  CHECK(err("{" + base + R"(, "slots": "2"})").find("'slots': expected an integer, got string") != std::string::npos);
-  CHECK(err("{" + base + R"(, "slots": 0})").find("'slots': value 0 out of range") != std::string::npos);
-  CHECK(err("{" + base + R"(, "slots": 1.5})").find("'slots'") != std::string::npos);
+  CHECK(err("{" + base + R"(, "slots": "2"})").find("'slots': expected integer, got string") != std::string::npos);
+  CHECK(err("{" + base + R"(, "slots": 0})").find("'slots': must be in [1, 1024], got 0") != std::string::npos);
+  CHECK(err("{" + base + R"(, "slots": 1.5})").find("'slots': expected integer, got 1.5") != std::string::npos);
+  CHECK(ff::worker::decode_worker_config("{" + base + R"(, "slots": 2.0})").slots == 2);  // an integral number
+  CHECK(err("{" + base + R"(, "cache_ram_bytes": -1})").find("'cache_ram_bytes': must be in [0, ") != std::string::npos);
+  CHECK(err("{" + base + R"(, "engine": {"device": 0}})").find("'engine.device': expected a string") != std::string::npos);
   CHECK(err("{" + base + R"(, "metrics_port": 70000})").find("'metrics_port'") != std::string::npos);
   CHECK(err("{" + base + R"(, "metrics_bind": "9464"})").find("'metrics_bind': '9464' is not ADDR:PORT") != std::string::npos);
   CHECK(err("{" + base + R"(, "metrics_bind": "a:1", "metrics_port": 2})").find("not both") != std::string::npos);
@@ -121,16 +123,16 @@ TEST_CASE("wrong types, ranges and missing keys name the key") {
   CHECK(err("{" + base + R"(, "engine": []})").find("'engine': expected an object") != std::string::npos);
   CHECK(err("{" + base + R"(, "engine": {"output_root": 3}})").find("engine.output_root") != std::string::npos);
   CHECK(err("[1, 2]").find("expected a JSON object") != std::string::npos);
-  CHECK(err("{").find("worker config: json:") != std::string::npos);
+  CHECK(err("{").find("worker config: parse error at line 1") != std::string::npos);
   CHECK(err("{" + base + R"(, "worker_id": "again"})").find("duplicate") != std::string::npos);
 }
 
 TEST_CASE("model_files: paths become absolute, checkpoint and text_encoder are required") {
   const auto c = decode_worker_config(R"({"dispatcher_endpoint": "x", "worker_id": "w",
       "model_files": {"checkpoint": "rel/c.safetensors", "text_encoder": "/a/../te", "pipeline": "two_stages"}})");
-  CHECK(c.model_files["checkpoint"].as_string().front() == '/');
+  CHECK(c.model_files["checkpoint"].get<std::string>().front() == '/');
   CHECK(ff::worker::text_encoder_dir(c) == "/te");
-  CHECK(c.model_files["pipeline"].as_string() == "two_stages");
+  CHECK(c.model_files["pipeline"] == "two_stages");
   CHECK_THROWS_WITH_AS(decode_worker_config(R"({"dispatcher_endpoint": "x", "worker_id": "w",
       "model_files": {"checkpoint": "/c"}})"), doctest::Contains("'model_files.text_encoder': required"), std::runtime_error);
   CHECK_THROWS_WITH_AS(decode_worker_config(R"({"dispatcher_endpoint": "x", "worker_id": "w",
