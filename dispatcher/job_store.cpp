@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "common/job_params.hpp"
-#include "dispatcher/pg_array.hpp"
+#include "common/pg_array.hpp"
 #include "dispatcher/queries.hpp"
 
 namespace ff::dispatcher {
@@ -81,8 +81,8 @@ std::vector<ClaimedJob> JobStore::claim(const std::string& owner, int64_t limit,
   pqxx::result r;
   {
     pqxx::nontransaction tx(*conn_);
-    r = tx.exec_prepared(sql::kClaimJobs, owner, limit, text_array(models), lease_ms,
-                         text_array(fingerprints));
+    r = tx.exec_prepared(sql::kClaimJobs, owner, limit, pg::text_array(models), lease_ms,
+                         pg::text_array(fingerprints));
   }
   std::vector<ClaimedJob> out;
   std::vector<CompletionRow> bad_params;
@@ -148,9 +148,9 @@ std::vector<int64_t> JobStore::mark_running(const std::vector<ProgressRow>& rows
     totals.push_back(p.total_steps);
   }
   pqxx::nontransaction tx(*conn_);
-  return ids_of(tx.exec_prepared(sql::kMarkRunning, int_array(ids), int_array(epochs),
-                                 text_array(workers), text_array(phases), int_array(steps),
-                                 int_array(totals)));
+  return ids_of(tx.exec_prepared(sql::kMarkRunning, pg::int_array(ids), pg::int_array(epochs),
+                                 pg::text_array(workers), pg::text_array(phases), pg::int_array(steps),
+                                 pg::int_array(totals)));
 }
 
 std::vector<int64_t> JobStore::complete(const std::vector<CompletionRow>& rows) {
@@ -170,10 +170,10 @@ std::vector<int64_t> JobStore::complete(const std::vector<CompletionRow>& rows) 
     delays.push_back(c.retry_delay_ms);
   }
   pqxx::nontransaction tx(*conn_);
-  return ids_of(tx.exec_prepared(sql::kCompleteJobs, int_array(ids), int_array(epochs),
-                                 text_array(states), text_array(workers), text_array(results),
-                                 text_array(kinds), text_array(errors), int_array(delays),
-                                 text_array(owners), foreign + "}"));
+  return ids_of(tx.exec_prepared(sql::kCompleteJobs, pg::int_array(ids), pg::int_array(epochs),
+                                 pg::text_array(states), pg::text_array(workers), pg::text_array(results),
+                                 pg::text_array(kinds), pg::text_array(errors), pg::int_array(delays),
+                                 pg::text_array(owners), foreign + "}"));
 }
 
 std::vector<int64_t> JobStore::hand_back(const std::vector<LeaseRef>& rows) {
@@ -185,7 +185,7 @@ std::vector<int64_t> JobStore::hand_back(const std::vector<LeaseRef>& rows) {
     owners.push_back(l.owner);
   }
   pqxx::nontransaction tx(*conn_);
-  return ids_of(tx.exec_prepared(sql::kHandBackJobs, int_array(ids), int_array(epochs), text_array(owners)));
+  return ids_of(tx.exec_prepared(sql::kHandBackJobs, pg::int_array(ids), pg::int_array(epochs), pg::text_array(owners)));
 }
 
 std::vector<AdoptedLease> JobStore::adopt(const std::string& owner, int64_t lease_ms,
@@ -196,7 +196,7 @@ std::vector<AdoptedLease> JobStore::adopt(const std::string& owner, int64_t leas
     epochs.push_back(l.epoch);
   }
   pqxx::nontransaction tx(*conn_);
-  auto r = tx.exec_prepared(sql::kAdoptLeases, owner, lease_ms, int_array(ids), int_array(epochs));
+  auto r = tx.exec_prepared(sql::kAdoptLeases, owner, lease_ms, pg::int_array(ids), pg::int_array(epochs));
   std::vector<AdoptedLease> out;
   for (const auto& row : r)
     out.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<int32_t>(), row[3].as<int32_t>(),
@@ -212,8 +212,8 @@ std::vector<int64_t> JobStore::renew(const std::string& owner, int64_t lease_ms,
     epochs.push_back(l.epoch);
   }
   pqxx::nontransaction tx(*conn_);
-  return ids_of(tx.exec_prepared(sql::kRenewLeases, owner, lease_ms, int_array(ids),
-                                 int_array(epochs)));
+  return ids_of(tx.exec_prepared(sql::kRenewLeases, owner, lease_ms, pg::int_array(ids),
+                                 pg::int_array(epochs)));
 }
 
 std::vector<ReapedJob> JobStore::reap_expired(int64_t base_ms, int64_t max_ms) {
@@ -229,7 +229,7 @@ std::vector<ReapedJob> JobStore::reap_expired(int64_t base_ms, int64_t max_ms) {
 std::vector<int64_t> JobStore::release_orphans(const std::string& owner,
                                                const std::vector<int64_t>& held) {
   pqxx::nontransaction tx(*conn_);
-  return ids_of(tx.exec_prepared(sql::kReleaseOrphanLeases, owner, int_array(held)));
+  return ids_of(tx.exec_prepared(sql::kReleaseOrphanLeases, owner, pg::int_array(held)));
 }
 
 int64_t JobStore::delete_finished(int64_t age_ms, int64_t batch) {
@@ -239,7 +239,7 @@ int64_t JobStore::delete_finished(int64_t age_ms, int64_t batch) {
 
 std::vector<LeaseRef> JobStore::cancel_requested(const std::vector<int64_t>& ids) {
   pqxx::nontransaction tx(*conn_);
-  auto r = tx.exec_prepared(sql::kCancelRequestedAmong, int_array(ids));
+  auto r = tx.exec_prepared(sql::kCancelRequestedAmong, pg::int_array(ids));
   std::vector<LeaseRef> out;
   for (const auto& row : r) out.push_back({row[0].as<int64_t>(), row[1].as<int64_t>()});
   return out;
@@ -249,7 +249,7 @@ void JobStore::upsert_worker(const std::string& dispatcher_id, const WorkerInfo&
   pqxx::nontransaction tx(*conn_);
   tx.exec_prepared(sql::kUpsertWorker, w.worker_id, dispatcher_id, w.gpu_name, w.model,
                    w.vram_total_bytes, w.vram_budget_bytes, w.max_encode_batch,
-                   w.encoder_fingerprint, text_array(w.components_resident), w.credit);
+                   w.encoder_fingerprint, pg::text_array(w.components_resident), w.credit);
 }
 
 void JobStore::update_workers(const std::string& dispatcher_id, const std::vector<WorkerRow>& rows) {
@@ -261,8 +261,8 @@ void JobStore::update_workers(const std::string& dispatcher_id, const std::vecto
     inflight.push_back(r.jobs_in_flight);
   }
   pqxx::nontransaction tx(*conn_);
-  tx.exec_prepared(sql::kUpdateWorkers, dispatcher_id, text_array(ids), int_array(credits),
-                   int_array(inflight));
+  tx.exec_prepared(sql::kUpdateWorkers, dispatcher_id, pg::text_array(ids), pg::int_array(credits),
+                   pg::int_array(inflight));
 }
 
 void JobStore::beat(const std::string& dispatcher_id, int64_t dead_after_ms) {

@@ -15,7 +15,7 @@
 #include "dispatcher/backoff.hpp"
 #include "dispatcher/job_log.hpp"
 #include "dispatcher/serve_state.hpp"
-#include "dispatcher/text.hpp"
+#include "common/utf8.hpp"
 
 namespace ff::dispatcher {
 
@@ -41,8 +41,8 @@ double finite_or_zero(double v) { return v == v && v < 1e300 && v > -1e300 ? v :
 
 // result.media: the MP4 the worker wrote (proto::MediaInfo).
 nlohmann::json media_json(const proto::MediaInfo& m) {
-  return {{"mp4_path", sanitize_text(m.mp4_path, 4096)},
-          {"poster_path", sanitize_text(m.poster_path, 4096)},
+  return {{"mp4_path", utf8::sanitize(m.mp4_path, 4096)},
+          {"poster_path", utf8::sanitize(m.poster_path, 4096)},
           {"duration_s", finite_or_zero(m.duration_s)},
           {"frames", static_cast<long long>(m.frames)},
           {"fps", finite_or_zero(m.fps)},
@@ -180,10 +180,10 @@ void Dispatcher::Impl::handle(const std::string& identity, const std::string& us
         } else if constexpr (std::is_same_v<T, proto::HandBack>) {
           on_hand_back(*s, msg);
         } else if constexpr (std::is_same_v<T, proto::Goodbye>) {
-          log::info(kLog, "worker ", s->caps.worker_id, " said goodbye: ", sanitize_text(msg.reason, 200));
+          log::info(kLog, "worker ", s->caps.worker_id, " said goodbye: ", utf8::sanitize(msg.reason, 200));
           auto gone = registry.remove(identity);
           link.unwatch(identity);
-          release_session(*gone, "worker left: " + sanitize_text(msg.reason, 200), "gone");
+          release_session(*gone, "worker left: " + utf8::sanitize(msg.reason, 200), "gone");
         } else {
           stats.frames_dropped_total++;
           warn_frames("dropped unexpected ", proto::type_name(proto::type_of(m)), " from worker ",
@@ -199,10 +199,10 @@ void Dispatcher::Impl::on_register(const std::string& identity, const std::strin
   // Under CURVE a worker's identity is its key: it may only register as the name its key is
   // authorized as (no registering under another worker's name).
   if (link.curve() && r.worker_id != user_id)
-    problem = "worker_id '" + sanitize_text(r.worker_id, 200) + "' is not the name its key is authorized as ('" +
-              sanitize_text(user_id, 200) + "')";
+    problem = "worker_id '" + utf8::sanitize(r.worker_id, 200) + "' is not the name its key is authorized as ('" +
+              utf8::sanitize(user_id, 200) + "')";
   else if (r.worker_id.empty() || r.worker_id.size() > 200) problem = "worker_id must be 1..200 bytes";
-  else if (sanitize_text(r.worker_id, 200) != r.worker_id) problem = "worker_id is not valid UTF-8";
+  else if (utf8::sanitize(r.worker_id, 200) != r.worker_id) problem = "worker_id is not valid UTF-8";
   else if (r.free_slots < 0 || r.free_slots > 100000) problem = "free_slots out of range [0, 100000]";
   else if (r.max_encode_batch < 1 || r.max_encode_batch > 4096) problem = "max_encode_batch out of range [1, 4096]";
   else if (r.model.size() > 200 || r.encoder_fingerprint.size() > 200) problem = "model/encoder_fingerprint longer than 200 bytes";
@@ -213,10 +213,10 @@ void Dispatcher::Impl::on_register(const std::string& identity, const std::strin
     return;
   }
   proto::Register caps = r;
-  caps.gpu_name = sanitize_text(r.gpu_name, 200);
-  caps.model = sanitize_text(r.model, 200);
-  caps.encoder_fingerprint = sanitize_text(r.encoder_fingerprint, 200);
-  for (auto& c : caps.components_resident) c = sanitize_text(c, 100);
+  caps.gpu_name = utf8::sanitize(r.gpu_name, 200);
+  caps.model = utf8::sanitize(r.model, 200);
+  caps.encoder_fingerprint = utf8::sanitize(r.encoder_fingerprint, 200);
+  for (auto& c : caps.components_resident) c = utf8::sanitize(c, 100);
   caps.free_slots = static_cast<int32_t>(std::min<int64_t>(caps.free_slots, cfg.max_worker_slots));
   bool known = registry.find(identity) != nullptr;
   auto old = registry.register_worker(identity, caps, now);
@@ -269,7 +269,7 @@ void Dispatcher::Impl::on_progress(WorkerSession& s, const proto::Progress& p) {
   }
   if (!it->second.started) log_job_started(p.job_id, p.epoch, it->second.attempts, s.caps.worker_id);
   it->second.started = true;
-  ProgressRow row{p.job_id, p.epoch, s.caps.worker_id, sanitize_text(p.phase, 64), p.step,
+  ProgressRow row{p.job_id, p.epoch, s.caps.worker_id, utf8::sanitize(p.phase, 64), p.step,
                   p.total_steps};
   pending_progress[p.job_id] = std::move(row);
 }
@@ -301,9 +301,9 @@ void Dispatcher::Impl::on_result(WorkerSession& s, const proto::Result& r) {
     // Every string is sanitized to valid UTF-8 first (dump() would throw on invalid bytes).
     nlohmann::json timings = nlohmann::json::object(), peaks = nlohmann::json::object();
     for (const auto& [k, v] : r.timings_s)
-      if (v == v && v < 1e300 && v > -1e300) timings[sanitize_text(k, 64)] = v;
-    for (const auto& [k, v] : r.peak_vram_bytes) peaks[sanitize_text(k, 64)] = static_cast<long long>(v);
-    nlohmann::json res = {{"output_path", sanitize_text(r.output_path, 4096)},
+      if (v == v && v < 1e300 && v > -1e300) timings[utf8::sanitize(k, 64)] = v;
+    for (const auto& [k, v] : r.peak_vram_bytes) peaks[utf8::sanitize(k, 64)] = static_cast<long long>(v);
+    nlohmann::json res = {{"output_path", utf8::sanitize(r.output_path, 4096)},
                           {"timings_s", std::move(timings)},
                           {"peak_vram_bytes", std::move(peaks)}};
     if (!r.media.mp4_path.empty()) res["media"] = media_json(r.media);
@@ -311,7 +311,7 @@ void Dispatcher::Impl::on_result(WorkerSession& s, const proto::Result& r) {
   } else {
     auto kind = r.error_kind == proto::ErrorKind::kNone ? proto::ErrorKind::kInternal : r.error_kind;
     c.error_kind = error_kind_name(kind);
-    c.error = sanitize_text(r.error_message.empty() ? "worker reported failure" : r.error_message, 4096);
+    c.error = utf8::sanitize(r.error_message.empty() ? "worker reported failure" : r.error_message, 4096);
     if (kind == proto::ErrorKind::kCancelled) c.state = "cancelled";
     else if (kind == proto::ErrorKind::kBadInput || kind == proto::ErrorKind::kVramBudget) c.state = "dead";
     else fail_or_retry(lease, c);
