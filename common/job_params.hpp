@@ -20,7 +20,7 @@
 //   params.width = 100 must be a multiple of 64 (e.g. 1536): <step reason>
 //   params.preset = "x" is not one of a, b
 //
-// Adding a key: a member in JobParams (and its MSGPACK_DEFINE_MAP), a row in kParamSpecs, a row
+// Adding a key: a member in JobParams (and its name in common/protocol_msgpack.hpp), a row in kParamSpecs, a row
 // INSERTed into framefarm.job_param_keys by a new schema/NNN_*.sql. The tests fail until all
 // three agree. Pure functions; thread-safe.
 #pragma once

@@ -12,7 +12,7 @@
 #include "common/job_params.hpp"
 
 namespace params = ff::params;
-using ff::json::Value;
+using Value = ff::json::Json;
 using ff::proto::JobParams;
 
 namespace {
@@ -42,7 +42,7 @@ TEST_CASE("the table and JobParams hold the same keys with matching kinds") {
       case params::Kind::kString: CHECK_MESSAGE(alt == 4, s.key); break;
     }
     // every default is a valid value of its own key
-    CHECK_MESSAGE(!params::check(s, ff::json::parse(params::default_json(s))), s.key);
+    CHECK_MESSAGE(!params::check(s, ff::json::parse(params::default_json(s), "params")), s.key);
   }
   // JobParams' wire map: exactly the table's keys.
   msgpack::sbuffer buf;
@@ -112,15 +112,15 @@ TEST_CASE("each rule rejects with a message naming it") {
 }
 
 TEST_CASE("whole objects: unknown keys and non-objects") {
-  CHECK(params::check_object(ff::json::parse("{}")) == std::nullopt);
-  CHECK(params::check_object(ff::json::parse(R"({"width": 768, "video_cfg": 4.5})")) == std::nullopt);
-  CHECK(params::check_object(ff::json::parse(R"({"widht": 512})")).value() ==
+  CHECK(params::check_object(ff::json::parse("{}", "params")) == std::nullopt);
+  CHECK(params::check_object(ff::json::parse(R"({"width": 768, "video_cfg": 4.5})", "params")) == std::nullopt);
+  CHECK(params::check_object(ff::json::parse(R"({"widht": 512})", "params")).value() ==
         "unknown key \"widht\" in params (allowed: " + params::allowed_keys() + ")");
-  CHECK(params::check_object(ff::json::parse(R"({"guidance_scale": 3})")).value().rfind(
+  CHECK(params::check_object(ff::json::parse(R"({"guidance_scale": 3})", "params")).value().rfind(
             "unknown key \"guidance_scale\"", 0) == 0);
-  CHECK(params::check_object(ff::json::parse(R"({"width": 768, "num_frames": 10})")).value().rfind(
+  CHECK(params::check_object(ff::json::parse(R"({"width": 768, "num_frames": 10})", "params")).value().rfind(
             "params.num_frames = 10 must be 8k+1", 0) == 0);
-  CHECK(params::check_object(ff::json::parse("[1]")).value() == "params must be a JSON object, got [1]");
+  CHECK(params::check_object(ff::json::parse("[1]", "params")).value() == "params must be a JSON object, got [1]");
 }
 
 TEST_CASE("decode: defaults for absent keys, values for given ones, errors name the rule") {
