@@ -175,8 +175,12 @@ void Dispatcher::Impl::expire_deadlines(Clock::time_point now) {
 
 // ---- dispatcher liveness in the database (schema/009_dispatchers.sql)
 
+// One interval more than a worker waits before it presumes this dispatcher dead and registers
+// with the next one (worker/dispatcher_session.hpp): a failing-over worker announces its running
+// jobs to a live dispatcher, which adopts their leases, before any dispatcher takes them over,
+// so they keep running instead of running again.
 int64_t Dispatcher::Impl::dead_after_ms() const {
-  return std::clamp<int64_t>(cfg.heartbeat_interval_ms * (cfg.heartbeat_misses_dead + 1), 100, 3600000);
+  return std::clamp<int64_t>(cfg.heartbeat_interval_ms * (cfg.heartbeat_misses_dead + 2), 100, 3600000);
 }
 
 // This dispatcher's row: heartbeat_at = now, and its session's shared lock (taken once per

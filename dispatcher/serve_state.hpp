@@ -189,7 +189,7 @@ struct Dispatcher::Impl {
   void requeue_failed(const WorkerSession& s, const std::string& reason);
   void release_session(const WorkerSession& s, const std::string& reason, const std::string& status);
   // Dispatcher liveness in the database (schema/009_dispatchers.sql).
-  int64_t dead_after_ms() const;  // heartbeat interval x (misses + 1), what others wait for
+  int64_t dead_after_ms() const;  // heartbeat interval x (misses + 2), what others wait for
   void beat_dispatcher(Clock::time_point now);
   void take_over_dead_dispatchers(Clock::time_point now);
   void drop_lost_leases(const std::vector<LeaseRef>& held, const std::vector<int64_t>& renewed);

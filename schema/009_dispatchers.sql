@@ -5,7 +5,7 @@
 -- Every serving dispatcher keeps one row (dispatcher/serve_leases.cpp): it upserts it on each
 -- connect and every heartbeat interval (heartbeat_at), and holds, for as long as its database
 -- session lives, a SHARED advisory lock on (7142009, lock_key). A dispatcher is dead when BOTH
---   - its heartbeat is older than its own dead_after_ms (heartbeat interval x (misses + 1)), and
+--   - its heartbeat is older than its own dead_after_ms (heartbeat interval x (misses + 2)), and
 --   - no session holds its lock: its process is gone (kill -9 closes the connection and the
 --     server drops the lock at once), not merely blocked on SQL, SIGSTOPped or cut off from the
 --     network for a while (then its session, and its lock, still live on the server; its leases
