@@ -34,6 +34,8 @@
 
 #include "bench/gpu/bench_report.hpp"
 #include "bench/gpu/decode_bench_parts.hpp"
+#include "common/cli_flags.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/ltx2/video_decoder_working_set.hpp"
 #ifdef FF_BENCH_MUX
 #include "bench/gpu/decode_mux.hpp"
@@ -44,7 +46,7 @@ using namespace ff::bench;
 
 namespace {
 
-json::Value run_reference(const std::string& how, int repeats, bool tiny) {
+Json run_reference(const std::string& how, int repeats, bool tiny) {
   std::string path = how;
   if (how == "run") {
     path = "/tmp/ff_decode_reference_" + std::to_string(::getpid()) + ".json";
@@ -57,14 +59,14 @@ json::Value run_reference(const std::string& how, int repeats, bool tiny) {
     if (rc != 0) std::printf("reference run failed (exit %d); continuing with ours only\n", rc);
   }
   std::ifstream f(path);
-  if (!f) return json::Value();
+  if (!f) return nullptr;
   std::stringstream ss;
   ss << f.rdbuf();
   try {
-    return json::parse(ss.str());
+    return json::parse(ss.str(), "reference JSON " + path);
   } catch (const std::exception& e) {
-    std::printf("reference JSON unreadable: %s\n", e.what());
-    return json::Value();
+    std::printf("%s; continuing with ours only\n", e.what());
+    return nullptr;
   }
 }
 
@@ -73,14 +75,11 @@ struct RefRun {
   double seconds = -1, peak = -1, base = -1;
   bool ok() const { return seconds > 0; }
 };
-RefRun ref_run(const json::Value& ref, const char* key) {
+RefRun ref_run(const Json& ref, const char* key) {
   RefRun r;
-  const json::Value* v = ref.is_object() ? ref.find(key) : nullptr;
-  if (!v || !v->is_object()) return r;
-  auto num = [&](const char* k) {
-    const json::Value* x = v->find(k);
-    return x && x->is_number() ? x->as_double() : -1.0;
-  };
+  if (!ref.is_object() || !ref.contains(key) || !ref[key].is_object()) return r;
+  const Json& v = ref[key];
+  auto num = [&](const char* k) { return v.contains(k) && v[k].is_number() ? v[k].get<double>() : -1.0; };
   r.seconds = num("seconds");
   r.peak = num("peak_bytes");
   r.base = num("base_bytes");
@@ -121,16 +120,18 @@ void compare(Report& rep, const std::string& key, const Measured& m, const RefRu
 }  // namespace
 
 int main(int argc, char** argv) try {
+  BenchArgs args;
   std::string reference = "default";
   bool mux_only = false;
-  std::vector<char*> rest{argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--reference" && i + 1 < argc) reference = argv[++i];
-    else if (a == "--mux-only") mux_only = true;
-    else rest.push_back(argv[i]);
-  }
-  const auto args = parse_bench_args(static_cast<int>(rest.size()), rest.data());
+  CLI::App app("", "ff_bench_decode");
+  ff::cli::configure(app, "ff_bench_decode [options]");
+  add_bench_flags(app, args);
+  app.add_option("--reference", reference,
+                 "run (bench/gpu/decode_reference.py), skip, or FILE (a JSON it wrote); default: run on "
+                 "CUDA, skip on CPU")
+      ->type_name("run|skip|FILE");
+  app.add_flag("--mux-only", mux_only, "only the MP4 mux of a synthetic real-size clip (CPU)");
+  if (const int rc = parse_bench_flags(app, argc, argv); rc >= 0) return rc;
   const bool full = args.preset == "full";
   const bool cuda = args.device.rfind("cuda", 0) == 0;
   if (reference == "default") reference = cuda ? "run" : "skip";
@@ -159,7 +160,7 @@ int main(int argc, char** argv) try {
 #endif
   }
 
-  json::Value ref;
+  Json ref;
   if (reference != "skip") ref = run_reference(reference, args.repeats, !full);
   const bool have_ref = ref.is_object();
 

@@ -8,6 +8,7 @@
 #include "bench/gpu/bench_report.hpp"
 #include "bench/gpu/h2d_bandwidth.hpp"
 #include "bench/gpu/random_encoder.hpp"
+#include "common/cli_flags.hpp"
 
 using namespace ff;
 using namespace ff::engine;
@@ -58,7 +59,11 @@ void add(bench::Report& rep, const std::string& name, const Timed& t) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const auto args = bench::parse_bench_args(argc, argv);
+  bench::BenchArgs args;
+  CLI::App app("", "ff_bench_encode");
+  ff::cli::configure(app, "ff_bench_encode [options]");
+  bench::add_bench_flags(app, args);
+  if (const int rc = bench::parse_bench_flags(app, argc, argv); rc >= 0) return rc;
   const bool full = args.preset == "full";
   auto be = rt::make_backend(args.device, 64ll << 30);
   bench::Report rep("encode");

@@ -33,6 +33,8 @@
 
 #include "bench/gpu/bench_report.hpp"
 #include "bench/gpu/random_ltx2.hpp"
+#include "common/cli_flags.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/app/av_stage.hpp"
 #include "worker/engine/ltx2/av_positions.hpp"
 #include "worker/engine/ltx2/av_transformer_config.hpp"
@@ -128,7 +130,7 @@ std::vector<AVPass> guided_passes(const StepInputs& in, const at::Tensor (&pos)[
   return p;
 }
 
-json::Value run_reference(const std::string& how, int repeats, bool tiny) {
+bench::Json run_reference(const std::string& how, int repeats, bool tiny) {
   std::string path = how;
   if (how == "run") {
     path = "/tmp/ff_ltx23_reference_" + std::to_string(::getpid()) + ".json";
@@ -143,30 +145,32 @@ json::Value run_reference(const std::string& how, int repeats, bool tiny) {
   if (!f) throw std::runtime_error("cannot read reference JSON " + path);
   std::stringstream ss;
   ss << f.rdbuf();
-  return json::parse(ss.str());
+  return json::parse(ss.str(), "reference JSON " + path);
 }
 
-double ref_num(const json::Value& ref, const char* key) {
-  const json::Value* v = ref.is_object() ? ref.find(key) : nullptr;
-  return v && v->is_number() ? v->as_double() : -1.0;
+double ref_num(const bench::Json& ref, const char* key) {
+  return ref.is_object() && ref.contains(key) && ref[key].is_number() ? ref[key].get<double>() : -1.0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
+  bench::BenchArgs args;
   std::string reference = "default";
-  std::vector<char*> rest{argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--reference" && i + 1 < argc) reference = argv[++i];
-    else rest.push_back(argv[i]);
-  }
-  const auto args = bench::parse_bench_args(static_cast<int>(rest.size()), rest.data());
+  CLI::App app("", "ff_bench_ltx23");
+  ff::cli::configure(app, "ff_bench_ltx23 [options]");
+  bench::add_bench_flags(app, args);
+  app.add_option("--reference", reference,
+                 "run (bench/gpu/ltx23_reference.py), skip, or FILE (a JSON it wrote); default: run on "
+                 "CUDA, skip on CPU")
+      ->type_name("run|skip|FILE");
+  if (const int rc = bench::parse_bench_flags(app, argc, argv); rc >= 0) return rc;
   const bool full = args.preset == "full";
   const bool cuda = args.device.rfind("cuda", 0) == 0;
   if (reference == "default") reference = cuda ? "run" : "skip";
 
   // The reference first: its process owns the GPU alone and has exited before we allocate.
-  json::Value ref;
+  bench::Json ref;
   if (reference != "skip") ref = run_reference(reference, args.repeats, !full);
   const bool have_ref = ref.is_object();
 

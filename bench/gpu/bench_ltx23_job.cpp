@@ -31,6 +31,8 @@
 
 #include "bench/gpu/bench_ltx23_job_run.hpp"
 #include "bench/gpu/bench_report.hpp"
+#include "common/cli_flags.hpp"
+#include "common/json_fields.hpp"
 
 using namespace ff;
 using namespace ff::engine;
@@ -39,7 +41,7 @@ namespace {
 
 // The reference in its own process, killed after `limit_s` (it skips its later parts itself when
 // its budget, limit - 20 s, runs short; what it finished is in its JSON, written after each part).
-json::Value run_reference(const std::string& how, int steps, int limit_s) {
+bench::Json run_reference(const std::string& how, int steps, int limit_s) {
   std::string path = how;
   if (how == "run") {
     path = "/tmp/ff_ltx23_job_reference_" + std::to_string(::getpid()) + ".json";
@@ -53,37 +55,37 @@ json::Value run_reference(const std::string& how, int steps, int limit_s) {
   std::ifstream f(path);
   if (!f) {
     bench::note("no reference JSON at %s", path.c_str());
-    return json::Value();
+    return nullptr;
   }
   std::stringstream ss;
   ss << f.rdbuf();
   try {
-    return json::parse(ss.str());
+    return json::parse(ss.str(), "reference JSON " + path);
   } catch (const std::exception& e) {
-    bench::note("reference JSON unreadable: %s", e.what());
-    return json::Value();
+    bench::note("%s", e.what());
+    return nullptr;
   }
 }
 
-const json::Value* at_path(const json::Value& v, std::initializer_list<const char*> keys) {
-  const json::Value* cur = &v;
+// The value at keys[0].keys[1]..., or nullptr.
+const bench::Json* at_path(const bench::Json& v, std::initializer_list<const char*> keys) {
+  const bench::Json* cur = &v;
   for (const char* k : keys) {
-    if (!cur->is_object()) return nullptr;
-    cur = cur->find(k);
-    if (!cur) return nullptr;
+    if (!cur->is_object() || !cur->contains(k)) return nullptr;
+    cur = &(*cur)[k];
   }
   return cur;
 }
 
-double num(const json::Value& v, std::initializer_list<const char*> keys) {
-  const json::Value* x = at_path(v, keys);
-  return x && x->is_number() ? x->as_double() : -1.0;
+double num(const bench::Json& v, std::initializer_list<const char*> keys) {
+  const bench::Json* x = at_path(v, keys);
+  return x && x->is_number() ? x->get<double>() : -1.0;
 }
 
 // Our job vs the reference's job of the same pipeline.
 // `extra_steps`: stage-1 steps ours ran beyond the reference's (two_stages with --reference-steps):
 // the reference's whole time is then extrapolated by that many of its median stage-1 steps.
-void compare(bench::Report& rep, const bench::JobResult& ours, const json::Value& ref, const char* ref_job,
+void compare(bench::Report& rep, const bench::JobResult& ours, const bench::Json& ref, const char* ref_job,
              int extra_steps) {
   double rw = num(ref, {"jobs", ref_job, "whole_seconds"});
   const double r1s = num(ref, {"jobs", ref_job, "stage1_step_seconds"});
@@ -93,9 +95,9 @@ void compare(bench::Report& rep, const bench::JobResult& ours, const json::Value
     how = "extrapolated by " + std::to_string(extra_steps) + " of its stage-1 steps";
   }
   if (rw <= 0) {
-    const json::Value* err = at_path(ref, {"jobs", ref_job, "error"});
+    const bench::Json* err = at_path(ref, {"jobs", ref_job, "error"});
     rep.check("floor_" + ours.name + "_time", false,
-              "reference job missing" + (err && err->is_string() ? ": " + err->as_string() : std::string()));
+              "reference job missing" + (err && err->is_string() ? ": " + err->get<std::string>() : std::string()));
     return;
   }
   rep.add("ratio_" + ours.name + "_whole", ours.whole_seconds / rw, "x",
@@ -109,7 +111,7 @@ void compare(bench::Report& rep, const bench::JobResult& ours, const json::Value
   rep.check("floor_" + ours.name + "_time", ours.whole_seconds <= rw, buf);
 }
 
-void add_reference_rows(bench::Report& rep, const json::Value& ref) {
+void add_reference_rows(bench::Report& rep, const bench::Json& ref) {
   for (const char* job : {"two_stages", "distilled"}) {
     const std::string p = "ref_" + std::string(job) + "_";
     rep.add(p + "whole_seconds", num(ref, {"jobs", job, "whole_seconds"}), "s", "ltx-pipelines, loads excluded");
@@ -133,17 +135,25 @@ void add_reference_rows(bench::Report& rep, const json::Value& ref) {
 int main(int argc, char** argv) try {
   std::string reference = "default", jobs = "delta,fused,distilled,fp8";
   int steps = -1, ref_steps = -1, ref_limit = 240;
-  std::vector<char*> rest{argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--reference" && i + 1 < argc) reference = argv[++i];
-    else if (a == "--steps" && i + 1 < argc) steps = std::stoi(argv[++i]);
-    else if (a == "--jobs" && i + 1 < argc) jobs = argv[++i];
-    else if (a == "--reference-steps" && i + 1 < argc) ref_steps = std::stoi(argv[++i]);
-    else if (a == "--reference-timeout" && i + 1 < argc) ref_limit = std::stoi(argv[++i]);
-    else rest.push_back(argv[i]);
-  }
-  const auto args = bench::parse_bench_args(static_cast<int>(rest.size()), rest.data());
+  bench::BenchArgs args;
+  CLI::App app("", "ff_bench_ltx23_job");
+  ff::cli::configure(app, "ff_bench_ltx23_job [options]");
+  bench::add_bench_flags(app, args);
+  app.add_option("--reference", reference,
+                 "run (bench/gpu/ltx23_job_reference.py), skip, or FILE (a JSON it wrote); default: run "
+                 "on CUDA with --preset full, else skip")
+      ->type_name("run|skip|FILE");
+  app.add_option("--steps", steps, "stage-1 steps of our jobs; -1 = 30 (full) or 2 (tiny)")
+      ->type_name("N")
+      ->check(ff::cli::integer(1, 1000));
+  app.add_option("--jobs", jobs, "which of our jobs to run, comma-separated")->type_name("LIST");
+  app.add_option("--reference-steps", ref_steps, "stage-1 steps of the reference's jobs; -1 = --steps")
+      ->type_name("N")
+      ->check(ff::cli::integer(1, 1000));
+  app.add_option("--reference-timeout", ref_limit, "kill the reference after this long")
+      ->type_name("S")
+      ->check(ff::cli::integer(30, 86400));
+  if (const int rc = bench::parse_bench_flags(app, argc, argv); rc >= 0) return rc;
   const bool full = args.preset == "full";
   const bool cuda = args.device.rfind("cuda", 0) == 0;
   if (reference == "default") reference = cuda && full ? "run" : "skip";
@@ -151,7 +161,7 @@ int main(int argc, char** argv) try {
   if (ref_steps < 1) ref_steps = steps;
   auto want = [&](const char* j) { return ("," + jobs + ",").find("," + std::string(j) + ",") != std::string::npos; };
 
-  const json::Value ref = reference == "skip" ? json::Value() : run_reference(reference, ref_steps, ref_limit);
+  const bench::Json ref = reference == "skip" ? bench::Json() : run_reference(reference, ref_steps, ref_limit);
   const bool have_ref = ref.is_object();
 
   auto be = rt::make_backend(args.device, 256ll << 30);

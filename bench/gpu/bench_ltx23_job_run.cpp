@@ -65,16 +65,14 @@ JobBench::JobBench(const std::string& preset, engine::rt::DeviceBackend& backend
 
 JobBench::~JobBench() = default;
 
-json::Value JobBench::describe() const {
-  json::Object o;
-  o.set("frames", full_ ? 121 : 17);
-  o.set("height", full_ ? 1024 : 128);
-  o.set("width", full_ ? 1536 : 192);
-  o.set("stage1_steps", steps_);
-  o.set("max_length", max_length_);
-  o.set("dtype", full_ ? "bf16" : "fp32");
-  o.set("prompt_tokens", json::Array{full_ ? 160 : 20, full_ ? 110 : 12});
-  return o;
+Json JobBench::describe() const {
+  return {{"frames", full_ ? 121 : 17},
+          {"height", full_ ? 1024 : 128},
+          {"width", full_ ? 1536 : 192},
+          {"stage1_steps", steps_},
+          {"max_length", max_length_},
+          {"dtype", full_ ? "bf16" : "fp32"},
+          {"prompt_tokens", {full_ ? 160 : 20, full_ ? 110 : 12}}};
 }
 
 engine::EngineConfig JobBench::config_for(JobKind kind) const {

@@ -37,7 +37,7 @@ class JobBench {
   JobBench(const std::string& preset, engine::rt::DeviceBackend& backend, int stage1_steps);
   ~JobBench();
 
-  json::Value describe() const;
+  Json describe() const;
   // The random encoder (pinned slabs, streamed) and the model with stage 2 as a streamed delta.
   void build(Report& rep);
   // One whole job; sets the model's stage 2 for `kind` first (not timed). Call in the order

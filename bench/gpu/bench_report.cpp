@@ -3,33 +3,35 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <stdexcept>
+
+#include "common/cli_flags.hpp"
 
 namespace ff::bench {
 
-BenchArgs parse_bench_args(int argc, char** argv) {
-  BenchArgs a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument("option " + k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--json") a.json_path = next();
-    else if (k == "--device") a.device = next();
-    else if (k == "--preset") {
-      a.preset = next();
-      if (a.preset != "full" && a.preset != "tiny")
-        throw std::invalid_argument("--preset must be full or tiny, got " + a.preset);
-    } else if (k == "--repeats") {
-      a.repeats = std::stoi(next());
-      if (a.repeats < 1) throw std::invalid_argument("--repeats must be >= 1");
-    } else {
-      throw std::invalid_argument("unknown option " + k +
-                                  " (expected --json FILE, --device D, --preset full|tiny, --repeats N)");
+void add_bench_flags(CLI::App& app, BenchArgs& a) {
+  app.add_option("--json", a.json_path, "also write the results as JSON to FILE")->type_name("FILE");
+  app.add_option("--device", a.device, "cpu or cuda[:N]")->type_name("DEVICE");
+  app.add_option("--preset", a.preset, "full: real sizes; tiny: small dims, for a CPU smoke run")
+      ->type_name("full|tiny")
+      ->check(CLI::IsMember({"full", "tiny"}));
+  app.add_option("--repeats", a.repeats, "timed repetitions (the median is reported)")
+      ->type_name("N")
+      ->check(ff::cli::integer(1, 10000));
+}
+
+int parse_bench_flags(CLI::App& app, int argc, char** argv) {
+  try {
+    if (!ff::cli::parse(app, std::vector<std::string>(argv + 1, argv + argc))) {
+      std::cout << app.help();
+      return 0;
     }
+  } catch (const ff::config::UsageError& e) {
+    std::cerr << app.get_name() << ": " << e.what() << "\n";
+    return 2;
   }
-  return a;
+  return -1;
 }
 
 void Report::add(const std::string& name, double value, const std::string& unit, const std::string& note) {
@@ -42,7 +44,7 @@ void Report::check(const std::string& name, bool ok, const std::string& detail) 
   checks_.push_back({name, ok, detail});
 }
 
-void Report::context(const std::string& key, json::Value v) { context_.set(key, std::move(v)); }
+void Report::context(const std::string& key, Json v) { context_[key] = std::move(v); }
 
 int Report::finish(const std::string& json_path) const {
   std::printf("\n== %s ==\n%-46s %14s %-6s %s\n", bench_.c_str(), "measurement", "value", "unit", "note");
@@ -55,19 +57,16 @@ int Report::finish(const std::string& json_path) const {
     all = all && c.ok;
   }
   if (!json_path.empty()) {
-    json::Object root;
-    root.set("bench", bench_);
-    root.set("context", context_);
-    json::Object values;
-    for (const auto& r : rows_)
-      values.set(r.name, json::Object{{"value", r.value}, {"unit", r.unit}, {"note", r.note}});
-    root.set("measurements", std::move(values));
-    json::Object checks;
-    for (const auto& c : checks_) checks.set(c.name, json::Object{{"pass", c.ok}, {"detail", c.detail}});
-    root.set("checks", std::move(checks));
+    Json root = {{"bench", bench_}, {"context", context_}};
+    Json values = Json::object();
+    for (const auto& r : rows_) values[r.name] = {{"value", r.value}, {"unit", r.unit}, {"note", r.note}};
+    root["measurements"] = std::move(values);
+    Json checks = Json::object();
+    for (const auto& c : checks_) checks[c.name] = {{"pass", c.ok}, {"detail", c.detail}};
+    root["checks"] = std::move(checks);
     std::ofstream out(json_path);
     if (!out) throw std::runtime_error("cannot write " + json_path);
-    out << json::dump(json::Value(std::move(root)), 2) << "\n";
+    out << root.dump(2) << "\n";
     std::printf("\nwrote %s\n", json_path.c_str());
   }
   return all ? 0 : 1;

@@ -1,12 +1,19 @@
-// Benchmark output: named measurements printed as a table and written as JSON (--json FILE).
+// Benchmark command line (the flags every GPU bench shares, CLI11) and output: named
+// measurements printed as a table and written as JSON (--json FILE).
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include <nlohmann/json.hpp>
+
+namespace CLI {
+class App;
+}
 
 namespace ff::bench {
+
+using Json = nlohmann::ordered_json;
 
 struct BenchArgs {
   std::string json_path;        // --json FILE (optional)
@@ -15,8 +22,12 @@ struct BenchArgs {
   int repeats = 3;              // --repeats N (timed repetitions; the median is reported)
 };
 
-// Parses argv; throws std::invalid_argument naming an unknown or malformed option.
-BenchArgs parse_bench_args(int argc, char** argv);
+// Adds the shared flags to `app`, bound to `a` (its initializers are the defaults shown).
+void add_bench_flags(CLI::App& app, BenchArgs& a);
+
+// Parses argv into `app` (common/cli_flags.hpp conventions). Returns -1 to go on, else the exit
+// status main() returns: 0 after --help (printed), 2 after a usage error (message on stderr).
+int parse_bench_flags(CLI::App& app, int argc, char** argv);
 
 class Report {
  public:
@@ -26,7 +37,7 @@ class Report {
   // A pass/fail check with the numbers behind it.
   void check(const std::string& name, bool ok, const std::string& detail);
   // Free-form context (device, sizes, settings).
-  void context(const std::string& key, json::Value v);
+  void context(const std::string& key, Json v);
   // Prints the table to stdout and writes JSON when a path is given; returns 0 when every
   // check passed, 1 otherwise.
   int finish(const std::string& json_path) const;
@@ -37,7 +48,7 @@ class Report {
   std::string bench_;
   std::vector<Row> rows_;
   std::vector<Check> checks_;
-  json::Object context_;
+  Json context_ = Json::object();
 };
 
 // Median of the values (0 for none).
