@@ -38,7 +38,7 @@ void block_supervisor_signals() {
 SupervisorImpl::SupervisorImpl(WorkerConfig cfg)
     : cfg_(std::move(cfg)),
       ctx_(1),
-      session_(ctx_, cfg_.dispatcher_endpoint, cfg_.heartbeat_interval_ms) {
+      session_(ctx_, cfg_.dispatcher_endpoints, cfg_.heartbeat_interval_ms) {
   if (!cfg_.curve_key_file.empty()) {
     if (!curve_available()) throw std::runtime_error("worker config: CURVE keys given, but this libzmq has no CURVE");
     const CurveKeyPair own = load_curve_keys(cfg_.curve_key_file, true);

@@ -69,7 +69,13 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
   for (const auto& [key, v] : root.items()) {
     auto i32 = [&](int32_t& field, int32_t lo, int32_t hi) { field = read<int32_t>(v, key, lo, hi); };
     auto i64 = [&](int64_t& field, int64_t lo, int64_t hi) { field = read<int64_t>(v, key, lo, hi); };
-    if (key == "dispatcher_endpoint") c.dispatcher_endpoint = read_string(v, key);
+    if (key == "dispatcher_endpoint") c.dispatcher_endpoints = {read_string(v, key)};
+    else if (key == "dispatcher_endpoints") {
+      if (root.contains("dispatcher_endpoint")) fail(key, "give dispatcher_endpoint or dispatcher_endpoints, not both");
+      if (!v.is_array() || v.empty()) fail(key, std::string("expected a non-empty list of endpoints, got ") + json::type_of(v));
+      c.dispatcher_endpoints.clear();
+      for (size_t i = 0; i < v.size(); ++i) c.dispatcher_endpoints.push_back(read_string(v[i], std::string(key) + "[" + std::to_string(i) + "]"));
+    }
     else if (key == "worker_id") c.worker_id = read_string(v, key);
     else if (key == "model") c.model = read_string(v, key);
     else if (key == "model_files") c.model_files = decode_model_files(v);
@@ -112,7 +118,12 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
     else if (key == "dispatcher_public_key_file") c.dispatcher_public_key_file = read_string(v, key);
     else fail(key, "unknown key");
   }
-  if (c.dispatcher_endpoint.empty()) fail("dispatcher_endpoint", "required");
+  for (size_t i = 0; i < c.dispatcher_endpoints.size(); ++i)
+    if (c.dispatcher_endpoints[i].empty())
+      fail(root.contains("dispatcher_endpoints") ? "dispatcher_endpoints[" + std::to_string(i) + "]" : "dispatcher_endpoint",
+           "must not be empty");
+  if (c.dispatcher_endpoints.empty()) fail("dispatcher_endpoint", "required");
+  c.dispatcher_endpoint = c.dispatcher_endpoints.front();
   if (c.curve_key_file.empty() != c.dispatcher_public_key_file.empty())
     fail(c.curve_key_file.empty() ? "curve_key_file" : "dispatcher_public_key_file",
          "CURVE needs both curve_key_file and dispatcher_public_key_file");

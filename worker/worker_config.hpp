@@ -1,8 +1,8 @@
 // Configuration of `framefarm-worker serve`: a JSON file decoded in one place (decode_worker_config)
 // into this plain struct. Unknown keys are rejected with an error naming them.
 //
-// Example (only dispatcher_endpoint, worker_id and model_files with checkpoint and text_encoder
-// are required; model_files names the files users download, see worker/engine/README.md):
+// Example (only dispatcher_endpoint (or dispatcher_endpoints: [..] for failover), worker_id and
+// model_files with checkpoint and text_encoder are required; model_files names the files users download, see worker/engine/README.md):
 //   {
 //     "dispatcher_endpoint": "tcp://10.0.0.5:5555",
 //     "worker_id": "gpu-node-3/cuda:0",
@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/json_fields.hpp"
 
@@ -42,6 +43,10 @@ namespace ff::worker {
 
 struct WorkerConfig {
   std::string dispatcher_endpoint;  // ZeroMQ endpoint of the dispatcher's ROUTER (tcp://host:port)
+  // Every dispatcher of the fleet in failover order (config key dispatcher_endpoints, a list; or
+  // dispatcher_endpoint, its one-element form; not both): the worker registers with the first and
+  // moves to the next (round robin) when one falls silent. dispatcher_endpoint = the first.
+  std::vector<std::string> dispatcher_endpoints;
   std::string worker_id;            // stable name reported in Register, e.g. "node-3/cuda:0"
   std::string model = "ltx-2.3";    // model name matched against jobs.model
   json::Json model_files;           // object: checkpoint, text_encoder, ... (paths made absolute)

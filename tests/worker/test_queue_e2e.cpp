@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/curve_keys.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/worker/process_harness.hpp"
@@ -34,30 +36,47 @@ const std::string& model_dir() {
 struct Farm {
   ff::test::PgCluster pg;
   ff::test::TempDir dir{"ff-queue-e2e"};
-  std::string endpoint;
-  std::unique_ptr<Child> dispatcher;
+  int heartbeat_ms, lease_ms;
+  std::string endpoint, endpoint2;
+  std::unique_ptr<Child> dispatcher, dispatcher2;  // dispatcher2: start_second_dispatcher()
   std::vector<std::unique_ptr<Child>> workers;
 
   // heartbeat_ms: the dispatcher's interval (dead after 3 misses). Tests that count attempts use
   // 1000 ms so that a loaded machine does not make a live worker look dead.
   // setup(dir): writes files into the farm's folder (e.g. CURVE keys) and returns more `serve` flags.
-  explicit Farm(int heartbeat_ms = 1000, const std::function<std::vector<std::string>(const std::string&)>& setup = {}) {
+  // lease_ms: the lease timeout (its expiry requeues the jobs of a dispatcher that died).
+  explicit Farm(int heartbeat_ms = 1000, const std::function<std::vector<std::string>(const std::string&)>& setup = {},
+                int lease_ms = 5000)
+      : heartbeat_ms(heartbeat_ms), lease_ms(lease_ms) {
     ff::test::run_command({FF_DISPATCHER_BIN, "migrate", "--database", pg.url(), "--schema-dir",
                            FF_SCHEMA_DIR});
     endpoint = "tcp://127.0.0.1:" + std::to_string(ff::test::free_tcp_port());
-    std::vector<std::string> args{FF_DISPATCHER_BIN, "serve", "--database", pg.url(), "--bind",
-                                  endpoint, "--heartbeat-interval-ms", std::to_string(heartbeat_ms),
-                                  "--heartbeat-misses-dead", "3", "--lease-timeout-ms", "5000",
-                                  "--poll-interval-ms", "100", "--reap-interval-ms", "250",
-                                  "--retry-backoff-base-ms", "100", "--retry-backoff-max-ms", "400"};
+    std::vector<std::string> args = dispatcher_args(endpoint);
     if (setup)
       for (auto& a : setup(dir.path())) args.push_back(std::move(a));
     dispatcher = std::make_unique<Child>(args, std::map<std::string, std::string>{}, dir.path() + "/dispatcher.log");
   }
 
+  std::vector<std::string> dispatcher_args(const std::string& bind) const {
+    return {FF_DISPATCHER_BIN, "serve", "--database", pg.url(), "--bind", bind,
+            "--heartbeat-interval-ms", std::to_string(heartbeat_ms), "--heartbeat-misses-dead", "3",
+            "--lease-timeout-ms", std::to_string(lease_ms), "--poll-interval-ms", "100",
+            "--reap-interval-ms", "250", "--retry-backoff-base-ms", "100", "--retry-backoff-max-ms", "400"};
+  }
+
+  // A second dispatcher on the same database (same settings, log dispatcher-2.log); its endpoint.
+  std::string start_second_dispatcher() {
+    endpoint2 = "tcp://127.0.0.1:" + std::to_string(ff::test::free_tcp_port());
+    dispatcher2 = std::make_unique<Child>(dispatcher_args(endpoint2), std::map<std::string, std::string>{},
+                                          dir.path() + "/dispatcher-2.log");
+    return endpoint2;
+  }
+
   std::string engine_log(int i) const { return dir.path() + "/engine-" + std::to_string(i) + ".log"; }
 
-  void start_worker(int i, std::map<std::string, std::string> env, int slots = 4, const std::string& curve_key_file = "") {
+  // more_endpoints: dispatchers the worker fails over to, after `endpoint`.
+  void start_worker(int i, std::map<std::string, std::string> env, int slots = 4, const std::string& curve_key_file = "",
+                    const std::vector<std::string>& more_endpoints = {}) {
     ff::test::WorkerSpec s;
     if (!curve_key_file.empty()) {
       s.curve_key_file = curve_key_file;
@@ -73,6 +92,14 @@ struct Farm {
     s.engine_request_timeout_ms = 3000;
     const std::string cfg = dir.path() + "/worker-" + std::to_string(i) + ".json";
     ff::test::write_worker_config(cfg, s);
+    if (!more_endpoints.empty()) {  // the failover form: dispatcher_endpoints [endpoint, more...]
+      auto j = nlohmann::json::parse(ff::test::read_file(cfg));
+      std::vector<std::string> all{endpoint};
+      all.insert(all.end(), more_endpoints.begin(), more_endpoints.end());
+      j.erase("dispatcher_endpoint");
+      j["dispatcher_endpoints"] = all;
+      std::ofstream(cfg, std::ios::trunc) << j.dump(2);
+    }
     env["FF_TEST_ENGINE_LOG"] = engine_log(i);
     if (workers.size() <= static_cast<size_t>(i)) workers.resize(i + 1);
     workers[i] = std::make_unique<Child>(
@@ -99,6 +126,10 @@ struct Farm {
     std::string out = "--- dispatcher log tail:\n";
     const std::string d = ff::test::read_file(dir.path() + "/dispatcher.log");
     out += d.substr(d.size() > 3000 ? d.size() - 3000 : 0);
+    if (dispatcher2) {
+      const std::string d2 = ff::test::read_file(dir.path() + "/dispatcher-2.log");
+      out += "\n--- dispatcher 2 log tail:\n" + d2.substr(d2.size() > 3000 ? d2.size() - 3000 : 0);
+    }
     for (size_t i = 0; i < workers.size(); ++i) {
       const std::string w = ff::test::read_file(dir.path() + "/worker-" + std::to_string(i) + ".log");
       out += "\n--- worker " + std::to_string(i) + " log tail:\n" + w.substr(w.size() > 2000 ? w.size() - 2000 : 0);
@@ -238,4 +269,29 @@ TEST_CASE("engine crash, hang and OOM through the real dispatcher: retried or fa
   CHECK(f.pg.psql("SELECT state || ' ' || attempts FROM framefarm.jobs WHERE prompt = 'hang once'") ==
         "succeeded 2\n");
   for (const auto& w : f.workers) CHECK(w->running());
+}
+
+TEST_CASE("kill -9 of a worker's dispatcher: the worker registers with the next one, which adopts its running job") {
+  // Dispatcher 1 beats every 2 s: the worker presumes it dead after 3 silent intervals (6 s); the
+  // other dispatcher takes its leases over only after 4 (8 s), and lease expiry is far away. So
+  // the worker reaches dispatcher 2 first, and the job it runs keeps its lease (no second run).
+  Farm f(2000, {}, 60000);
+  const std::string second = f.start_second_dispatcher();
+  f.start_worker(0, {{"FF_TEST_ENGINE_STEPS", "60"}, {"FF_TEST_ENGINE_STEP_MS", "200"}}, 1, "", {second});
+  f.pg.psql("INSERT INTO framefarm.jobs (prompt, params) VALUES ('failover', '{\"num_inference_steps\": 60}')");
+  const bool running = ff::test::eventually([&] { return f.count("state = 'running'") == 1; }, 20000ms);
+  INFO(f.diagnostics());
+  REQUIRE(running);
+  f.dispatcher->signal(SIGKILL);
+  CHECK(f.dispatcher->wait(5000ms) == 128 + SIGKILL);
+  const bool done = ff::test::eventually([&] { return f.count("state = 'succeeded'") == 1; }, 45000ms);
+  INFO(f.diagnostics());
+  REQUIRE(done);
+  // One attempt, run once by the engine, completed through dispatcher 2.
+  CHECK(f.pg.psql("SELECT attempts FROM framefarm.jobs") == "1\n");
+  const auto logged = f.results_logged();
+  REQUIRE(logged.size() == 1);
+  CHECK(logged.begin()->second == 1);
+  CHECK(ff::test::read_file(f.dir.path() + "/worker-0.log").find("registering with " + second) != std::string::npos);
+  CHECK(ff::test::read_file(f.dir.path() + "/dispatcher-2.log").find("is dead") == std::string::npos);
 }
