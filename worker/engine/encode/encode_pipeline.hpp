@@ -10,6 +10,7 @@
 //   - Placement per call from the budget, reserve and live free memory; if the call does not fit,
 //     the micro-batch halves (counted in ooms_avoided), and if one prompt does not fit either,
 //     VramBudgetError. Device out-of-memory errors are caught and handled the same way.
+// Sources: encode_pipeline.cpp (planning and retries), encode_passes.cpp (the two device passes).
 #pragma once
 
 #include <ATen/ATen.h>
