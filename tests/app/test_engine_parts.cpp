@@ -39,7 +39,7 @@ TEST_CASE("engine config: a full config decodes into the struct, with the defaul
       "vae_tiling": false, "vram_budget_bytes": 1000, "vram_reserve_bytes": 100, "max_encode_batch": 4})", "x");
   CHECK(c.device == "cpu");
   CHECK(c.output_root == "/tmp/out");
-  CHECK(c.model["checkpoint"].as_string() == "/m/c.safetensors");
+  CHECK(c.model["checkpoint"].get<std::string>() == "/m/c.safetensors");
   CHECK((c.placement("text_encoder") == engine::rt::Placement::kStream));
   CHECK((c.placement("embeddings_processor") == engine::rt::Placement::kAuto));
   CHECK((c.placement("stage1_transformer") == engine::rt::Placement::kResident));
@@ -56,25 +56,26 @@ TEST_CASE("engine config: a full config decodes into the struct, with the defaul
 }
 
 TEST_CASE("engine config: errors name the file and the key") {
-  CHECK(config_error(R"({"output_root": "/o", "gpu": 1})").find("test.json: unknown key 'gpu'") != std::string::npos);
-  CHECK(config_error(R"({"device": "cpu"})").find("'output_root' is missing") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "gpu": 1})").find("test.json: gpu: unknown key (allowed: device, model,") != std::string::npos);
+  CHECK(config_error(R"({"device": "cpu"})").find("test.json: output_root: missing required key") != std::string::npos);
   CHECK(config_error(R"({"output_root": "/o", "placements": {"text_encoder": "gpu"}})")
-            .find("must be \"resident\", \"stream\" or \"auto\"") != std::string::npos);
+            .find("placements.text_encoder: placement must be \"resident\", \"stream\" or \"auto\"") != std::string::npos);
   CHECK(config_error(R"({"output_root": "/o", "placements": {"unet": "stream"}})").find("unknown component 'unet'") !=
         std::string::npos);
-  CHECK(config_error(R"({"output_root": "/o", "stage2_lora": "merged"})").find("'stage2_lora'") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "stage2_lora": "merged"})").find("stage2_lora: must be") != std::string::npos);
   CHECK(config_error(R"({"output_root": "/o", "weights": {"vae_decoder": "fp8"}})")
-            .find("'vae_decoder' is not a transformer component") != std::string::npos);
+            .find("weights.vae_decoder: unknown key (allowed: stage1_transformer, stage2_transformer)") != std::string::npos);
   CHECK(config_error(R"({"output_root": "/o", "weights": {"stage1_transformer": "int4"}})")
-            .find("\"bf16\" or \"fp8\"") != std::string::npos);
-  CHECK(config_error(R"({"output_root": "/o", "vae_tiling": "yes"})").find("'vae_tiling'") != std::string::npos);
-  CHECK(config_error(R"({"output_root": "/o", "device": "tpu"})").find("'device'") != std::string::npos);
-  CHECK(config_error(R"({"output_root": "/o", "max_encode_batch": 0})").find("max_encode_batch") != std::string::npos);
+            .find("weights.stage1_transformer: must be \"bf16\" or \"fp8\"") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "vae_tiling": "yes"})").find("vae_tiling: must be true, false or an object") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "device": "tpu"})").find("device: must be") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "max_encode_batch": 0})").find("max_encode_batch: must be in [1, 1024], got 0") != std::string::npos);
   CHECK(config_error(R"({"output_root": "/o", "vram_budget_bytes": 10, "vram_reserve_bytes": 10})")
             .find("vram_reserve_bytes") != std::string::npos);
-  CHECK(config_error(R"({"output_root": "/o", "vram_budget_bytes": "lots"})").find("must be an integer") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "vram_budget_bytes": "lots"})").find("vram_budget_bytes: expected integer, got string") != std::string::npos);
   CHECK(config_error("{nope").find("test.json") != std::string::npos);
-  CHECK(config_error("[]").find("expected an object") != std::string::npos);
+  CHECK(config_error("[]").find("test.json: (document): expected object, got array") != std::string::npos);
+  CHECK(config_error(R"({"output_root": "/o", "output_root": "/p"})").find("duplicate key 'output_root'") != std::string::npos);
   CHECK_THROWS_AS(engine::load_engine_config("/nonexistent/engine.json"), std::invalid_argument);
 }
 
@@ -148,7 +149,7 @@ TEST_CASE("make-weights: the tiny preset writes the published files and model.js
   const auto files = ltx2::model_files_from_json(json::parse([&] {
     std::ifstream in(tmp.path() / "m" / "model.json");
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }()), "model.json");
+  }(), "test"), "model.json");
   // The engine writes weights only; the tokenizer is the supervisor's (worker make-model).
   CHECK_THROWS_WITH(ltx2::check_model_files(files), doctest::Contains("tokenizer.model: missing"));
   std::ofstream(tmp.path() / "m" / ltx2::kTextEncoderName / "tokenizer.model") << "stand-in";

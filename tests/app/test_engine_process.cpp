@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "common/clip_file.hpp"
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/app/engine_child.hpp"
 
 namespace fs = std::filesystem;
@@ -187,7 +187,7 @@ TEST_CASE("framefarm-engine: a streamed stage 1 and an auto LoRA-delta stage 2 s
             (tmp.path / "bad.json").string() + " 2>" + err.string()) == 1);
   std::ifstream in(err);
   const std::string err_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(err_text.find("placement of 'vae_decoder' must be") != std::string::npos);
+  CHECK(err_text.find("placements.vae_decoder: placement must be") != std::string::npos);
 
   const auto clips = tmp.path / "clips";
   fs::create_directories(clips);

@@ -13,7 +13,7 @@
 #include <functional>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/app/placed_decoders.hpp"
 #include "worker/engine/app/stage_working_sets.hpp"
 #include "worker/engine/io/safetensors.hpp"
@@ -118,7 +118,7 @@ TEST_CASE("spatial upsampler: every placement gives the resident result bit for 
   const at::Tensor std = f->copy("vae.per_channel_statistics.std-of-means");
   for (const std::string tag : {"a", "b"}) {
     CAPTURE(tag);
-    const auto cfg = ltx2::upsampler_config_from_json(json::parse(f->metadata().at("config_" + tag)), "config_" + tag);
+    const auto cfg = ltx2::upsampler_config_from_json(json::parse(f->metadata().at("config_" + tag), "test"), "config_" + tag);
     const layers::TensorFetch file = layers::file_fetch(*f, at::kCPU, at::kFloat);
     const layers::TensorFetch fetch = [&](const std::string& name, const std::vector<int64_t>& shape) {
       return file(tag + "." + name, shape);

@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/app/engine_config.hpp"
 #include "worker/engine/app/placed_video_decoder.hpp"
 #include "worker/engine/io/checkpoint.hpp"
@@ -92,20 +92,20 @@ TEST_CASE("vae_tiling: invalid sizes are refused naming the file and the key") {
     CHECK(err.find("t.json") != std::string::npos);
     CHECK(err.find(what) != std::string::npos);
   };
-  has(error_for(R"({"tile_px": 512})"), "unknown key 'tile_px'");
-  has(error_for(R"("yes")"), "'vae_tiling'");
-  has(error_for("512"), "'vae_tiling'");
-  has(error_for(R"({"long_side_tile_px": 500})"), "'vae_tiling.long_side_tile_px' must be a multiple of 32");
-  has(error_for(R"({"long_side_tile_px": 32, "spatial_overlap_px": 0})"), "'vae_tiling.long_side_tile_px' must be at least 64");
-  has(error_for(R"({"spatial_overlap_px": 48})"), "'vae_tiling.spatial_overlap_px' must be a multiple of 32");
-  has(error_for(R"({"long_side_tile_px": 256, "spatial_overlap_px": 256})"), "'vae_tiling.spatial_overlap_px' (256) must be below");
-  has(error_for(R"({"long_side_tile_px": -64})"), "'vae_tiling.long_side_tile_px' must be >= 0");
-  has(error_for(R"({"long_side_tile_px": 0})"), "'vae_tiling.spatial_overlap_px' must be 0");
-  has(error_for(R"({"temporal_tile_frames": 60})"), "'vae_tiling.temporal_tile_frames' must be a multiple of 8");
-  has(error_for(R"({"temporal_tile_frames": 8, "temporal_overlap_frames": 0})"), "'vae_tiling.temporal_tile_frames' must be at least 16");
-  has(error_for(R"({"temporal_overlap_frames": 20})"), "'vae_tiling.temporal_overlap_frames' must be a multiple of 8");
-  has(error_for(R"({"temporal_tile_frames": 24, "temporal_overlap_frames": 24})"), "'vae_tiling.temporal_overlap_frames' (24) must be below");
-  has(error_for(R"({"temporal_tile_frames": "80"})"), "temporal_tile_frames");
+  has(error_for(R"({"tile_px": 512})"), "vae_tiling.tile_px: unknown key");
+  has(error_for(R"("yes")"), "vae_tiling: must be true, false or an object");
+  has(error_for("512"), "vae_tiling: must be true, false or an object");
+  has(error_for(R"({"long_side_tile_px": 500})"), "vae_tiling.long_side_tile_px: must be a multiple of 32");
+  has(error_for(R"({"long_side_tile_px": 32, "spatial_overlap_px": 0})"), "vae_tiling.long_side_tile_px: must be at least 64");
+  has(error_for(R"({"spatial_overlap_px": 48})"), "vae_tiling.spatial_overlap_px: must be a multiple of 32");
+  has(error_for(R"({"long_side_tile_px": 256, "spatial_overlap_px": 256})"), "vae_tiling.spatial_overlap_px: must be below 'long_side_tile_px' (256), got 256");
+  has(error_for(R"({"long_side_tile_px": -64})"), "vae_tiling.long_side_tile_px: must be >= 0");
+  has(error_for(R"({"long_side_tile_px": 0})"), "vae_tiling.spatial_overlap_px: must be 0");
+  has(error_for(R"({"temporal_tile_frames": 60})"), "vae_tiling.temporal_tile_frames: must be a multiple of 8");
+  has(error_for(R"({"temporal_tile_frames": 8, "temporal_overlap_frames": 0})"), "vae_tiling.temporal_tile_frames: must be at least 16");
+  has(error_for(R"({"temporal_overlap_frames": 20})"), "vae_tiling.temporal_overlap_frames: must be a multiple of 8");
+  has(error_for(R"({"temporal_tile_frames": 24, "temporal_overlap_frames": 24})"), "vae_tiling.temporal_overlap_frames: must be below 'temporal_tile_frames' (24), got 24");
+  has(error_for(R"({"temporal_tile_frames": "80"})"), "vae_tiling.temporal_tile_frames: expected integer, got string");
 }
 
 TEST_CASE("vae_tiling: the defaults are the pipeline's layout, other sizes give ltx-core's split counts") {
@@ -174,12 +174,12 @@ TEST_CASE("vae_tiling: the configured tiles drive the video decoder's tiled deco
   // which runs from_long_side((24, 8), 32, 48, the decoder's factors, frames (8, 4)) on this fixture's
   // weights and latent).
   const auto r = reference_fixture();
-  const json::Value layouts = json::parse(r.metadata().at("layouts"));
-  const json::Value& ref_layout = layouts["long_side_24_8_frames_8_4"]["layout"];
-  CHECK(ref_layout["frames"][0].as_int() == layout->frames.tile_size);
-  CHECK(ref_layout["height"][0].as_int() == layout->height.tile_size);
-  CHECK(ref_layout["width"][0].as_int() == layout->width.tile_size);
-  CHECK(ref_layout["width"][1].as_int() == layout->width.overlap);
+  const json::Json layouts = json::parse(r.metadata().at("layouts"), "test");
+  const json::Json& ref_layout = layouts["long_side_24_8_frames_8_4"]["layout"];
+  CHECK(ref_layout["frames"][0].get<int64_t>() == layout->frames.tile_size);
+  CHECK(ref_layout["height"][0].get<int64_t>() == layout->height.tile_size);
+  CHECK(ref_layout["width"][0].get<int64_t>() == layout->width.tile_size);
+  CHECK(ref_layout["width"][1].get<int64_t>() == layout->width.overlap);
   const at::Tensor frames =
       ltx2::decode_video_latent(ltx2::load_video_decoder(ck, cfg, at::kCPU, at::kFloat), cfg, latent, layout);
   const at::Tensor want = r.view("frames_f32_long_side_24_8_frames_8_4").to(at::kFloat);
@@ -193,17 +193,17 @@ TEST_CASE("vae_tiling: the configured tiles drive the video decoder's tiled deco
 
 TEST_CASE("vae_tiling: tile counts at real size equal ltx-core's splitters for other sizes") {
   const auto r = reference_fixture();
-  const json::Value cases = json::parse(r.metadata().at("split_counts"));
-  REQUIRE(cases.as_array().size() == 4);
-  for (const auto& c : cases.as_array()) {
+  const json::Json cases = json::parse(r.metadata().at("split_counts"), "test");
+  REQUIRE(cases.size() == 4);
+  for (const auto& c : cases) {
     VaeTiling t;
-    t.long_side_tile_px = c["long_side"][0].as_int();
-    t.spatial_overlap_px = c["long_side"][1].as_int();
-    t.temporal_tile_frames = c["frames"][0].as_int();
-    t.temporal_overlap_frames = c["frames"][1].as_int();
-    const int64_t f = c["video"][0].as_int(), h = c["video"][1].as_int(), w = c["video"][2].as_int();
+    t.long_side_tile_px = c["long_side"][0].get<int64_t>();
+    t.spatial_overlap_px = c["long_side"][1].get<int64_t>();
+    t.temporal_tile_frames = c["frames"][0].get<int64_t>();
+    t.temporal_overlap_frames = c["frames"][1].get<int64_t>();
+    const int64_t f = c["video"][0].get<int64_t>(), h = c["video"][1].get<int64_t>(), w = c["video"][2].get<int64_t>();
     CAPTURE(t.long_side_tile_px);
     CAPTURE(t.temporal_tile_frames);
-    CHECK(tile_count(t, f, h, w) == static_cast<size_t>(c["tiles"].as_int()));
+    CHECK(tile_count(t, f, h, w) == static_cast<size_t>(c["tiles"].get<int64_t>()));
   }
 }

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/io/safetensors_writer.hpp"
@@ -54,21 +54,21 @@ std::shared_ptr<const ff::io::SafetensorsFile> fixture() {
   return ff::io::SafetensorsFile::open(kFixture);
 }
 
-json::Value parse(const std::string& s) { return json::parse(s); }
+json::Json parse(const std::string& s) { return json::parse(s, "test"); }
 
 // `text` with one JSON edit applied at a dotted path ("model.params.ddconfig.norm_type");
 // a null value erases the key.
-json::Value edited(const char* text, const std::string& path, json::Value v) {
-  json::Value root = parse(text);
-  json::Value* cur = &root;
+json::Json edited(const char* text, const std::string& path, json::Json v) {
+  json::Json root = parse(text);
+  json::Json* cur = &root;
   size_t start = 0;
   for (size_t dot; (dot = path.find('.', start)) != std::string::npos; start = dot + 1)
-    cur = cur->as_object().find(path.substr(start, dot - start));
+    cur = &cur->at(path.substr(start, dot - start));
   const std::string last = path.substr(start);
   if (v.is_null())
-    cur->as_object().erase(last);
+    cur->erase(last);
   else
-    cur->as_object().set(last, std::move(v));
+    (*cur)[last] = std::move(v);
   return root;
 }
 
@@ -107,13 +107,13 @@ TEST_CASE("audio decoder config: the published 2.3 section and its tensor invent
   CHECK(out_w.name == "audio_vae.decoder.conv_out.conv.weight");
   CHECK(out_w.shape == std::vector<int64_t>{2, 128, 3, 3});
   // to_json round-trips
-  const auto back = audio_decoder_config_from_json(json::Value(audio_decoder_config_to_json(c)), "rt");
+  const auto back = audio_decoder_config_from_json(json::Json(audio_decoder_config_to_json(c)), "rt");
   CHECK(back.ch_mult == c.ch_mult);
   CHECK(back.mel_bins == c.mel_bins);
 }
 
 TEST_CASE("audio decoder config: what is not implemented is refused, naming the key") {
-  auto refused = [](const json::Value& v, const std::string& key) {
+  auto refused = [](const json::Json& v, const std::string& key) {
     try {
       audio_decoder_config_from_json(v, "ckpt.safetensors config.audio_vae");
       FAIL("accepted a config that should be refused for " << key);
@@ -126,14 +126,14 @@ TEST_CASE("audio decoder config: what is not implemented is refused, naming the 
   const std::string dd = "model.params.ddconfig.";
   refused(edited(kPublishedAudioVae, dd + "mid_block_add_attention", true), "mid_block_add_attention");
   refused(edited(kPublishedAudioVae, dd + "mid_block_add_attention", nullptr), "mid_block_add_attention");
-  refused(edited(kPublishedAudioVae, dd + "attn_resolutions", json::Array{json::Value(128)}), "attn_resolutions");
+  refused(edited(kPublishedAudioVae, dd + "attn_resolutions", json::Json::array({128})), "attn_resolutions");
   // Absent: ltx-core's default {8, 16, 32} misses the levels' resolutions 64/128/256, so no attention.
   CHECK_NOTHROW(audio_decoder_config_from_json(edited(kPublishedAudioVae, dd + "attn_resolutions", nullptr), "a"));
   CHECK(audio_decoder_config_from_json(edited(kPublishedAudioVae, dd + "mel_bins", nullptr), "a").mel_bins == 64);
   refused(edited(kPublishedAudioVae, dd + "norm_type", "group"), "norm_type");
   refused(edited(kPublishedAudioVae, dd + "causality_axis", "width"), "causality_axis");
   refused(edited(kPublishedAudioVae, dd + "tanh_out", true), "tanh_out");
-  refused(edited(kPublishedAudioVae, dd + "ch_mult", json::Array{}), "ch_mult");
+  refused(edited(kPublishedAudioVae, dd + "ch_mult", json::Json::array()), "ch_mult");
   refused(edited(kPublishedAudioVae, "model", nullptr), "ddconfig");
 }
 
@@ -159,13 +159,13 @@ TEST_CASE("vocoder config: the published 2.3 section and its tensor inventory") 
   }
   CHECK(mel_basis);
   CHECK(fwd);
-  const auto back = vocoder_config_from_json(json::Value(vocoder_config_to_json(c)), "rt");
+  const auto back = vocoder_config_from_json(json::Json(vocoder_config_to_json(c)), "rt");
   CHECK(back.bwe.upsample_kernel_sizes == c.bwe.upsample_kernel_sizes);
   CHECK(back.vocoder.resblock_dilation_sizes == c.vocoder.resblock_dilation_sizes);
 }
 
 TEST_CASE("vocoder config: what is not implemented is refused, naming the key") {
-  auto refused = [](const json::Value& v, const std::string& key) {
+  auto refused = [](const json::Json& v, const std::string& key) {
     try {
       vocoder_config_from_json(v, "ckpt.safetensors config.vocoder");
       FAIL("accepted a config that should be refused for " << key);
@@ -183,13 +183,13 @@ TEST_CASE("vocoder config: what is not implemented is refused, naming the key") 
   refused(edited(kPublishedVocoder, "bwe.num_mels", 80), "num_mels");
   refused(edited(kPublishedVocoder, "bwe.n_fft", nullptr), "n_fft");
   refused(edited(kPublishedVocoder, "bwe.output_sampling_rate", 44100), "output_sampling_rate");
-  refused(edited(kPublishedVocoder, "vocoder.upsample_kernel_sizes", json::Array{json::Value(11)}),
+  refused(edited(kPublishedVocoder, "vocoder.upsample_kernel_sizes", json::Json::array({11})),
           "upsample_kernel_sizes");
   refused(edited(kPublishedVocoder, "vocoder.resblock_dilation_sizes",
-                 json::Array{json::Value(json::Array{json::Value(1), json::Value(3)})}),
+                 json::Json::array({json::Json::array({1, 3})})),
           "resblock_dilation_sizes");
   refused(edited(kPublishedVocoder, "vocoder.snake_logscale", true), "snake_logscale");
-  refused(edited(kPublishedVocoder, "extra", json::Object{}), "extra");
+  refused(edited(kPublishedVocoder, "extra", json::Json::object()), "extra");
 }
 
 TEST_CASE("audio decoder: parity with ltx-core (fp32 and bf16)") {
@@ -222,7 +222,7 @@ TEST_CASE("audio decoder: parity with ltx-core (fp32 and bf16)") {
   for (const auto& [key, bins] : {std::pair<std::string, int64_t>{"crop6", 6}, {"pad10", 10}}) {
     AudioDecoderModel v = m32;
     v.config = audio_decoder_config_from_json(
-        config_section(json::parse(f->metadata().at("config_" + key)), "audio_vae", kFixture), "variant");
+        config_section(json::parse(f->metadata().at("config_" + key), "test"), "audio_vae", kFixture), "variant");
     CHECK(v.config.mel_bins == bins);
     const double e = rel_err(decode_audio_latent(v, latent), f->copy("expected.mel_f32_" + key));
     MESSAGE("audio decoder " << key << " rel err " << e);
@@ -348,7 +348,7 @@ TEST_CASE("audio decoder and vocoder: shapes on random weights (no fixture)") {
 
   VocoderModel v;
   v.config = vocoder_config_from_json(
-      edited(json::dump(edited(kPublishedVocoder, "vocoder.upsample_initial_channel", 64)).c_str(),
+      edited((edited(kPublishedVocoder, "vocoder.upsample_initial_channel", 64)).dump().c_str(),
              "bwe.upsample_initial_channel", 32),
       "tiny");
   for (auto& s : vocoder_slots(v.weights, v.config)) *s.target = ff::layers::random_tensor(s, gen);

@@ -9,7 +9,7 @@
 #include <functional>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
 #include "worker/engine/runtime/torch_version.hpp"
@@ -40,15 +40,15 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST_CASE("fp8: the selected Linears are ltx-core's TRANSFORMER_LINEAR_DOWNCAST_MAP's") {
   auto f = open_fixture();
-  const auto probe = ff::json::parse(f->metadata().at("fp8_cast"));
+  const auto probe = ff::json::parse(f->metadata().at("fp8_cast"), "test");
   size_t selected = 0;
-  for (const auto& [name, v] : probe.as_object()) {
+  for (const auto& [name, v] : probe.items()) {
     CAPTURE(name);
-    CHECK(is_fp8_cast_linear(name) == v.as_bool());
-    selected += v.as_bool();
+    CHECK(is_fp8_cast_linear(name) == v.get<bool>());
+    selected += v.get<bool>();
   }
   CHECK(selected > 0);
-  CHECK(selected < probe.as_object().size());
+  CHECK(selected < probe.size());
   CHECK(is_fp8_cast_linear("transformer_blocks.3.audio_ff.net.0.proj"));
   CHECK(!is_fp8_cast_linear("transformer_blocks.3.attn1.to_gate_logits"));
   CHECK(!is_fp8_cast_linear("proj_out"));

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/io/safetensors_writer.hpp"
@@ -81,8 +81,8 @@ TEST_CASE("lora: fused weights equal ltx-core's apply_loras bit for bit (bf16, f
   REQUIRE_MESSAGE(std::filesystem::exists(kFixture),
                   "missing fixture " << kFixture << ": run tests/ltx2/reference/lora_reference.py --out tests/ltx2/fixtures");
   auto f = io::SafetensorsFile::open(kFixture);
-  const double strength = ff::json::parse(f->metadata().at("strength")).as_double();
-  const auto names = ff::json::parse(f->metadata().at("names"));
+  const double strength = ff::json::parse(f->metadata().at("strength"), "test").get<double>();
+  const auto names = ff::json::parse(f->metadata().at("names"), "test");
   // The fixture's LoRA part as its own file, laid out like the published one.
   ff::test::TempDir dir;
   std::vector<std::pair<std::string, at::Tensor>> lt;
@@ -91,16 +91,16 @@ TEST_CASE("lora: fused weights equal ltx-core's apply_loras bit for bit (bf16, f
   const std::string path = dir.file("lora.safetensors");
   io::write_safetensors(path, lt);
   const Lora lora = open_lora(path);
-  CHECK(lora.pairs.size() == names.as_array().size());
+  CHECK(lora.pairs.size() == names.size());
   CHECK(lora_bytes(lora) > 0);
 
   for (const std::string tag : {"bf16", "f32"}) {
     CAPTURE(tag);
     std::vector<Linear> ls;
     NamedLinears named;
-    ls.reserve(names.as_array().size());
-    for (const auto& n : names.as_array()) ls.push_back({f->copy("model_" + tag + "." + n.as_string() + ".weight"), {}});
-    for (size_t i = 0; i < ls.size(); ++i) named.emplace_back(names.as_array()[i].as_string(), &ls[i]);
+    ls.reserve(names.size());
+    for (const auto& n : names) ls.push_back({f->copy("model_" + tag + "." + n.get<std::string>() + ".weight"), {}});
+    for (size_t i = 0; i < ls.size(); ++i) named.emplace_back(names[i].get<std::string>(), &ls[i]);
     LoraApply how;
     how.strength = strength;
     CHECK(fuse_lora(lora, named, how) == ls.size());
@@ -258,7 +258,7 @@ TEST_CASE("lora: fusing into fp8-stored weights (after cast_linears_to_fp8)") {
   // And against ltx-core's fp8-cast fuse rule (fixture).
   REQUIRE_MESSAGE(std::filesystem::exists(kFixture), "missing fixture " << kFixture);
   auto f = io::SafetensorsFile::open(kFixture);
-  const auto names = ff::json::parse(f->metadata().at("names"));
+  const auto names = ff::json::parse(f->metadata().at("names"), "test");
   std::vector<std::pair<std::string, at::Tensor>> lt;
   for (const auto& t : f->tensors())
     if (t.name.rfind("diffusion_model.", 0) == 0) lt.emplace_back(t.name, f->copy(t.name));
@@ -266,12 +266,12 @@ TEST_CASE("lora: fusing into fp8-stored weights (after cast_linears_to_fp8)") {
   const Lora fl = open_lora(dir.file("fx.safetensors"));
   std::vector<Linear> ls;
   NamedLinears named;
-  ls.reserve(names.as_array().size());
-  for (const auto& n : names.as_array()) ls.push_back({f->copy("model_bf16." + n.as_string() + ".weight"), {}});
-  for (size_t i = 0; i < ls.size(); ++i) named.emplace_back(names.as_array()[i].as_string(), &ls[i]);
+  ls.reserve(names.size());
+  for (const auto& n : names) ls.push_back({f->copy("model_bf16." + n.get<std::string>() + ".weight"), {}});
+  for (size_t i = 0; i < ls.size(); ++i) named.emplace_back(names[i].get<std::string>(), &ls[i]);
   cast_linears_to_fp8(named);
   LoraApply how;
-  how.strength = ff::json::parse(f->metadata().at("strength")).as_double();
+  how.strength = ff::json::parse(f->metadata().at("strength"), "test").get<double>();
   fuse_lora(fl, named, how);
   for (size_t i = 0; i < ls.size(); ++i) {
     CAPTURE(named[i].first);

@@ -14,7 +14,7 @@
 
 #include <unistd.h>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/av_transformer_weights.hpp"
@@ -29,15 +29,15 @@ using namespace ff::ltx2;
 namespace json = ff::json;
 namespace fs = std::filesystem;
 
-json::Value read_json(const std::string& path) {
+json::Json read_json(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return json::parse(ss.str());
+  return json::parse(ss.str(), "test");
 }
 
-const json::Value& fixture() {
-  static const json::Value v = [] {
+const json::Json& fixture() {
+  static const json::Json v = [] {
     const std::string path = std::string(FF_LTX2_FIXTURES) + "/ltx23_inventory.json";
     if (!fs::exists(path))
       FAIL("missing fixture " << path << " (run tests/ltx2/reference/inventory_reference.py --out tests/ltx2/fixtures)");
@@ -48,13 +48,13 @@ const json::Value& fixture() {
 
 using ShapeMap = std::map<std::string, std::vector<int64_t>>;
 
-ShapeMap to_map(const json::Value& entries, std::map<std::string, std::string>* dtypes = nullptr) {
+ShapeMap to_map(const json::Json& entries, std::map<std::string, std::string>* dtypes = nullptr) {
   ShapeMap m;
-  for (const auto& e : entries.as_array()) {
+  for (const auto& e : entries) {
     std::vector<int64_t> shape;
-    for (const auto& d : e.as_array()[1].as_array()) shape.push_back(d.as_int());
-    m[e.as_array()[0].as_string()] = shape;
-    if (dtypes) (*dtypes)[e.as_array()[0].as_string()] = e.as_array()[2].as_string();
+    for (const auto& d : e[1]) shape.push_back(d.get<int64_t>());
+    m[e[0].get<std::string>()] = shape;
+    if (dtypes) (*dtypes)[e[0].get<std::string>()] = e[2].get<std::string>();
   }
   return m;
 }
@@ -79,28 +79,27 @@ std::string diff(const ShapeMap& got, const ShapeMap& want) {
 }
 
 // JSON equality ignoring object key order.
-bool same_json(const json::Value& a, const json::Value& b) {
+bool same_json(const json::Json& a, const json::Json& b) {
   if (a.is_object() != b.is_object()) return false;
   if (!a.is_object()) {
     if (a.is_array() && b.is_array()) {
-      if (a.as_array().size() != b.as_array().size()) return false;
-      for (size_t i = 0; i < a.as_array().size(); ++i)
-        if (!same_json(a.as_array()[i], b.as_array()[i])) return false;
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (!same_json(a[i], b[i])) return false;
       return true;
     }
-    if (a.is_number() && b.is_number()) return a.as_double() == b.as_double();
+    if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
     return a == b;
   }
-  if (a.as_object().size() != b.as_object().size()) return false;
-  for (const auto& [k, v] : a.as_object()) {
-    const json::Value* w = b.as_object().find(k);
-    if (!w || !same_json(v, *w)) return false;
+  if (a.size() != b.size()) return false;
+  for (const auto& [k, v] : a.items()) {
+    if (!b.contains(k) || !same_json(v, b.at(k))) return false;
   }
   return true;
 }
 
-std::map<std::string, std::string> checkpoint_metadata(const json::Value& config, const std::string& version) {
-  return {{"config", json::dump(config)}, {"model_version", version}};
+std::map<std::string, std::string> checkpoint_metadata(const json::Json& config, const std::string& version) {
+  return {{"config", (config).dump()}, {"model_version", version}};
 }
 
 struct TempDir {
@@ -143,16 +142,16 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 }  // namespace
 
 TEST_CASE("the loader's inventory of the real 2.3 config equals ltx-core's (fixture)") {
-  const json::Value& fx = fixture();
+  const json::Json& fx = fixture();
   const LtxModelConfig cfg = ltx_model_config_from_metadata(
-      checkpoint_metadata(*fx.find("config"), fx.find("model_version")->as_string()), "fixture config");
+      checkpoint_metadata(*fx.find("config"), fx.at("model_version").get<std::string>()), "fixture config");
   const auto inv = checkpoint_inventory(cfg, published_preset("ltx23-22b").gemma, "fixture config");
-  const json::Value& comps = *fx.find("checkpoint")->find("components");
+  const json::Json& comps = *fx.find("checkpoint")->find("components");
   ShapeMap all_got, all_want;
-  CHECK(inv.size() == comps.as_object().size());
+  CHECK(inv.size() == comps.size());
   for (const auto& c : inv) {
-    const json::Value* want = comps.find(c.component);
-    REQUIRE_MESSAGE(want, "fixture has no component " << c.component);
+    REQUIRE_MESSAGE(comps.contains(c.component), "fixture has no component " << c.component);
+    const json::Json* want = &comps.at(c.component);
     const ShapeMap g = to_map(c.tensors), w = to_map(*want);
     CHECK_MESSAGE(g == w, c.component << ":" << diff(g, w));
     CHECK(g.size() == c.tensors.size());  // no duplicate names inside a component
@@ -163,7 +162,7 @@ TEST_CASE("the loader's inventory of the real 2.3 config equals ltx-core's (fixt
   CHECK(all_got == all_want);
 
   // The upsampler file.
-  const json::Value& up = *fx.find("spatial_upsampler");
+  const json::Json& up = *fx.find("spatial_upsampler");
   UpsamplerWeights w;
   const auto slots = upsampler_slots(w, upsampler_config_from_json(*up.find("config"), "fixture upsampler"));
   CHECK_MESSAGE(to_map(shapes_of(slots)) == to_map(*up.find("tensors")),
@@ -171,14 +170,14 @@ TEST_CASE("the loader's inventory of the real 2.3 config equals ltx-core's (fixt
 }
 
 TEST_CASE("make-weights ltx23-22b declares the fixture's set, config and dtypes") {
-  const json::Value& fx = fixture();
+  const json::Json& fx = fixture();
   CHECK(same_json(ltx23_checkpoint_config(), *fx.find("config")));
   CHECK(same_json(ltx23_upsampler_config(), *fx.find("spatial_upsampler")->find("config")));
   const PublishedLayout l = published_layout(published_preset("ltx23-22b"), "/nonexistent/model");
   REQUIRE(l.files.front().path == kDevCheckpointName);
   std::map<std::string, std::string> want_dtypes;
   ShapeMap want;
-  for (const auto& [name, entries] : fx.find("checkpoint")->find("components")->as_object()) {
+  for (const auto& [name, entries] : fx.at("checkpoint").at("components").items()) {
     const ShapeMap m = to_map(entries, &want_dtypes);
     want.insert(m.begin(), m.end());
   }
@@ -228,7 +227,7 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
   // The tiny preset with 2 transformer layers: a tenth of the tensors, same coverage.
   static const PublishedPreset p = [] {
     PublishedPreset q = published_preset("tiny");
-    q.config.as_object().find("transformer")->as_object().set("num_layers", 2);
+    q.config.at("transformer")["num_layers"] = 2;
     return q;
   }();
   static const PublishedLayout good = published_layout(p, dir.path.string());  // same path every subcase
@@ -275,10 +274,10 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
     CHECK(contains(e, "tensor '" + t[0].name + "' has dtype I64"));
   }
   SUBCASE("LTX-2 19B: V1 feature extractor") {
-    json::Value c = p.config;
+    json::Json c = p.config;
     for (const char* k : {"caption_proj_before_connector", "caption_projection_first_linear", "caption_proj_input_norm",
                           "caption_projection_second_linear"})
-      c.as_object().find("transformer")->as_object().erase(k);
+      c.at("transformer").erase(k);
     rewrite(declared(dev), checkpoint_metadata(c, "2.3.0"));
     const std::string e = error_of(files);
     CHECK(contains(e, ck));
@@ -295,12 +294,12 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
     rewrite(declared(dev), md);
     e = error_of(files);
     CHECK(contains(e, "gemma_source_checkpoint"));
-    rewrite(declared(dev), {{"config", json::dump(p.config)}});
+    rewrite(declared(dev), {{"config", (p.config).dump()}});
     CHECK(contains(error_of(files), "'model_version': absent"));
   }
   SUBCASE("diffusion VAE decoder") {
-    json::Value c = p.config;
-    c.as_object().find("vae")->as_object().set("_class_name", "CausalDiffusionVAE");
+    json::Json c = p.config;
+    c.at("vae")["_class_name"] = "CausalDiffusionVAE";
     rewrite(declared(dev), checkpoint_metadata(c, "2.3.0"));
     const std::string e = error_of(files);
     CHECK(contains(e, ck));
@@ -366,20 +365,20 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
 }
 
 TEST_CASE("model object: keys, paths, refusals") {
-  const json::Value v = json::parse(R"({"checkpoint": "a.safetensors", "text_encoder": "/abs/gemma",
+  const json::Json v = json::parse(R"({"checkpoint": "a.safetensors", "text_encoder": "/abs/gemma",
       "spatial_upsampler": "up.safetensors", "distilled_lora": "l.safetensors", "distilled_lora_strength": 0.8,
-      "pipeline": "distilled"})");
+      "pipeline": "distilled"})", "test");
   const ModelFiles f = model_files_from_json(v, "model.json", "/models");
   CHECK(f.checkpoint == "/models/a.safetensors");
   CHECK(f.text_encoder == "/abs/gemma");
   CHECK(f.lora_strength == doctest::Approx(0.8));
   CHECK(f.pipeline == PipelineKind::kDistilled);
-  CHECK(model_files_from_json(json::Value(model_files_to_json(f)), "x").checkpoint == f.checkpoint);
-  CHECK_THROWS_WITH_AS(model_files_from_json(json::parse(R"({"checkpoint": "a", "text_encoder": "b", "vae": "c"})"), "m"),
-                       doctest::Contains("key 'vae': unknown key"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(model_files_from_json(json::parse(R"({"text_encoder": "b"})"), "m"),
-                       doctest::Contains("'checkpoint': required"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(model_files_from_json(json::parse(R"({"checkpoint": "a", "text_encoder": "b", "pipeline": "x"})"), "m"),
+  CHECK(model_files_from_json(json::Json(model_files_to_json(f)), "x").checkpoint == f.checkpoint);
+  CHECK_THROWS_WITH_AS(model_files_from_json(json::parse(R"({"checkpoint": "a", "text_encoder": "b", "vae": "c"})", "test"), "m"),
+                       doctest::Contains("m.vae: unknown key"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(model_files_from_json(json::parse(R"({"text_encoder": "b"})", "test"), "m"),
+                       doctest::Contains("m.checkpoint: required"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(model_files_from_json(json::parse(R"({"checkpoint": "a", "text_encoder": "b", "pipeline": "x"})", "test"), "m"),
                        doctest::Contains("unknown pipeline 'x'"), std::invalid_argument);
   CHECK(parse_model_version("2.3.0") == std::vector<int64_t>{2, 3, 0});
   CHECK(parse_model_version("2.3.rc1") == std::vector<int64_t>{2, 3});

@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/av_transformer.hpp"
 #include "worker/engine/ltx2/pipelines.hpp"
@@ -27,7 +27,7 @@ namespace json = ff::json;
 
 struct Fixture {
   std::shared_ptr<const ff::io::SafetensorsFile> file;
-  json::Value pipeline;
+  json::Json pipeline;
   AVTransformerConfig config;
   UpsamplerConfig upsampler_config;
 };
@@ -42,9 +42,9 @@ const Fixture& fixture() {
     Fixture x;
     x.file = ff::io::SafetensorsFile::open(path);
     const auto& m = x.file->metadata();
-    x.pipeline = json::parse(m.at("pipeline"));
-    x.config = av_transformer_config_from_json(json::parse(m.at("config"))["transformer"], path + " config.transformer");
-    x.upsampler_config = upsampler_config_from_json(json::parse(m.at("upsampler_config")), path + " upsampler_config");
+    x.pipeline = json::parse(m.at("pipeline"), "test");
+    x.config = av_transformer_config_from_json(json::parse(m.at("config"), "test")["transformer"], path + " config.transformer");
+    x.upsampler_config = upsampler_config_from_json(json::parse(m.at("upsampler_config"), "test"), path + " upsampler_config");
     return x;
   }();
   return f;
@@ -59,14 +59,14 @@ ff::layers::TensorFetch fetch(const ff::io::SafetensorsFile& file, at::ScalarTyp
   };
 }
 
-GuiderParams guider(const json::Value& j) {
+GuiderParams guider(const json::Json& j) {
   GuiderParams g;
-  g.cfg_scale = j["cfg_scale"].as_double();
-  g.stg_scale = j["stg_scale"].as_double();
-  g.modality_scale = j["modality_scale"].as_double();
-  g.rescale_scale = j["rescale_scale"].as_double();
-  g.skip_step = j["skip_step"].as_int();
-  for (const auto& b : j["stg_blocks"].as_array()) g.stg_blocks.push_back(b.as_int());
+  g.cfg_scale = j["cfg_scale"].get<double>();
+  g.stg_scale = j["stg_scale"].get<double>();
+  g.modality_scale = j["modality_scale"].get<double>();
+  g.rescale_scale = j["rescale_scale"].get<double>();
+  g.skip_step = j["skip_step"].get<int64_t>();
+  for (const auto& b : j["stg_blocks"]) g.stg_blocks.push_back(b.get<int64_t>());
   return g;
 }
 
@@ -89,14 +89,14 @@ std::unique_ptr<Setup> setup(at::ScalarType dtype) {
   s->std = f.file->copy("vae.per_channel_statistics.std-of-means");
   s->contexts = {f.file->copy("inputs.video_context"), f.file->copy("inputs.audio_context"),
                  f.file->copy("inputs.video_negative"), f.file->copy("inputs.audio_negative")};
-  const json::Value& p = f.pipeline;
+  const json::Json& p = f.pipeline;
   PipelineRun& run = s->run;
-  run.params.width = p["width"].as_int();
-  run.params.height = p["height"].as_int();
-  run.params.frames = p["frames"].as_int();
-  run.params.fps = p["fps"].as_double();
-  run.params.seed = p["seed"].as_int();
-  run.params.steps = p["steps"].as_int();
+  run.params.width = p["width"].get<int64_t>();
+  run.params.height = p["height"].get<int64_t>();
+  run.params.frames = p["frames"].get<int64_t>();
+  run.params.fps = p["fps"].get<double>();
+  run.params.seed = p["seed"].get<int64_t>();
+  run.params.steps = p["steps"].get<int64_t>();
   run.params.video_guider = guider(p["video_guider"]);
   run.params.audio_guider = guider(p["audio_guider"]);
   run.dtype = dtype;
@@ -250,7 +250,7 @@ TEST_CASE("ltx2 pipelines: cancellation stops between steps with the phase and s
 
 TEST_CASE("ltx2 pipelines: seeded noise draws like torch.randn on a CPU generator (informational)") {
   const auto& file = *fixture().file;
-  NoiseFn n = seeded_noise(fixture().pipeline["seed"].as_int(), at::kCPU);
+  NoiseFn n = seeded_noise(fixture().pipeline["seed"].get<int64_t>(), at::kCPU);
   for (int i = 0; i < 4; ++i) {
     at::Tensor want = file.copy("noise.seeded_cpu." + std::to_string(i));
     at::Tensor got = n(static_cast<NoiseDraw>(i), want.sizes(), at::kFloat, at::kCPU);

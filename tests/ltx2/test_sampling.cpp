@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/diffusion_step.hpp"
 #include "worker/engine/ltx2/guider.hpp"
@@ -31,10 +31,10 @@ std::shared_ptr<const ff::io::SafetensorsFile> fixture() {
   return ff::io::SafetensorsFile::open(path);
 }
 
-json::Value meta(const ff::io::SafetensorsFile& f, const std::string& key) {
+json::Json meta(const ff::io::SafetensorsFile& f, const std::string& key) {
   auto it = f.metadata().find(key);
   REQUIRE_MESSAGE(it != f.metadata().end(), "fixture metadata lacks " << key);
-  return json::parse(it->second);
+  return json::parse(it->second, "test");
 }
 
 double max_abs(const std::vector<float>& got, const at::Tensor& want) {
@@ -49,16 +49,16 @@ double max_abs(const std::vector<float>& got, const at::Tensor& want) {
 
 TEST_CASE("ltx2 sigmas: LTX2Scheduler schedules equal ltx-core's (within 1e-6, measured exact)") {
   auto f = fixture();
-  json::Value cases = meta(*f, "sigma_cases");
+  json::Json cases = meta(*f, "sigma_cases");
   int n = 0;
-  for (const auto& [name, c] : cases.as_object()) {
+  for (const auto& [name, c] : cases.items()) {
     std::optional<int64_t> tokens;
     if (!c["latent_shape"].is_null()) {
       std::vector<int64_t> shape;
-      for (const auto& d : c["latent_shape"].as_array()) shape.push_back(d.as_int());
+      for (const auto& d : c["latent_shape"]) shape.push_back(d.get<int64_t>());
       tokens = scheduler_tokens(shape);
     }
-    std::vector<float> got = ltx2_sigmas(c["steps"].as_int(), tokens);
+    std::vector<float> got = ltx2_sigmas(c["steps"].get<int64_t>(), tokens);
     double err = max_abs(got, f->copy("sigmas." + name));
     INFO(name << " max abs err " << err);
     CHECK(err <= 1e-6);
@@ -81,18 +81,18 @@ TEST_CASE("ltx2 guider: MultiModalGuider outputs and pass plans equal ltx-core's
   auto f = fixture();
   at::Tensor cond = f->copy("guider.cond"), uncond = f->copy("guider.uncond");
   at::Tensor ptb = f->copy("guider.ptb"), mod = f->copy("guider.mod");
-  json::Value cases = meta(*f, "guider_cases");
-  for (const auto& [name, c] : cases.as_object()) {
-    const json::Value& p = c["params"];
+  json::Json cases = meta(*f, "guider_cases");
+  for (const auto& [name, c] : cases.items()) {
+    const json::Json& p = c["params"];
     GuiderParams g;
-    g.cfg_scale = p["cfg_scale"].as_double();
-    g.stg_scale = p["stg_scale"].as_double();
-    g.modality_scale = p["modality_scale"].as_double();
-    g.rescale_scale = p["rescale_scale"].as_double();
-    const json::Value& need = c["passes"];
-    CHECK(g.needs_uncond() == need["uncond"].as_bool());
-    CHECK(g.needs_perturbed() == need["ptb"].as_bool());
-    CHECK(g.needs_isolated() == need["mod"].as_bool());
+    g.cfg_scale = p["cfg_scale"].get<double>();
+    g.stg_scale = p["stg_scale"].get<double>();
+    g.modality_scale = p["modality_scale"].get<double>();
+    g.rescale_scale = p["rescale_scale"].get<double>();
+    const json::Json& need = c["passes"];
+    CHECK(g.needs_uncond() == need["uncond"].get<bool>());
+    CHECK(g.needs_perturbed() == need["ptb"].get<bool>());
+    CHECK(g.needs_isolated() == need["mod"].get<bool>());
     at::Tensor out = guide(g, cond, g.needs_uncond() ? uncond : at::Tensor(),
                            g.needs_perturbed() ? ptb : at::Tensor(), g.needs_isolated() ? mod : at::Tensor());
     double err = rel_err(out, f->copy("guider.out." + name));
@@ -165,18 +165,18 @@ TEST_CASE("ltx2 noiser: lerp to the noise level with a mask equals GaussianNoise
 
 TEST_CASE("ltx2 latent shapes: audio length round(frames / fps * 25) and video grid equal ltx-core's") {
   auto f = fixture();
-  const json::Value lengths = meta(*f, "audio_lengths"), shapes = meta(*f, "video_shapes");
-  for (const auto& row : lengths.as_array()) {
-    int64_t frames = row[0].as_int();
-    double fps = row[1].as_double();
+  const json::Json lengths = meta(*f, "audio_lengths"), shapes = meta(*f, "video_shapes");
+  for (const auto& row : lengths) {
+    int64_t frames = row[0].get<int64_t>();
+    double fps = row[1].get<double>();
     INFO("frames " << frames << " fps " << fps);
-    CHECK(audio_latent_frames(frames, fps) == row[2].as_int());
+    CHECK(audio_latent_frames(frames, fps) == row[2].get<int64_t>());
   }
-  for (const auto& row : shapes.as_array()) {
-    VideoLatentGrid g = video_latent_grid(row[0].as_int(), row[1].as_int(), row[2].as_int());
-    CHECK(g.frames == row[3].as_int());
-    CHECK(g.height == row[4].as_int());
-    CHECK(g.width == row[5].as_int());
+  for (const auto& row : shapes) {
+    VideoLatentGrid g = video_latent_grid(row[0].get<int64_t>(), row[1].get<int64_t>(), row[2].get<int64_t>());
+    CHECK(g.frames == row[3].get<int64_t>());
+    CHECK(g.height == row[4].get<int64_t>());
+    CHECK(g.width == row[5].get<int64_t>());
   }
 }
 
@@ -188,22 +188,22 @@ TEST_CASE("ltx2 pipeline params: defaults are LTX_2_3_PARAMS") {
   if (it == f->metadata().end()) {
     WARN_MESSAGE(false, "fixture has no pipeline_params (ltx-pipelines constants did not import)");
   } else {
-    json::Value r = json::parse(it->second);
-    CHECK(p.seed == r["seed"].as_int());
-    CHECK(p.height == 2 * r["stage_1_height"].as_int());
-    CHECK(p.width == 2 * r["stage_1_width"].as_int());
-    CHECK(p.frames == r["num_frames"].as_int());
-    CHECK(p.fps == r["frame_rate"].as_double());
-    CHECK(p.steps == r["num_inference_steps"].as_int());
+    json::Json r = json::parse(it->second, "test");
+    CHECK(p.seed == r["seed"].get<int64_t>());
+    CHECK(p.height == 2 * r["stage_1_height"].get<int64_t>());
+    CHECK(p.width == 2 * r["stage_1_width"].get<int64_t>());
+    CHECK(p.frames == r["num_frames"].get<int64_t>());
+    CHECK(p.fps == r["frame_rate"].get<double>());
+    CHECK(p.steps == r["num_inference_steps"].get<int64_t>());
     for (auto [g, key] : {std::pair{&p.video_guider, "video"}, std::pair{&p.audio_guider, "audio"}}) {
-      const json::Value& w = r[key];
-      CHECK(g->cfg_scale == w["cfg_scale"].as_double());
-      CHECK(g->stg_scale == w["stg_scale"].as_double());
-      CHECK(g->modality_scale == w["modality_scale"].as_double());
-      CHECK(g->rescale_scale == w["rescale_scale"].as_double());
-      CHECK(g->skip_step == w["skip_step"].as_int());
+      const json::Json& w = r[key];
+      CHECK(g->cfg_scale == w["cfg_scale"].get<double>());
+      CHECK(g->stg_scale == w["stg_scale"].get<double>());
+      CHECK(g->modality_scale == w["modality_scale"].get<double>());
+      CHECK(g->rescale_scale == w["rescale_scale"].get<double>());
+      CHECK(g->skip_step == w["skip_step"].get<int64_t>());
       std::vector<int64_t> blocks;
-      for (const auto& b : w["stg_blocks"].as_array()) blocks.push_back(b.as_int());
+      for (const auto& b : w["stg_blocks"]) blocks.push_back(b.get<int64_t>());
       CHECK((g->stg_blocks == blocks));
     }
   }

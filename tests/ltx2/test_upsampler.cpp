@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/engine/temp_dir.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
 #include "worker/engine/io/safetensors.hpp"
@@ -38,7 +38,7 @@ std::shared_ptr<const io::SafetensorsFile> open_fixture() {
 }
 
 UpsamplerConfig variant_config(const io::SafetensorsFile& f, const std::string& tag) {
-  return upsampler_config_from_json(ff::json::parse(f.metadata().at("config_" + tag)), kFixture + " config_" + tag);
+  return upsampler_config_from_json(ff::json::parse(f.metadata().at("config_" + tag), "test"), kFixture + " config_" + tag);
 }
 
 Upsampler variant(const io::SafetensorsFile& f, const std::string& tag, at::ScalarType dtype) {
@@ -48,11 +48,11 @@ Upsampler variant(const io::SafetensorsFile& f, const std::string& tag, at::Scal
   return u;
 }
 
-ff::json::Value published_config() {
+ff::json::Json published_config() {
   return ff::json::parse(
       R"({"_class_name": "LatentUpsampler", "in_channels": 128, "mid_channels": 1024, "num_blocks_per_stage": 4,
           "dims": 3, "spatial_upsample": true, "temporal_upsample": false, "spatial_scale": 2.0,
-          "rational_resampler": false})");
+          "rational_resampler": false})", "test");
 }
 
 }  // namespace
@@ -113,10 +113,10 @@ TEST_CASE("upsampler: a file laid out like the published one loads by its own co
     CHECK(rel_err(upsample_video_latent(latent, u, f->copy(kMean), f->copy(kStd)), f->copy(tag + ".upsampled_f32")) <= 1e-4);
 
     // The other variant's config against this file: a missing tensor, named.
-    ff::json::Value other = ff::json::parse(f->metadata().at("config_" + tag));
-    other.as_object().set("rational_resampler", tag == "a");
+    ff::json::Json other = ff::json::parse(f->metadata().at("config_" + tag), "test");
+    other["rational_resampler"] = tag == "a";
     const std::string wrong = dir.file("wrong_" + tag + ".safetensors");
-    io::write_safetensors(wrong, tensors, {{"config", ff::json::dump(other)}});
+    io::write_safetensors(wrong, tensors, {{"config", (other).dump()}});
     const std::string err = error_of([&] { load_upsampler(wrong, at::kCPU, at::kFloat); });
     CHECK(err.find(wrong) != std::string::npos);
     CHECK(err.find(tag == "a" ? "upsampler.conv.weight" : "upsampler.0.weight") != std::string::npos);
@@ -151,9 +151,9 @@ TEST_CASE("upsampler: slot names and shapes of the published x2 file") {
 }
 
 TEST_CASE("upsampler: configs this port does not implement are refused, naming the key") {
-  auto refused = [](const char* key, ff::json::Value v) {
-    ff::json::Value cfg = published_config();
-    cfg.as_object().set(key, std::move(v));
+  auto refused = [](const char* key, ff::json::Json v) {
+    ff::json::Json cfg = published_config();
+    cfg[key] = std::move(v);
     const std::string err = error_of([&] { upsampler_config_from_json(cfg, "up.safetensors config"); });
     CAPTURE(err);
     CHECK(err.find("up.safetensors config") != std::string::npos);
@@ -170,14 +170,14 @@ TEST_CASE("upsampler: configs this port does not implement are refused, naming t
   refused("rational_resampler", "yes");
   refused("extra_key", 1);
   // ltx-core's defaults when keys are absent; bookkeeping keys pass.
-  const UpsamplerConfig d = upsampler_config_from_json(ff::json::parse(R"({"_diffusers_version": "0.1"})"), "d");
+  const UpsamplerConfig d = upsampler_config_from_json(ff::json::parse(R"({"_diffusers_version": "0.1"})", "test"), "d");
   CHECK(d.in_channels == 128);
   CHECK(d.mid_channels == 512);
   CHECK(d.num_blocks_per_stage == 4);
   CHECK(!d.rational_resampler);
   // The config round-trips.
   const UpsamplerConfig c = upsampler_config_from_json(published_config(), "p");
-  const UpsamplerConfig r = upsampler_config_from_json(ff::json::Value(upsampler_config_to_json(c)), "r");
+  const UpsamplerConfig r = upsampler_config_from_json(ff::json::Json(upsampler_config_to_json(c)), "r");
   CHECK(r.mid_channels == c.mid_channels);
   CHECK(r.rational_resampler == c.rational_resampler);
 }

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/checkpoint.hpp"
 #include "worker/engine/ltx2/video_decoder.hpp"
 #include "worker/engine/ltx2/video_decoder_weights.hpp"
@@ -82,9 +82,9 @@ TEST_CASE("video decoder: uint8 frames from the in-place mapping equal the out-o
   const VideoDecoderConfig cfg = video_decoder_config_from_checkpoint(ck);
   const VideoDecoderWeights w = load_video_decoder(ck, cfg, at::kCPU, at::kBFloat16);
   const at::Tensor latent = ck.view("latent").to(at::kBFloat16);
-  const ff::json::Value tilings = ff::json::parse(ck.metadata().at("tilings"));
+  const ff::json::Json tilings = ff::json::parse(ck.metadata().at("tilings"), "test");
   const auto axis = [&](const char* t, const char* k) {
-    return TileAxis{tilings[t][k][0].as_int(), tilings[t][k][1].as_int()};
+    return TileAxis{tilings[t][k][0].get<int64_t>(), tilings[t][k][1].get<int64_t>()};
   };
   for (const char* t : {"tiled_a", "tiled_b"}) {
     const VideoTilingConfig tiling{axis(t, "frames"), axis(t, "height"), axis(t, "width")};

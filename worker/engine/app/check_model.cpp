@@ -5,7 +5,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/app/engine_config.hpp"
 #include "worker/engine/ltx2/model_files.hpp"
 
@@ -25,12 +25,7 @@ ltx2::ModelFiles model_from_file(const std::string& path) {
   if (!in) throw std::invalid_argument(path + ": cannot read");
   std::ostringstream ss;
   ss << in.rdbuf();
-  json::Value v;
-  try {
-    v = json::parse(ss.str());
-  } catch (const json::ParseError& e) {
-    throw std::invalid_argument(path + ": " + e.what());
-  }
+  const json::Json v = json::parse(ss.str(), path);
   const std::string base = std::filesystem::absolute(path).parent_path().string();
   return ltx2::model_files_from_json(v, path, base);
 }
@@ -54,9 +49,9 @@ int check_model_command(const std::vector<std::string>& args) {
     ltx2::ModelFiles files;
     if (!config.empty()) {
       const EngineConfig ec = load_engine_config(config);
-      if (ec.model.is_null()) throw std::invalid_argument(config + ": key 'model': required (the model files)");
+      if (ec.model.is_null()) throw std::invalid_argument(config + ": model: missing required key (the model files)");
       // Relative paths as serve takes them: from the working directory.
-      files = ltx2::model_files_from_json(ec.model, config + ": key 'model'");
+      files = ltx2::model_files_from_json(ec.model, config + ": model");
     } else {
       files = model_from_file(model);
     }

@@ -4,13 +4,10 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
-#include "worker/engine/layers/json_fields.hpp"
 
 namespace ff::engine {
-
-namespace fields = ff::layers::fields;
 
 rt::Placement EngineConfig::placement(std::string_view component) const {
   auto it = placements.find(std::string(component));
@@ -48,119 +45,108 @@ bool EngineConfig::weights_fp8(std::string_view component) const {
 namespace {
 
 // One tiled axis in `unit`s: 0 (untiled, overlap 0) or a tile of at least two cells, tile and
-// overlap multiples of `cell`, overlap below the tile.
-void check_tile_axis(int64_t tile, int64_t overlap, int64_t cell, const char* tile_key, const char* overlap_key,
-                     const std::string& what) {
-  const std::string t = what + ": key 'vae_tiling." + tile_key + "'", o = what + ": key 'vae_tiling." + overlap_key + "'";
-  if (tile < 0) throw std::invalid_argument(t + " must be >= 0, got " + std::to_string(tile));
-  if (overlap < 0) throw std::invalid_argument(o + " must be >= 0, got " + std::to_string(overlap));
+// overlap multiples of `cell`, overlap below the tile. Errors name "vae_tiling.<key>".
+void check_tile_axis(int64_t tile, int64_t overlap, int64_t cell, const char* tile_key, const char* overlap_key) {
+  const std::string t = std::string("vae_tiling.") + tile_key, o = std::string("vae_tiling.") + overlap_key;
+  if (tile < 0) json::fail(t, "must be >= 0, got " + std::to_string(tile));
+  if (overlap < 0) json::fail(o, "must be >= 0, got " + std::to_string(overlap));
   if (tile == 0) {
-    if (overlap != 0) throw std::invalid_argument(o + " must be 0 when '" + tile_key + "' is 0 (untiled)");
+    if (overlap != 0) json::fail(o, std::string("must be 0 when '") + tile_key + "' is 0 (untiled)");
     return;
   }
   if (tile % cell != 0)
-    throw std::invalid_argument(t + " must be a multiple of " + std::to_string(cell) + " (one latent cell), got " +
-                                std::to_string(tile));
+    json::fail(t, "must be a multiple of " + std::to_string(cell) + " (one latent cell), got " + std::to_string(tile));
   if (tile < 2 * cell)
-    throw std::invalid_argument(t + " must be at least " + std::to_string(2 * cell) + " (two latent cells), got " +
-                                std::to_string(tile));
+    json::fail(t, "must be at least " + std::to_string(2 * cell) + " (two latent cells), got " + std::to_string(tile));
   if (overlap % cell != 0)
-    throw std::invalid_argument(o + " must be a multiple of " + std::to_string(cell) + " (one latent cell), got " +
-                                std::to_string(overlap));
+    json::fail(o, "must be a multiple of " + std::to_string(cell) + " (one latent cell), got " +
+                      std::to_string(overlap));
   if (overlap >= tile)
-    throw std::invalid_argument(o + " (" + std::to_string(overlap) + ") must be below '" + tile_key + "' (" +
-                                std::to_string(tile) + ")");
+    json::fail(o, std::string("must be below '") + tile_key + "' (" + std::to_string(tile) + "), got " +
+                      std::to_string(overlap));
 }
 
-VaeTiling parse_vae_tiling(const json::Value& v, const std::string& what) {
+VaeTiling parse_vae_tiling(const json::Json& v) {
   VaeTiling t;
-  if (v.is_bool()) {
-    t.enabled = v.as_bool();
+  if (v.is_boolean()) {
+    t.enabled = v.get<bool>();
     return t;
   }
-  if (!v.is_object())
-    throw std::invalid_argument(what + ": key 'vae_tiling' must be true, false or an object of tile sizes");
-  const std::string w = what + ": key 'vae_tiling'";
-  const auto& o = fields::object(v, w);
-  fields::reject_unknown(o, {"long_side_tile_px", "spatial_overlap_px", "temporal_tile_frames", "temporal_overlap_frames"},
-                         w);
-  fields::read(o, "long_side_tile_px", t.long_side_tile_px, w);
-  fields::read(o, "spatial_overlap_px", t.spatial_overlap_px, w);
-  fields::read(o, "temporal_tile_frames", t.temporal_tile_frames, w);
-  fields::read(o, "temporal_overlap_frames", t.temporal_overlap_frames, w);
+  if (!v.is_object()) json::fail("vae_tiling", "must be true, false or an object of tile sizes");
+  const json::Fields o(v, "vae_tiling");
+  o.allow_only({"long_side_tile_px", "spatial_overlap_px", "temporal_tile_frames", "temporal_overlap_frames"});
+  o.optional("long_side_tile_px", t.long_side_tile_px);
+  o.optional("spatial_overlap_px", t.spatial_overlap_px);
+  o.optional("temporal_tile_frames", t.temporal_tile_frames);
+  o.optional("temporal_overlap_frames", t.temporal_overlap_frames);
   // LTX-2.3's decoder cells (the pipelines' VIDEO_SCALE_FACTORS); the loaded decoder is checked
   // against them at start.
   const ltx2::VideoScale cells;
-  check_tile_axis(t.long_side_tile_px, t.spatial_overlap_px, cells.width, "long_side_tile_px", "spatial_overlap_px", what);
+  check_tile_axis(t.long_side_tile_px, t.spatial_overlap_px, cells.width, "long_side_tile_px", "spatial_overlap_px");
   check_tile_axis(t.temporal_tile_frames, t.temporal_overlap_frames, cells.time, "temporal_tile_frames",
-                  "temporal_overlap_frames", what);
+                  "temporal_overlap_frames");
   return t;
+}
+
+EngineConfig decode_engine_config(const json::Json& root) {
+  const json::Fields o(root, "");
+  o.allow_only({"device", "model", "placements", "stage2_lora", "weights", "vae_tiling", "vram_budget_bytes",
+                "vram_reserve_bytes", "output_root", "max_encode_batch"});
+  EngineConfig c;
+  o.optional("device", c.device);
+  if (const json::Json* m = o.find("model")) c.model = *m;
+  o.optional("vram_budget_bytes", c.vram_budget_bytes);
+  o.optional("vram_reserve_bytes", c.vram_reserve_bytes);
+  c.output_root = o.required<std::string>("output_root");
+  o.optional("max_encode_batch", c.max_encode_batch, 1, 1024);
+  if (o.has("placements")) {
+    const json::Fields po = o.object("placements");
+    for (const auto& [name, v] : po.json().items()) {
+      if (!is_component_name(name)) {
+        std::string known;
+        for (auto n : kComponentNames) known += (known.empty() ? "" : ", ") + std::string(n);
+        json::fail(po.path(name), "unknown component '" + name + "' (known: " + known + ")");
+      }
+      auto mode = v.is_string() ? rt::parse_placement(v.get<std::string>()) : std::nullopt;
+      if (!mode) json::fail(po.path(name), "placement must be \"resident\", \"stream\" or \"auto\"");
+      c.placements[name] = *mode;
+    }
+  }
+  const std::string lora_mode = o.get_or<std::string>("stage2_lora", "lora_delta");
+  if (lora_mode != "lora_delta" && lora_mode != "fused")
+    json::fail("stage2_lora", "must be \"lora_delta\" or \"fused\", got \"" + lora_mode + "\"");
+  c.stage2_lora = lora_mode == "fused" ? EngineConfig::LoraMode::kFused : EngineConfig::LoraMode::kDelta;
+  if (o.has("weights")) {
+    const json::Fields w = o.object("weights");
+    w.allow_only({"stage1_transformer", "stage2_transformer"});
+    for (const auto& [name, v] : w.json().items()) {
+      const std::string mode = w.required<std::string>(name);
+      if (mode != "bf16" && mode != "fp8") json::fail(w.path(name), "must be \"bf16\" or \"fp8\", got \"" + mode + "\"");
+      if (mode == "fp8") ltx2::require_fp8_weights();
+      c.weights[name] = mode;
+    }
+  }
+  if (const json::Json* t = o.find("vae_tiling")) c.vae_tiling = parse_vae_tiling(*t);
+  if (c.device != "cpu" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0)
+    json::fail("device", "must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + c.device + "\"");
+  if (c.vram_budget_bytes < 0) json::fail("vram_budget_bytes", "must be >= 0");
+  if (c.vram_reserve_bytes < 0) json::fail("vram_reserve_bytes", "must be >= 0");
+  if (c.vram_budget_bytes > 0 && c.vram_reserve_bytes >= c.vram_budget_bytes)
+    json::fail("vram_reserve_bytes", "must be below 'vram_budget_bytes'");
+  if (c.output_root.empty()) json::fail("output_root", "must not be empty");
+  return c;
 }
 
 }  // namespace
 
 EngineConfig parse_engine_config(std::string_view json_text, const std::string& source) {
   const std::string what = "engine config " + source;
-  json::Value root;
+  const json::Json root = json::parse(json_text, what);
   try {
-    root = json::parse(json_text);
-  } catch (const json::ParseError& e) {
-    throw std::invalid_argument(what + ": " + e.what());
+    return decode_engine_config(root);
+  } catch (const json::Error& e) {
+    throw json::Error(what + ": " + e.what());  // "engine config x.json: vae_tiling.n: expected integer, got string"
   }
-  const auto& o = fields::object(root, what);
-  fields::reject_unknown(o, {"device", "model", "placements", "stage2_lora", "weights", "vae_tiling", "vram_budget_bytes", "vram_reserve_bytes",
-                             "output_root", "max_encode_batch"}, what);
-  EngineConfig c;
-  fields::read(o, "device", c.device, what);
-  if (const json::Value* m = o.find("model")) c.model = *m;
-  fields::read(o, "vram_budget_bytes", c.vram_budget_bytes, what);
-  fields::read(o, "vram_reserve_bytes", c.vram_reserve_bytes, what);
-  fields::read(o, "output_root", c.output_root, what, true);
-  int64_t batch = c.max_encode_batch;
-  fields::read(o, "max_encode_batch", batch, what);
-  if (const json::Value* p = o.find("placements")) {
-    const auto& po = fields::object(*p, what + ": key 'placements'");
-    for (const auto& [name, v] : po) {
-      if (!is_component_name(name)) {
-        std::string known;
-        for (auto n : kComponentNames) known += (known.empty() ? "" : ", ") + std::string(n);
-        throw std::invalid_argument(what + ": unknown component '" + name + "' in 'placements' (known: " + known + ")");
-      }
-      auto mode = v.is_string() ? rt::parse_placement(v.as_string()) : std::nullopt;
-      if (!mode)
-        throw std::invalid_argument(what + ": placement of '" + name +
-                                    "' must be \"resident\", \"stream\" or \"auto\"");
-      c.placements[name] = *mode;
-    }
-  }
-  std::string lora_mode = "lora_delta";
-  fields::read(o, "stage2_lora", lora_mode, what);
-  if (lora_mode != "lora_delta" && lora_mode != "fused")
-    throw std::invalid_argument(what + ": key 'stage2_lora' must be \"lora_delta\" or \"fused\", got \"" + lora_mode + "\"");
-  c.stage2_lora = lora_mode == "fused" ? EngineConfig::LoraMode::kFused : EngineConfig::LoraMode::kDelta;
-  if (const json::Value* w = o.find("weights")) {
-    for (const auto& [name, v] : fields::object(*w, what + ": key 'weights'")) {
-      if (name != "stage1_transformer" && name != "stage2_transformer")
-        throw std::invalid_argument(what + ": key 'weights': '" + name +
-                                    "' is not a transformer component (stage1_transformer, stage2_transformer)");
-      if (!v.is_string() || (v.as_string() != "bf16" && v.as_string() != "fp8"))
-        throw std::invalid_argument(what + ": weights of '" + name + "' must be \"bf16\" or \"fp8\"");
-      if (v.as_string() == "fp8") ltx2::require_fp8_weights();
-      c.weights[name] = v.as_string();
-    }
-  }
-  if (const json::Value* t = o.find("vae_tiling")) c.vae_tiling = parse_vae_tiling(*t, what);
-  if (c.device != "cpu" && c.device != "cuda" && c.device.rfind("cuda:", 0) != 0)
-    throw std::invalid_argument(what + ": key 'device' must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + c.device + "\"");
-  if (c.vram_budget_bytes < 0) throw std::invalid_argument(what + ": key 'vram_budget_bytes' must be >= 0");
-  if (c.vram_reserve_bytes < 0) throw std::invalid_argument(what + ": key 'vram_reserve_bytes' must be >= 0");
-  if (c.vram_budget_bytes > 0 && c.vram_reserve_bytes >= c.vram_budget_bytes)
-    throw std::invalid_argument(what + ": 'vram_reserve_bytes' must be below 'vram_budget_bytes'");
-  if (c.output_root.empty()) throw std::invalid_argument(what + ": key 'output_root' must not be empty");
-  if (batch < 1 || batch > 1024)
-    throw std::invalid_argument(what + ": key 'max_encode_batch' must be in 1..1024, got " + std::to_string(batch));
-  c.max_encode_batch = static_cast<int32_t>(batch);
-  return c;
 }
 
 EngineConfig load_engine_config(const std::string& path) {

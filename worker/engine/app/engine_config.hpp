@@ -20,7 +20,7 @@
 #include <string_view>
 
 #include "common/components.hpp"
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/app/block_planning.hpp"
 #include "worker/engine/ltx2/video_tiling.hpp"
 #include "worker/engine/runtime/placement.hpp"
@@ -53,7 +53,7 @@ struct VaeTiling {
 struct EngineConfig {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
   // The model files as users download them (an object decoded by ltx2::model_files_from_json).
-  json::Value model;
+  json::Json model;
   // Per component (common/components.hpp names); see placement() for the defaults.
   std::map<std::string, rt::Placement> placements;
   // How stage 2 of two_stages applies the distilled LoRA: as a low-rank delta over stage 1's

@@ -59,7 +59,7 @@ std::unique_ptr<PlacedUpsampler> load_placed_upsampler(const std::string& path, 
 std::unique_ptr<PlacedAudioDecoder> load_placed_audio_decoder(const io::SafetensorsFile& file, at::ScalarType dtype,
                                                               rt::Placement mode, rt::DeviceBackend& backend,
                                                               PlanLimits limits) {
-  const json::Value cfg = ltx2::config_from_metadata(file.metadata(), file.path());
+  const json::Json cfg = ltx2::config_from_metadata(file.metadata(), file.path());
   const ltx2::AudioDecoderConfig c = ltx2::audio_decoder_config_from_json(
       ltx2::config_section(cfg, "audio_vae", file.path()), file.path() + " config.audio_vae");
   return make_placed_audio_decoder(c, layers::file_fetch(file, load_device(mode, backend), dtype), mode, backend,
@@ -68,7 +68,7 @@ std::unique_ptr<PlacedAudioDecoder> load_placed_audio_decoder(const io::Safetens
 
 std::unique_ptr<PlacedVocoder> load_placed_vocoder(const io::SafetensorsFile& file, rt::Placement mode,
                                                    rt::DeviceBackend& backend, PlanLimits limits) {
-  const json::Value cfg = ltx2::config_from_metadata(file.metadata(), file.path());
+  const json::Json cfg = ltx2::config_from_metadata(file.metadata(), file.path());
   const ltx2::VocoderConfig c = ltx2::vocoder_config_from_json(ltx2::config_section(cfg, "vocoder", file.path()),
                                                                file.path() + " config.vocoder");
   return make_placed_vocoder(c, layers::file_fetch(file, load_device(mode, backend), at::kFloat), mode, backend,

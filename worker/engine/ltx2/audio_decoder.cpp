@@ -84,7 +84,7 @@ std::vector<layers::WeightSlot> audio_decoder_slots(AudioDecoderWeights& w, cons
 
 AudioDecoderModel load_audio_decoder(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype) {
   AudioDecoderModel m;
-  const json::Value cfg = config_from_metadata(file.metadata(), file.path());
+  const json::Json cfg = config_from_metadata(file.metadata(), file.path());
   m.config = audio_decoder_config_from_json(config_section(cfg, "audio_vae", file.path()),
                                             file.path() + " config.audio_vae");
   layers::load_slots(audio_decoder_slots(m.weights, m.config), layers::file_fetch(file, device, dtype));

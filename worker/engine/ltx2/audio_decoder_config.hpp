@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 
@@ -47,8 +47,8 @@ struct AudioDecoderConfig {
 constexpr int64_t kAudioLatentDownsample = 4;
 
 // `section` is the "audio_vae" object.
-AudioDecoderConfig audio_decoder_config_from_json(const json::Value& section, const std::string& what);
+AudioDecoderConfig audio_decoder_config_from_json(const json::Json& section, const std::string& what);
 // The "audio_vae" section for `c` (round-trips through audio_decoder_config_from_json).
-json::Object audio_decoder_config_to_json(const AudioDecoderConfig& c);
+json::Json audio_decoder_config_to_json(const AudioDecoderConfig& c);
 
 }  // namespace ff::ltx2

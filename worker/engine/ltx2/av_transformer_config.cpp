@@ -3,44 +3,36 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "worker/engine/layers/json_fields.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 namespace {
 
-namespace fields = ff::layers::fields;
-
+// Errors read "<what>.<key>: <problem>" like json::Fields' own.
 [[noreturn]] void refuse(const std::string& what, std::string_view key, const std::string& msg) {
-  throw std::invalid_argument(what + ": key '" + std::string(key) + "' " + msg);
-}
-
-void read_bool(const json::Object& obj, std::string_view key, bool& out, const std::string& what) {
-  const json::Value* v = obj.find(key);
-  if (!v) return;
-  if (!v->is_bool()) refuse(what, key, std::string("must be a boolean, got ") + v->type_name());
-  out = v->as_bool();
+  json::fail(json::join(what, key), msg);
 }
 
 // Keys whose value ltx-core's LTXModelConfigurator pins (check_config_value); this port
 // implements exactly that value. Absent is accepted (it is the only behaviour there is).
-void require_string(const json::Object& obj, std::string_view key, const std::string& expected,
+void require_string(const json::Fields& obj, std::string_view key, const std::string& expected,
                     const std::string& what) {
-  const json::Value* v = obj.find(key);
+  const json::Json* v = obj.find(key);
   if (!v) return;
-  if (!v->is_string() || v->as_string() != expected)
+  if (!v->is_string() || v->get<std::string>() != expected)
     refuse(what, key, "must be \"" + expected + "\" (the only value ltx-core and this port implement)");
 }
-void require_bool(const json::Object& obj, std::string_view key, bool expected, const std::string& what) {
+void require_bool(const json::Fields& obj, std::string_view key, bool expected, const std::string& what) {
   bool value = expected;
-  read_bool(obj, key, value, what);
+  obj.optional(key, value);
   if (value != expected)
     refuse(what, key, std::string("must be ") + (expected ? "true" : "false") +
                           " (the only value ltx-core and this port implement)");
 }
-void require_number(const json::Object& obj, std::string_view key, double expected, const std::string& what) {
-  const json::Value* v = obj.find(key);
+void require_number(const json::Fields& obj, std::string_view key, double expected, const std::string& what) {
+  const json::Json* v = obj.find(key);
   if (!v) return;
-  if (!v->is_number() || v->as_double() != expected)
+  if (!v->is_number() || v->get<double>() != expected)
     refuse(what, key, "must be " + std::to_string(expected) + " (the only value ltx-core and this port implement)");
 }
 
@@ -80,60 +72,60 @@ void positive(int64_t v, std::string_view key, const std::string& what) {
 
 }  // namespace
 
-AVTransformerConfig av_transformer_config_from_json(const json::Value& section, const std::string& what) {
-  const json::Object& obj = fields::object(section, what);
+AVTransformerConfig av_transformer_config_from_json(const json::Json& section, const std::string& what) {
+  const json::Fields obj(section, what);
   AVTransformerConfig c;
-  for (const auto& [k, v] : obj)
+  for (const auto& [k, v] : section.items())
     if (!listed(k)) c.unrecognized_keys.push_back(k);
 
-  fields::read(obj, "num_layers", c.num_layers, what);
-  fields::read(obj, "num_attention_heads", c.num_attention_heads, what);
-  fields::read(obj, "attention_head_dim", c.attention_head_dim, what);
-  fields::read(obj, "in_channels", c.in_channels, what);
-  fields::read(obj, "out_channels", c.out_channels, what);
-  fields::read(obj, "cross_attention_dim", c.cross_attention_dim, what);
-  fields::read(obj, "positional_embedding_max_pos", c.positional_embedding_max_pos, what);
-  fields::read(obj, "audio_num_attention_heads", c.audio_num_attention_heads, what);
-  fields::read(obj, "audio_attention_head_dim", c.audio_attention_head_dim, what);
-  fields::read(obj, "audio_in_channels", c.audio_in_channels, what);
-  fields::read(obj, "audio_out_channels", c.audio_out_channels, what);
-  fields::read(obj, "audio_cross_attention_dim", c.audio_cross_attention_dim, what);
-  fields::read(obj, "audio_positional_embedding_max_pos", c.audio_positional_embedding_max_pos, what);
-  fields::read(obj, "positional_embedding_theta", c.positional_embedding_theta, what);
-  fields::read(obj, "timestep_scale_multiplier", c.timestep_scale_multiplier, what);
-  fields::read(obj, "av_ca_timestep_scale_multiplier", c.av_ca_timestep_scale_multiplier, what);
-  fields::read(obj, "norm_eps", c.norm_eps, what);
-  read_bool(obj, "apply_gated_attention", c.apply_gated_attention, what);
-  read_bool(obj, "cross_attention_adaln", c.cross_attention_adaln, what);
-  read_bool(obj, "use_prompt_adaln_single", c.use_prompt_adaln_single, what);
-  read_bool(obj, "ff_bias", c.ff_bias, what);
-  read_bool(obj, "audio_ff_bias", c.audio_ff_bias, what);
-  read_bool(obj, "use_middle_indices_grid", c.use_middle_indices_grid, what);
+  obj.optional("num_layers", c.num_layers);
+  obj.optional("num_attention_heads", c.num_attention_heads);
+  obj.optional("attention_head_dim", c.attention_head_dim);
+  obj.optional("in_channels", c.in_channels);
+  obj.optional("out_channels", c.out_channels);
+  obj.optional("cross_attention_dim", c.cross_attention_dim);
+  obj.optional("positional_embedding_max_pos", c.positional_embedding_max_pos);
+  obj.optional("audio_num_attention_heads", c.audio_num_attention_heads);
+  obj.optional("audio_attention_head_dim", c.audio_attention_head_dim);
+  obj.optional("audio_in_channels", c.audio_in_channels);
+  obj.optional("audio_out_channels", c.audio_out_channels);
+  obj.optional("audio_cross_attention_dim", c.audio_cross_attention_dim);
+  obj.optional("audio_positional_embedding_max_pos", c.audio_positional_embedding_max_pos);
+  obj.optional("positional_embedding_theta", c.positional_embedding_theta);
+  obj.optional("timestep_scale_multiplier", c.timestep_scale_multiplier);
+  obj.optional("av_ca_timestep_scale_multiplier", c.av_ca_timestep_scale_multiplier);
+  obj.optional("norm_eps", c.norm_eps);
+  obj.optional("apply_gated_attention", c.apply_gated_attention);
+  obj.optional("cross_attention_adaln", c.cross_attention_adaln);
+  obj.optional("use_prompt_adaln_single", c.use_prompt_adaln_single);
+  obj.optional("ff_bias", c.ff_bias);
+  obj.optional("audio_ff_bias", c.audio_ff_bias);
+  obj.optional("use_middle_indices_grid", c.use_middle_indices_grid);
 
   std::string rope_type = "split";
-  fields::read(obj, "rope_type", rope_type, what);
+  obj.optional("rope_type", rope_type);
   if (rope_type != "split")
     refuse(what, "rope_type", "is \"" + rope_type + "\": only \"split\" RoPE is implemented");
-  if (const json::Value* v = obj.find("frequencies_precision")) {
+  if (const json::Json* v = obj.find("frequencies_precision")) {
     // ltx-core: double precision iff the value is "float64"; absent/false means the float32 grid.
-    if (v->is_string() && v->as_string() == "float64") c.double_precision_rope = true;
-    else if (v->is_string() && v->as_string() == "float32") c.double_precision_rope = false;
-    else if (v->is_bool() && !v->as_bool()) c.double_precision_rope = false;
+    if (*v == "float64") c.double_precision_rope = true;
+    else if (*v == "float32") c.double_precision_rope = false;
+    else if (*v == false) c.double_precision_rope = false;
     else refuse(what, "frequencies_precision", "must be \"float64\" or \"float32\"");
   }
   bool caption_before = false;  // ltx-core's default: a caption projection inside the transformer
-  read_bool(obj, "caption_proj_before_connector", caption_before, what);
+  obj.optional("caption_proj_before_connector", caption_before);
   if (!caption_before)
     refuse(what, "caption_proj_before_connector",
            "is false or absent: a caption projection inside the transformer (LTX-2 19B) is not implemented");
   bool keyframes = false;
-  read_bool(obj, "use_keyframes_abs_pos_embedding", keyframes, what);
+  obj.optional("use_keyframes_abs_pos_embedding", keyframes);
   if (keyframes)
     refuse(what, "use_keyframes_abs_pos_embedding", "is true: the keyframe embedding (LTX-2.5) is not implemented");
 
   require_number(obj, "dropout", 0.0, what);
   require_bool(obj, "attention_bias", true, what);
-  if (const json::Value* v = obj.find("num_vector_embeds"); v && !v->is_null())
+  if (const json::Json* v = obj.find("num_vector_embeds"); v && !v->is_null())
     refuse(what, "num_vector_embeds", "must be null");
   require_string(obj, "activation_fn", "gelu-approximate", what);
   require_number(obj, "num_embeds_ada_norm", 1000.0, what);

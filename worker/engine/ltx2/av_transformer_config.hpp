@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 
@@ -61,7 +61,7 @@ struct AVTransformerConfig {
 // use_middle_indices_grid false, use_keyframes_abs_pos_embedding true, unknown
 // frequencies_precision. Connector keys (connector_*, audio_connector_*) and other keys known to
 // belong elsewhere are accepted and ignored; a key nobody knows is accepted and not relied upon.
-AVTransformerConfig av_transformer_config_from_json(const json::Value& transformer_section,
+AVTransformerConfig av_transformer_config_from_json(const json::Json& transformer_section,
                                                     const std::string& what);
 
 }  // namespace ff::ltx2

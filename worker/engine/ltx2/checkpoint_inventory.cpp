@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/checkpoint_error.hpp"
 
 namespace ff::ltx2 {
@@ -120,26 +120,18 @@ layers::TensorFetch checkpoint_fetch(const io::Checkpoint& ck, at::Device device
 
 void write_header_only_safetensors(const std::string& path, const std::vector<DeclaredTensor>& tensors,
                                    const std::map<std::string, std::string>& metadata) {
-  // Built as text (json::Object::set is linear per key; a checkpoint has thousands).
+  // Built as text: an ordered_json object's insert is linear per key, and a checkpoint has
+  // thousands of tensors.
   std::string text = "{";
-  if (!metadata.empty()) {
-    json::Object md;
-    for (const auto& [k, v] : metadata) md.set(k, v);
-    text += "\"__metadata__\":" + json::dump(json::Value(std::move(md)));
-  }
+  if (!metadata.empty()) text += "\"__metadata__\":" + json::Json(metadata).dump();
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     const size_t elem = io::safetensors_dtype_size(t.dtype);
     if (elem == 0) throw io::CheckpointError(path + ": unknown dtype '" + t.dtype + "' for tensor '" + t.name + "'");
-    json::Array shape;
-    for (int64_t d : t.shape) shape.emplace_back(static_cast<long long>(d));
     const uint64_t end = offset + elem * static_cast<uint64_t>(numel(t.shape));
     if (text.size() > 1) text += ",";
-    text += json::dump(json::Value(t.name)) + ":" +
-            json::dump(json::Value(json::Object{{"dtype", t.dtype},
-                                                {"shape", std::move(shape)},
-                                                {"data_offsets", json::Array{static_cast<long long>(offset),
-                                                                             static_cast<long long>(end)}}}));
+    text += json::Json(t.name).dump() + ":" +
+            json::Json{{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, end}}}.dump();
     offset = end;
   }
   text += "}";

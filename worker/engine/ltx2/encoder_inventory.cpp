@@ -5,43 +5,44 @@
 namespace ff::ltx2 {
 namespace {
 
+// Errors read "<what>.<key>: <problem>" like json::Fields' own. The published config writes
+// absent options as null and shares these sections with the decoders, so a present null reads as
+// absent and keys outside the encoder's are not refused here.
 [[noreturn]] void fail(const std::string& what, const std::string& key, const std::string& why) {
-  throw std::invalid_argument(what + ": key '" + key + "': " + why);
+  json::fail(json::join(what, key), why);
 }
 
-const json::Value* get(const json::Object& o, const std::string& key) {
-  const json::Value* v = o.find(key);
-  return (v && !v->is_null()) ? v : nullptr;
+const json::Json* get(const json::Json& o, const std::string& key) {
+  auto it = o.find(key);
+  return (it != o.end() && !it->is_null()) ? &*it : nullptr;
 }
 
-int64_t positive_int(const json::Object& o, const std::string& key, int64_t def, const std::string& what) {
-  const json::Value* v = get(o, key);
-  if (!v) return def;
-  if (!v->is_int()) fail(what, key, std::string("expected an integer, got ") + v->type_name());
-  if (v->as_int() <= 0) fail(what, key, "must be positive");
-  return v->as_int();
+template <class T>
+T read(const json::Json& o, const std::string& key, T def, const std::string& what) {
+  const json::Json* v = get(o, key);
+  return v ? json::decode<T>(*v, json::join(what, key)) : def;
 }
 
-std::string string_of(const json::Object& o, const std::string& key, const std::string& def, const std::string& what) {
-  const json::Value* v = get(o, key);
-  if (!v) return def;
-  if (!v->is_string()) fail(what, key, std::string("expected a string, got ") + v->type_name());
-  return v->as_string();
+int64_t positive_int(const json::Json& o, const std::string& key, int64_t def, const std::string& what) {
+  const int64_t v = read<int64_t>(o, key, def, what);
+  if (v <= 0) fail(what, key, "must be positive");
+  return v;
 }
 
-bool bool_of(const json::Object& o, const std::string& key, bool def, const std::string& what) {
-  const json::Value* v = get(o, key);
-  if (!v) return def;
-  if (!v->is_bool()) fail(what, key, std::string("expected a bool, got ") + v->type_name());
-  return v->as_bool();
+std::string string_of(const json::Json& o, const std::string& key, const std::string& def, const std::string& what) {
+  return read<std::string>(o, key, def, what);
 }
 
-const json::Object& object_at(const json::Object& o, const std::string& key, const std::string& what) {
-  static const json::Object empty;
-  const json::Value* v = get(o, key);
+bool bool_of(const json::Json& o, const std::string& key, bool def, const std::string& what) {
+  return read<bool>(o, key, def, what);
+}
+
+// The object under key (an empty one when absent or null).
+const json::Json& object_at(const json::Json& o, const std::string& key, const std::string& what) {
+  static const json::Json empty = json::Json::object();
+  const json::Json* v = get(o, key);
   if (!v) return empty;
-  if (!v->is_object()) fail(what, key, std::string("expected an object, got ") + v->type_name());
-  return v->as_object();
+  return json::Fields(*v, json::join(what, key)).json();
 }
 
 bool is_res_kind(const std::string& k) {
@@ -62,9 +63,8 @@ void conv(std::vector<NamedShape>& out, const std::string& name, std::vector<int
 
 }  // namespace
 
-VideoEncoderConfig video_encoder_config_from_json(const json::Value& vae_section, const std::string& what) {
-  if (!vae_section.is_object()) throw std::invalid_argument(what + ": expected an object");
-  const json::Object& o = vae_section.as_object();
+VideoEncoderConfig video_encoder_config_from_json(const json::Json& vae_section, const std::string& what) {
+  const json::Json& o = json::Fields(vae_section, what).json();
   if (get(o, "encoder"))
     fail(what, "encoder", "a nested encoder config (diffusion VAE layout) is not supported");
   if (positive_int(o, "dims", 3, what) != 3) fail(what, "dims", "only 3-D convolutions are supported");
@@ -78,22 +78,22 @@ VideoEncoderConfig video_encoder_config_from_json(const json::Value& vae_section
   if (c.latent_log_var != "uniform" && c.latent_log_var != "constant" && c.latent_log_var != "per_channel" &&
       c.latent_log_var != "none")
     fail(what, "latent_log_var", "unknown value '" + c.latent_log_var + "'");
-  const json::Value* blocks = get(o, "encoder_blocks");
+  const json::Json* blocks = get(o, "encoder_blocks");
   if (!blocks) return c;
   if (!blocks->is_array()) fail(what, "encoder_blocks", "expected an array");
-  for (size_t i = 0; i < blocks->as_array().size(); ++i) {
-    const json::Value& b = blocks->as_array()[i];
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    const json::Json& b = (*blocks)[i];
     const std::string key = "encoder_blocks[" + std::to_string(i) + "]";
-    if (!b.is_array() || b.as_array().size() != 2 || !b.as_array()[0].is_string())
+    if (!b.is_array() || b.size() != 2 || !b[0].is_string())
       fail(what, key, "expected [name, int | {params}]");
     VideoEncoderBlock blk;
-    blk.kind = b.as_array()[0].as_string();
-    const json::Value& p = b.as_array()[1];
-    if (p.is_int()) {
-      blk.num_layers = p.as_int();
+    blk.kind = b[0].get<std::string>();
+    const json::Json& p = b[1];
+    if (p.is_number_integer()) {
+      blk.num_layers = json::decode<int64_t>(p, json::join(what, key) + "[1]");
     } else if (p.is_object()) {
-      blk.num_layers = positive_int(p.as_object(), "num_layers", 1, what + ": " + key);
-      blk.multiplier = positive_int(p.as_object(), "multiplier", 2, what + ": " + key);
+      blk.num_layers = positive_int(p, "num_layers", 1, json::join(what, key) + "[1]");
+      blk.multiplier = positive_int(p, "multiplier", 2, json::join(what, key) + "[1]");
     } else {
       fail(what, key, "parameters must be an integer or an object");
     }
@@ -107,28 +107,26 @@ VideoEncoderConfig video_encoder_config_from_json(const json::Value& vae_section
   return c;
 }
 
-AudioEncoderConfig audio_encoder_config_from_json(const json::Value& audio_vae_section, const std::string& what) {
-  if (!audio_vae_section.is_object()) throw std::invalid_argument(what + ": expected an object");
+AudioEncoderConfig audio_encoder_config_from_json(const json::Json& audio_vae_section, const std::string& what) {
+  json::Fields(audio_vae_section, what);  // must be an object
   const std::string w = what + ".model.params.ddconfig";
-  const json::Object& dd = object_at(object_at(object_at(audio_vae_section.as_object(), "model", what), "params", what),
-                                     "ddconfig", what);
+  const json::Json& dd = object_at(object_at(object_at(audio_vae_section, "model", what), "params", what + ".model"),
+                                   "ddconfig", what + ".model.params");
   AudioEncoderConfig c;
   c.ch = positive_int(dd, "ch", 128, w);
   c.num_res_blocks = positive_int(dd, "num_res_blocks", 2, w);
   c.in_channels = positive_int(dd, "in_channels", 2, w);
   c.z_channels = positive_int(dd, "z_channels", 8, w);
   c.double_z = bool_of(dd, "double_z", true, w);
-  if (const json::Value* m = get(dd, "ch_mult")) {
-    if (!m->is_array() || m->as_array().empty()) fail(w, "ch_mult", "expected a non-empty array");
-    c.ch_mult.clear();
-    for (const auto& e : m->as_array()) {
-      if (!e.is_int() || e.as_int() <= 0) fail(w, "ch_mult", "entries must be positive integers");
-      c.ch_mult.push_back(e.as_int());
-    }
+  if (const json::Json* m = get(dd, "ch_mult")) {
+    c.ch_mult = json::decode<std::vector<int64_t>>(*m, json::join(w, "ch_mult"));
+    if (c.ch_mult.empty()) fail(w, "ch_mult", "expected a non-empty array");
+    for (int64_t e : c.ch_mult)
+      if (e <= 0) fail(w, "ch_mult", "entries must be positive integers");
   }
-  const json::Value* attn = get(dd, "attn_resolutions");
+  const json::Json* attn = get(dd, "attn_resolutions");
   if (!attn) fail(w, "attn_resolutions", "absent (ltx-core then adds attention at 8, 16, 32): not supported");
-  if (!attn->is_array() || !attn->as_array().empty()) fail(w, "attn_resolutions", "attention blocks are not supported");
+  if (!attn->is_array() || !attn->empty()) fail(w, "attn_resolutions", "attention blocks are not supported");
   if (bool_of(dd, "mid_block_add_attention", true, w)) fail(w, "mid_block_add_attention", "mid-block attention is not supported");
   if (string_of(dd, "norm_type", "pixel", w) != "pixel") fail(w, "norm_type", "only pixel norm is supported");
   if (!bool_of(dd, "resamp_with_conv", true, w)) fail(w, "resamp_with_conv", "only strided-conv downsampling is supported");
@@ -207,13 +205,11 @@ std::vector<NamedShape> audio_encoder_inventory(const AudioEncoderConfig& c, con
   return out;
 }
 
-json::Array video_encoder_blocks_to_json(const std::vector<VideoEncoderBlock>& blocks) {
-  json::Array a;
+json::Json video_encoder_blocks_to_json(const std::vector<VideoEncoderBlock>& blocks) {
+  json::Json a = json::Json::array();
   for (const auto& b : blocks) {
-    json::Object p;
-    if (b.kind == "res_x") p.set("num_layers", b.num_layers);
-    else p.set("multiplier", b.multiplier);
-    a.emplace_back(json::Array{b.kind, std::move(p)});
+    json::Json p = b.kind == "res_x" ? json::Json{{"num_layers", b.num_layers}} : json::Json{{"multiplier", b.multiplier}};
+    a.push_back(json::Json::array({b.kind, std::move(p)}));
   }
   return a;
 }

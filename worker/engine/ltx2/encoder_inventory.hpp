@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 
@@ -61,12 +61,12 @@ struct AudioEncoderConfig {
 // std::invalid_argument naming `what` and the key: dims other than 3, norm_layer other than
 // pixel_norm, block kinds with parameters this inventory does not know ("attn"), a nested
 // "encoder" object (the diffusion VAE layout), non-positive sizes.
-VideoEncoderConfig video_encoder_config_from_json(const json::Value& vae_section, const std::string& what);
+VideoEncoderConfig video_encoder_config_from_json(const json::Json& vae_section, const std::string& what);
 
 // Decodes "audio_vae".model.params.ddconfig. Refuses attention (non-empty attn_resolutions, or
 // mid_block_add_attention true / absent: ltx-core's default is true), norm_type other than
 // "pixel", resamp_with_conv false.
-AudioEncoderConfig audio_encoder_config_from_json(const json::Value& audio_vae_section, const std::string& what);
+AudioEncoderConfig audio_encoder_config_from_json(const json::Json& audio_vae_section, const std::string& what);
 
 // The stored tensors, in module order, names prefixed with `prefix`.
 std::vector<NamedShape> video_encoder_inventory(const VideoEncoderConfig& c, const std::string& prefix = "vae.encoder.");
@@ -74,6 +74,6 @@ std::vector<NamedShape> audio_encoder_inventory(const AudioEncoderConfig& c,
                                                 const std::string& prefix = "audio_vae.encoder.");
 
 // The config as the published "vae" encoder keys / "audio_vae" ddconfig keys (for make-weights).
-json::Array video_encoder_blocks_to_json(const std::vector<VideoEncoderBlock>& blocks);
+json::Json video_encoder_blocks_to_json(const std::vector<VideoEncoderBlock>& blocks);
 
 }  // namespace ff::ltx2

@@ -16,17 +16,17 @@ std::string version_string(const std::vector<int64_t>& v) {
 
 // LTX-2 (19B) uses the V1 feature extractor: none of the four caption_* keys. ltx-core refuses a
 // partial V2 set and other values; so do we, here, before anything else reads the section.
-void check_feature_extractor(const json::Value& transformer, const std::string& where) {
+void check_feature_extractor(const json::Json& transformer, const std::string& where) {
   const std::pair<const char*, bool> markers[] = {{"caption_proj_before_connector", true},
                                                   {"caption_projection_first_linear", false},
                                                   {"caption_proj_input_norm", false},
                                                   {"caption_projection_second_linear", false}};
   int present = 0;
   for (const auto& [key, want] : markers) {
-    const json::Value* v = transformer.find(key);
-    if (!v) continue;
+    auto v = transformer.find(key);
+    if (v == transformer.end()) continue;
     ++present;
-    if (!v->is_bool() || v->as_bool() != want)
+    if (!v->is_boolean() || v->get<bool>() != want)
       throw std::invalid_argument(where + ": key '" + key + "': expected " + (want ? "true" : "false") +
                                   " (LTX-2.3's V2 feature extractor); other text projections are not implemented");
   }
@@ -82,31 +82,31 @@ LtxModelConfig ltx_model_config_from_metadata(const std::map<std::string, std::s
                                 "a Gemma-4 text encoder (LTX-2.5); only Gemma-3 (LTX-2.3) is supported");
 
   c.config = config_from_metadata(metadata, file);
-  for (const auto& [key, _] : c.config.as_object())
+  for (const auto& [key, _] : c.config.items())
     if (key != "transformer" && key != "vae" && key != "audio_vae" && key != "vocoder" && key != "scheduler")
       throw std::invalid_argument(file + ": config key '" + key + "': unknown section (known: transformer, vae, "
                                   "audio_vae, vocoder, scheduler)");
-  const json::Value& tr = config_section(c.config, "transformer", file);
+  const json::Json& tr = config_section(c.config, "transformer", file);
   check_feature_extractor(tr, file + ": config.transformer");
   c.transformer = av_transformer_config_from_json(tr, file + ": config.transformer");
 
-  const json::Value& vae = config_section(c.config, "vae", file);
-  const json::Value* cls = vae.find("_class_name");
-  if (cls && (!cls->is_string() || cls->as_string() != "CausalVideoAutoencoder"))
-    throw std::invalid_argument(file + ": config.vae: key '_class_name': '" +
-                                (cls->is_string() ? cls->as_string() : std::string("?")) +
+  const json::Json& vae = config_section(c.config, "vae", file);
+  auto cls = vae.find("_class_name");
+  if (cls != vae.end() && *cls != "CausalVideoAutoencoder")
+    throw std::invalid_argument(file + ": config.vae._class_name: '" +
+                                (cls->is_string() ? cls->get<std::string>() : cls->dump()) +
                                 "' is a diffusion VAE decoder, which is not implemented (CausalVideoAutoencoder only)");
   c.video_decoder = video_decoder_config_from_json(vae, file + ": config.vae");
   c.video_encoder = video_encoder_config_from_json(vae, file + ": config.vae");
   if (c.video_encoder.latent_channels != c.video_decoder.latent_channels)
     throw std::invalid_argument(file + ": config.vae: key 'latent_channels': encoder and decoder disagree");
 
-  const json::Value& avae = config_section(c.config, "audio_vae", file);
+  const json::Json& avae = config_section(c.config, "audio_vae", file);
   c.audio_decoder = audio_decoder_config_from_json(avae, file + ": config.audio_vae");
   c.audio_encoder = audio_encoder_config_from_json(avae, file + ": config.audio_vae");
 
   c.vocoder = vocoder_config_from_json(config_section(c.config, "vocoder", file), file + ": config.vocoder");
-  if (const json::Value* s = c.config.find("scheduler")) c.scheduler = *s;
+  if (auto s = c.config.find("scheduler"); s != c.config.end()) c.scheduler = *s;
 
   // Cross-section consistency the pipeline relies on.
   if (c.transformer.in_channels != c.video_decoder.latent_channels)

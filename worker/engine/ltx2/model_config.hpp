@@ -1,5 +1,5 @@
 // The whole "config" metadata of a published LTX-2.3 checkpoint (ltx-2.3-22b-dev.safetensors,
-// ltx-2.3-22b-distilled-1.1.safetensors) decoded into one struct, each section by its owner's
+// ltx-2.3-22b-distilled-1.1.safetensors) decoded into one struct, each section by its component's
 // decoder: transformer (av_transformer_config_from_json), vae (video decoder + the encoder we
 // never run), audio_vae (audio decoder + encoder), vocoder (vocoder_config_from_json); the
 // "scheduler" section is kept raw (ltx-core's scheduler is code, the section is not read).
@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/gemma_config.hpp"
 #include "worker/engine/ltx2/audio_decoder_config.hpp"
 #include "worker/engine/ltx2/av_transformer_config.hpp"
@@ -45,8 +45,8 @@ struct LtxModelConfig {
   AudioDecoderConfig audio_decoder;
   AudioEncoderConfig audio_encoder;   // accepted in the file, never run
   VocoderConfig vocoder;
-  json::Value scheduler;              // raw, not interpreted
-  json::Value config;                 // the whole parsed "config" (for the processor decode)
+  json::Json scheduler;               // raw, not interpreted
+  json::Json config;                  // the whole parsed "config" (for the processor decode)
 };
 
 // The supported model generation: checkpoints declaring a model_version in [2.3, 2.4).

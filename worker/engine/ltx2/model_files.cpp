@@ -15,14 +15,15 @@
 namespace ff::ltx2 {
 namespace {
 
+// Errors read "<what>.<key>: <problem>" like json::Fields' own.
 [[noreturn]] void fail(const std::string& what, const std::string& key, const std::string& why) {
-  throw std::invalid_argument(what + ": key '" + key + "': " + why);
+  json::fail(json::join(what, key), why);
 }
 
-std::string path_of(const json::Value& v, const std::string& what, const std::string& key, const std::string& base) {
-  if (!v.is_string()) fail(what, key, std::string("expected a path string, got ") + v.type_name());
-  if (v.as_string().empty()) fail(what, key, "must not be empty");
-  std::filesystem::path p(v.as_string());
+std::string path_of(const json::Json& v, const std::string& what, const std::string& key, const std::string& base) {
+  const std::string s = json::decode<std::string>(v, json::join(what, key));
+  if (s.empty()) fail(what, key, "must not be empty");
+  std::filesystem::path p(s);
   if (p.is_relative() && !base.empty()) p = std::filesystem::path(base) / p;
   return p.lexically_normal().string();
 }
@@ -52,26 +53,23 @@ std::string human_bytes(int64_t bytes) {
 
 const char* pipeline_name(PipelineKind p) { return p == PipelineKind::kDistilled ? "distilled" : "two_stages"; }
 
-ModelFiles model_files_from_json(const json::Value& v, const std::string& what, const std::string& base_dir) {
-  if (!v.is_object()) throw std::invalid_argument(what + ": expected an object, got " + v.type_name());
+ModelFiles model_files_from_json(const json::Json& v, const std::string& what, const std::string& base_dir) {
+  json::Fields(v, what).allow_only({"checkpoint", "text_encoder", "spatial_upsampler", "distilled_lora",
+                                   "distilled_lora_strength", "pipeline"});
   ModelFiles f;
-  for (const auto& [key, val] : v.as_object()) {
+  for (const auto& [key, val] : v.items()) {
     if (key == "checkpoint") f.checkpoint = path_of(val, what, key, base_dir);
     else if (key == "text_encoder") f.text_encoder = path_of(val, what, key, base_dir);
     else if (key == "spatial_upsampler") f.spatial_upsampler = path_of(val, what, key, base_dir);
     else if (key == "distilled_lora") f.distilled_lora = path_of(val, what, key, base_dir);
     else if (key == "distilled_lora_strength") {
-      if (!val.is_number()) fail(what, key, std::string("expected a number, got ") + val.type_name());
-      f.lora_strength = val.as_double();
+      f.lora_strength = json::decode<double>(val, json::join(what, key));
       if (!std::isfinite(f.lora_strength) || f.lora_strength < 0) fail(what, key, "must be a finite number >= 0");
     } else if (key == "pipeline") {
-      if (!val.is_string()) fail(what, key, std::string("expected a string, got ") + val.type_name());
-      if (val.as_string() == "two_stages") f.pipeline = PipelineKind::kTwoStages;
-      else if (val.as_string() == "distilled") f.pipeline = PipelineKind::kDistilled;
-      else fail(what, key, "unknown pipeline '" + val.as_string() + "' (known: two_stages, distilled)");
-    } else {
-      fail(what, key, "unknown key (known: checkpoint, text_encoder, spatial_upsampler, distilled_lora, "
-                      "distilled_lora_strength, pipeline)");
+      const std::string name = json::decode<std::string>(val, json::join(what, key));
+      if (name == "two_stages") f.pipeline = PipelineKind::kTwoStages;
+      else if (name == "distilled") f.pipeline = PipelineKind::kDistilled;
+      else fail(what, key, "unknown pipeline '" + name + "' (known: two_stages, distilled)");
     }
   }
   if (f.checkpoint.empty()) fail(what, "checkpoint", "required");
@@ -79,12 +77,12 @@ ModelFiles model_files_from_json(const json::Value& v, const std::string& what, 
   return f;
 }
 
-json::Object model_files_to_json(const ModelFiles& f) {
-  json::Object o{{"checkpoint", f.checkpoint}, {"text_encoder", f.text_encoder}};
-  if (!f.spatial_upsampler.empty()) o.set("spatial_upsampler", f.spatial_upsampler);
-  if (!f.distilled_lora.empty()) o.set("distilled_lora", f.distilled_lora);
-  o.set("distilled_lora_strength", f.lora_strength);
-  o.set("pipeline", pipeline_name(f.pipeline));
+json::Json model_files_to_json(const ModelFiles& f) {
+  json::Json o{{"checkpoint", f.checkpoint}, {"text_encoder", f.text_encoder}};
+  if (!f.spatial_upsampler.empty()) o["spatial_upsampler"] = f.spatial_upsampler;
+  if (!f.distilled_lora.empty()) o["distilled_lora"] = f.distilled_lora;
+  o["distilled_lora_strength"] = f.lora_strength;
+  o["pipeline"] = pipeline_name(f.pipeline);
   return o;
 }
 

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/ltx2/checkpoint_inventory.hpp"
 #include "worker/engine/ltx2/model_config.hpp"
 
@@ -50,8 +50,8 @@ struct ModelFiles {
 // Decodes the "model" object. Relative paths are resolved against `base_dir` when it is not
 // empty. Throws std::invalid_argument naming `what` and the key: unknown keys, wrong types,
 // missing checkpoint / text_encoder, unknown pipeline, negative or non-finite strength.
-ModelFiles model_files_from_json(const json::Value& v, const std::string& what, const std::string& base_dir = "");
-json::Object model_files_to_json(const ModelFiles& f);
+ModelFiles model_files_from_json(const json::Json& v, const std::string& what, const std::string& base_dir = "");
+json::Json model_files_to_json(const ModelFiles& f);
 
 // The published file names (make-model writes them; check-model warns when a distilled
 // pipeline is given a "-dev" checkpoint and vice versa, since no metadata tells them apart).

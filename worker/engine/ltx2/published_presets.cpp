@@ -76,15 +76,16 @@ constexpr const char* kLtx23UpsamplerConfig = R"({"_class_name": "LatentUpsample
  "mid_channels": 1024, "num_blocks_per_stage": 4, "dims": 3, "spatial_upsample": true,
  "temporal_upsample": false, "spatial_scale": 2.0, "rational_resampler": false})";
 
-void set(json::Value& obj, const std::string& section, const std::string& key, json::Value v) {
-  obj.as_object().find(section)->as_object().set(key, std::move(v));
+// Sets section.key of the config (in place when the key exists, so the published order stays).
+void set(json::Json& obj, const std::string& section, const std::string& key, json::Json v) {
+  obj.at(section)[key] = std::move(v);
 }
 
-json::Array blocks(std::initializer_list<std::pair<const char*, int64_t>> list) {
-  json::Array a;
+json::Json blocks(std::initializer_list<std::pair<const char*, int64_t>> list) {
+  json::Json a = json::Json::array();
   for (const auto& [kind, n] : list) {
     const bool res = std::string(kind) == "res_x";
-    a.emplace_back(json::Array{kind, json::Object{{res ? "num_layers" : "multiplier", n}}});
+    a.push_back(json::Json::array({kind, json::Json{{res ? "num_layers" : "multiplier", n}}}));
   }
   return a;
 }
@@ -108,8 +109,8 @@ io::GemmaConfig gemma_12b() {
   return g;
 }
 
-json::Object siglip(int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads, int64_t image, int64_t patch) {
-  return json::Object{{"model_type", "siglip_vision_model"}, {"hidden_size", hidden},
+json::Json siglip(int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads, int64_t image, int64_t patch) {
+  return json::Json{{"model_type", "siglip_vision_model"}, {"hidden_size", hidden},
                       {"intermediate_size", intermediate}, {"num_hidden_layers", layers},
                       {"num_attention_heads", heads}, {"image_size", image}, {"patch_size", patch},
                       {"num_channels", 3}, {"hidden_act", "gelu_pytorch_tanh"}, {"layer_norm_eps", 1e-6},
@@ -138,7 +139,7 @@ PublishedPreset tiny() {
   PublishedPreset p;
   p.name = "tiny";
   p.config = ltx23_checkpoint_config();
-  json::Value& c = p.config;
+  json::Json& c = p.config;
   for (const auto& [k, v] : std::initializer_list<std::pair<const char*, int64_t>>{
            {"num_layers", 29}, {"num_attention_heads", 2}, {"attention_head_dim", 16}, {"in_channels", 8},
            {"out_channels", 8}, {"cross_attention_dim", 32}, {"audio_num_attention_heads", 2},
@@ -147,10 +148,10 @@ PublishedPreset tiny() {
            {"connector_attention_head_dim", 16}, {"connector_num_layers", 2},
            {"audio_connector_num_attention_heads", 2}, {"audio_connector_attention_head_dim", 8},
            {"caption_channels", 64}})
-    set(c, "transformer", k, json::Value(v));
-  set(c, "vae", "latent_channels", json::Value(8));
-  set(c, "vae", "encoder_base_channels", json::Value(8));
-  set(c, "vae", "decoder_base_channels", json::Value(8));
+    set(c, "transformer", k, v);
+  set(c, "vae", "latent_channels", 8);
+  set(c, "vae", "encoder_base_channels", 8);
+  set(c, "vae", "decoder_base_channels", 8);
   set(c, "vae", "encoder_blocks",
       blocks({{"res_x", 1}, {"compress_space_res", 2}, {"res_x", 1}, {"compress_time_res", 2}, {"res_x", 1},
               {"compress_all_res", 2}, {"res_x", 1}, {"compress_all_res", 1}, {"res_x", 1}}));
@@ -159,19 +160,18 @@ PublishedPreset tiny() {
               {"compress_all", 1}, {"res_x", 1}, {"compress_all", 2}, {"res_x", 1}}));
   // Audio: z 1 x 16 latent mel bins = 16 = ch (ltx-core sizes the statistics by ch); 64 output
   // mel bins (the vocoder reads 2 x 64).
-  json::Object& dd = c.as_object().find("audio_vae")->as_object().find("model")->as_object().find("params")
-                         ->as_object().find("ddconfig")->as_object();
-  dd.set("ch", 16);
-  dd.set("z_channels", 1);
-  dd.set("num_res_blocks", 1);
-  json::Object& voc = c.as_object().find("vocoder")->as_object().find("vocoder")->as_object();
-  voc.set("upsample_initial_channel", 64);
-  voc.set("upsample_rates", json::Array{5, 4, 8});
-  voc.set("upsample_kernel_sizes", json::Array{11, 8, 16});
-  json::Object& bwe = c.as_object().find("vocoder")->as_object().find("bwe")->as_object();
-  bwe.set("upsample_initial_channel", 32);
-  bwe.set("upsample_rates", json::Array{6, 5, 8});
-  bwe.set("upsample_kernel_sizes", json::Array{12, 11, 16});
+  json::Json& dd = c.at("audio_vae").at("model").at("params").at("ddconfig");
+  dd["ch"] = 16;
+  dd["z_channels"] = 1;
+  dd["num_res_blocks"] = 1;
+  json::Json& voc = c.at("vocoder").at("vocoder");
+  voc["upsample_initial_channel"] = 64;
+  voc["upsample_rates"] = {5, 4, 8};
+  voc["upsample_kernel_sizes"] = {11, 8, 16};
+  json::Json& bwe = c.at("vocoder").at("bwe");
+  bwe["upsample_initial_channel"] = 32;
+  bwe["upsample_rates"] = {6, 5, 8};
+  bwe["upsample_kernel_sizes"] = {12, 11, 16};
 
   io::GemmaConfig& g = p.gemma;
   g.model_type = "gemma3";
@@ -193,9 +193,9 @@ PublishedPreset tiny() {
   p.mm_tokens_per_image = 4;
   p.gemma_shards = 2;
   p.upsampler_config = ltx23_upsampler_config();
-  p.upsampler_config.as_object().set("in_channels", 8);
-  p.upsampler_config.as_object().set("mid_channels", 32);
-  p.upsampler_config.as_object().set("num_blocks_per_stage", 1);
+  p.upsampler_config["in_channels"] = 8;
+  p.upsampler_config["mid_channels"] = 32;
+  p.upsampler_config["num_blocks_per_stage"] = 1;
   p.lora_rank = 4;
   p.write_distilled = true;
   return p;
@@ -203,8 +203,8 @@ PublishedPreset tiny() {
 
 }  // namespace
 
-json::Value ltx23_checkpoint_config() { return json::parse(kLtx23Config); }
-json::Value ltx23_upsampler_config() { return json::parse(kLtx23UpsamplerConfig); }
+json::Json ltx23_checkpoint_config() { return json::parse(kLtx23Config, "published LTX-2.3 config"); }
+json::Json ltx23_upsampler_config() { return json::parse(kLtx23UpsamplerConfig, "published upsampler config"); }
 
 PublishedPreset published_preset(const std::string& name) {
   if (name == "tiny") return tiny();

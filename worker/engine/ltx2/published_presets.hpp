@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "worker/engine/io/gemma_config.hpp"
 
 namespace ff::ltx2 {
@@ -19,12 +19,12 @@ namespace ff::ltx2 {
 struct PublishedPreset {
   std::string name;
   std::string model_version = "2.3.0";
-  json::Value config;            // the checkpoint's metadata "config" (transformer, vae, audio_vae, vocoder, scheduler)
+  json::Json config;             // the checkpoint's metadata "config" (transformer, vae, audio_vae, vocoder, scheduler)
   io::GemmaConfig gemma;         // text_config of the Gemma folder
-  json::Object vision_config;    // vision_config (SigLIP, HF keys) of the Gemma folder
+  json::Json vision_config;      // vision_config (SigLIP, HF keys) of the Gemma folder
   int64_t mm_tokens_per_image = 256;
   int64_t gemma_shards = 5;
-  json::Value upsampler_config;  // the upsampler file's metadata "config"
+  json::Json upsampler_config;   // the upsampler file's metadata "config"
   int64_t lora_rank = 384;
   bool write_distilled = false;  // also write ltx-2.3-22b-distilled-1.1.safetensors (cheap for tiny only)
   // Transformer blocks past this index reuse block (i % distinct_blocks)'s random values: a CPU
@@ -36,8 +36,8 @@ struct PublishedPreset {
 PublishedPreset published_preset(const std::string& name);
 
 // The published 2.3 checkpoint config (real sizes).
-json::Value ltx23_checkpoint_config();
+json::Json ltx23_checkpoint_config();
 // The published x2 upsampler config (real sizes; rational_resampler false, see LTX23.md section 4).
-json::Value ltx23_upsampler_config();
+json::Json ltx23_upsampler_config();
 
 }  // namespace ff::ltx2

@@ -58,7 +58,7 @@ PlannedFile checkpoint_file(const PublishedPreset& p, const LtxModelConfig& c, c
   PlannedFile f;
   f.path = name;
   f.seed_salt = salt;
-  f.metadata = {{"config", json::dump(p.config)}, {"model_version", p.model_version}};
+  f.metadata = {{"config", p.config.dump()}, {"model_version", p.model_version}};
   {
     AVTransformerWeights w;
     add_slots(f, av_transformer_slots(w, c.transformer, "model.diffusion_model."));
@@ -104,11 +104,11 @@ PlannedFile lora_file(const PlannedFile& ckpt, int64_t rank) {
   return f;
 }
 
-int64_t as_i(const json::Object& o, const char* k) { return o.find(k)->as_int(); }
+int64_t as_i(const json::Json& o, const char* k) { return json::Fields(o, "vision_config").required<int64_t>(k); }
 
 // SigLIP tower + projector names as the published Gemma-3 folder stores them.
 std::vector<NamedShape> vision_tensors(const PublishedPreset& p) {
-  const json::Object& v = p.vision_config;
+  const json::Json& v = p.vision_config;
   const int64_t h = as_i(v, "hidden_size"), inter = as_i(v, "intermediate_size"), layers = as_i(v, "num_hidden_layers");
   const int64_t patch = as_i(v, "patch_size"), side = as_i(v, "image_size") / patch;
   const std::string e = "vision_tower.vision_model.";
@@ -168,20 +168,19 @@ void gemma_files(const PublishedPreset& p, PublishedLayout& l) {
     for (auto& t : groups[gi]) files[k].tensors.push_back(t);
     done += bytes(groups[gi]);
   }
-  json::Object weight_map;
+  json::Json weight_map = json::Json::object();
   for (size_t s = 0; s < shards; ++s) {
     char name[64];
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards);
     files[s].path = l.gemma_dir + "/" + name;
     files[s].metadata = {{"format", "pt"}};
     files[s].seed_salt = 5;
-    for (const auto& t : files[s].tensors) weight_map.set(t.name, name);
+    for (const auto& t : files[s].tensors) weight_map[t.name] = name;
     l.files.push_back(std::move(files[s]));
   }
-  json::Object index{{"metadata", json::Object{{"total_size", static_cast<long long>(total)}}},
-                     {"weight_map", std::move(weight_map)}};
-  l.gemma_index_json = json::dump(index, 2) + "\n";
-  json::Object config{{"architectures", json::Array{"Gemma3ForConditionalGeneration"}},
+  const json::Json index{{"metadata", {{"total_size", total}}}, {"weight_map", std::move(weight_map)}};
+  l.gemma_index_json = index.dump(2) + "\n";
+  const json::Json config{{"architectures", json::Json::array({"Gemma3ForConditionalGeneration"})},
                       {"model_type", "gemma3"},
                       {"text_config", io::gemma_config_to_json_v4(g)},
                       {"vision_config", p.vision_config},
@@ -191,7 +190,7 @@ void gemma_files(const PublishedPreset& p, PublishedLayout& l) {
                       {"image_token_index", 262144},
                       {"initializer_range", 0.02},
                       {"torch_dtype", "bfloat16"}};
-  l.gemma_config_json = json::dump(config, 2) + "\n";
+  l.gemma_config_json = config.dump(2) + "\n";
 }
 
 void write_text(const fs::path& p, const std::string& text) {
@@ -248,7 +247,7 @@ at::ScalarType published_dtype(const std::string& name) {
 PublishedLayout published_layout(const PublishedPreset& p, const std::string& dir) {
   PublishedLayout l;
   l.gemma_dir = kTextEncoderName;
-  const std::map<std::string, std::string> md{{"config", json::dump(p.config)}, {"model_version", p.model_version}};
+  const std::map<std::string, std::string> md{{"config", p.config.dump()}, {"model_version", p.model_version}};
   const LtxModelConfig c = ltx_model_config_from_metadata(md, "preset " + p.name);
   l.files.push_back(checkpoint_file(p, c, kDevCheckpointName, 1));
   if (p.write_distilled) l.files.push_back(checkpoint_file(p, c, kDistilledCheckpointName, 2));
@@ -256,7 +255,7 @@ PublishedLayout published_layout(const PublishedPreset& p, const std::string& di
     PlannedFile f;
     f.path = kUpsamplerName;
     f.seed_salt = 3;
-    f.metadata = {{"config", json::dump(p.upsampler_config)}};
+    f.metadata = {{"config", p.upsampler_config.dump()}};
     UpsamplerWeights w;
     add_slots(f, upsampler_slots(w, upsampler_config_from_json(p.upsampler_config, "preset " + p.name + " upsampler")));
     l.files.push_back(std::move(f));
@@ -278,7 +277,7 @@ void write_published_json(const PublishedLayout& layout, const std::string& dir)
   fs::create_directories(root / layout.gemma_dir);
   write_text(root / layout.gemma_dir / "config.json", layout.gemma_config_json);
   write_text(root / layout.gemma_dir / "model.safetensors.index.json", layout.gemma_index_json);
-  write_text(root / "model.json", json::dump(json::Value(model_files_to_json(layout.model)), 2) + "\n");
+  write_text(root / "model.json", model_files_to_json(layout.model).dump(2) + "\n");
 }
 
 void write_published_model(const PublishedPreset& p, uint64_t seed, const std::string& dir) {

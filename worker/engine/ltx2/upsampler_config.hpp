@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 
@@ -30,7 +30,7 @@ struct UpsamplerConfig {
 };
 
 // `config` is the parsed metadata "config" object.
-UpsamplerConfig upsampler_config_from_json(const json::Value& config, const std::string& what);
-json::Object upsampler_config_to_json(const UpsamplerConfig& c);
+UpsamplerConfig upsampler_config_from_json(const json::Json& config, const std::string& what);
+json::Json upsampler_config_to_json(const UpsamplerConfig& c);
 
 }  // namespace ff::ltx2

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 
@@ -67,10 +67,10 @@ struct VideoDecoderConfig {
 
 // Decodes the "vae" section `vae` (a JSON object). `what` names the source in errors
 // (e.g. "model.safetensors: config.vae"). Throws std::invalid_argument naming `what` and the key.
-VideoDecoderConfig video_decoder_config_from_json(const json::Value& vae, const std::string& what);
+VideoDecoderConfig video_decoder_config_from_json(const json::Json& vae, const std::string& what);
 
 // The "vae" section for `c` (the keys ltx-core reads for the decoder, with the values that make
 // ltx-core build this decoder), e.g. for writing a decoder file. Round-trips through _from_json.
-json::Object video_decoder_config_to_json(const VideoDecoderConfig& c);
+json::Json video_decoder_config_to_json(const VideoDecoderConfig& c);
 
 }  // namespace ff::ltx2

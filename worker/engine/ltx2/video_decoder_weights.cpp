@@ -53,7 +53,7 @@ std::vector<WeightSlot> video_decoder_slots(VideoDecoderWeights& w, const VideoD
 }
 
 VideoDecoderConfig video_decoder_config_from_checkpoint(const ff::io::Checkpoint& ckpt) {
-  const json::Value config = config_from_metadata(ckpt.metadata(), ckpt.source());
+  const json::Json config = config_from_metadata(ckpt.metadata(), ckpt.source());
   return video_decoder_config_from_json(config_section(config, "vae", ckpt.source()),
                                         ckpt.source() + ": config.vae");
 }

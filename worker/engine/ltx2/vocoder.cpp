@@ -76,7 +76,7 @@ std::vector<WeightSlot> vocoder_slots(VocoderWeights& w, const VocoderConfig& c,
 
 VocoderModel load_vocoder(const io::SafetensorsFile& file, at::Device device, at::ScalarType dtype) {
   VocoderModel m;
-  const json::Value cfg = config_from_metadata(file.metadata(), file.path());
+  const json::Json cfg = config_from_metadata(file.metadata(), file.path());
   m.config = vocoder_config_from_json(config_section(cfg, "vocoder", file.path()), file.path() + " config.vocoder");
   layers::load_slots(vocoder_slots(m.weights, m.config), layers::file_fetch(file, device, dtype));
   return m;

@@ -2,76 +2,49 @@
 
 #include <stdexcept>
 
-#include "worker/engine/layers/json_fields.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 namespace {
 
-namespace fields = layers::fields;
-
+// Errors read "<what>.<key>: <problem>" like json::Fields' own.
 [[noreturn]] void refuse(const std::string& what, const std::string& key, const std::string& msg) {
-  throw std::invalid_argument(what + ": key '" + key + "' " + msg);
-}
-
-bool read_bool(const json::Object& o, const std::string& key, bool fallback, const std::string& what) {
-  const json::Value* v = o.find(key);
-  if (!v) return fallback;
-  if (!v->is_bool()) refuse(what, key, std::string("must be a bool, got ") + v->type_name());
-  return v->as_bool();
+  json::fail(json::join(what, key), msg);
 }
 
 // ltx-core's check_config_value: the key must be present and equal.
-void require_string(const json::Object& o, const std::string& key, const std::string& want, const std::string& what) {
-  const json::Value* v = o.find(key);
-  if (!v || !v->is_string() || v->as_string() != want)
-    refuse(what, key, "must be \"" + want + "\" (only BigVGAN v2 AMP1 with SnakeBeta is implemented)");
+void require_string(const json::Fields& o, const std::string& key, const std::string& want) {
+  const json::Json* v = o.find(key);
+  if (!v || !v->is_string() || v->get<std::string>() != want)
+    refuse(o.path(), key, "must be \"" + want + "\" (only BigVGAN v2 AMP1 with SnakeBeta is implemented)");
 }
 
-std::vector<std::vector<int64_t>> read_nested(const json::Object& o, const std::string& key,
-                                              std::vector<std::vector<int64_t>> fallback, const std::string& what) {
-  const json::Value* v = o.find(key);
-  if (!v) return fallback;
-  if (!v->is_array()) refuse(what, key, "must be a list of lists of integers");
-  std::vector<std::vector<int64_t>> out;
-  for (const auto& row : v->as_array()) {
-    if (!row.is_array()) refuse(what, key, "must be a list of lists of integers");
-    json::Object tmp{{"r", row}};
-    std::vector<int64_t> r;
-    fields::read(tmp, "r", r, what + "." + key);
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
-BigVganConfig bigvgan_from_json(const json::Object& o, const std::string& what, bool bwe) {
+BigVganConfig bigvgan_from_json(const json::Fields& o, bool bwe) {
   if (bwe)
-    fields::reject_unknown(o,
-                           {"upsample_initial_channel", "resblock", "upsample_rates", "resblock_kernel_sizes",
-                            "upsample_kernel_sizes", "resblock_dilation_sizes", "stereo", "use_tanh_at_final",
-                            "activation", "use_bias_at_final", "apply_final_activation", "input_sampling_rate",
-                            "output_sampling_rate", "hop_length", "n_fft", "win_size", "num_mels"},
-                           what);
+    o.allow_only({"upsample_initial_channel", "resblock", "upsample_rates", "resblock_kernel_sizes",
+                  "upsample_kernel_sizes", "resblock_dilation_sizes", "stereo", "use_tanh_at_final", "activation",
+                  "use_bias_at_final", "apply_final_activation", "input_sampling_rate", "output_sampling_rate",
+                  "hop_length", "n_fft", "win_size", "num_mels"});
   else
-    fields::reject_unknown(o,
-                           {"upsample_initial_channel", "resblock", "upsample_rates", "resblock_kernel_sizes",
-                            "upsample_kernel_sizes", "resblock_dilation_sizes", "stereo", "use_tanh_at_final",
-                            "activation", "use_bias_at_final", "apply_final_activation", "output_sampling_rate"},
-                           what);
-  require_string(o, "resblock", "AMP1", what);
-  require_string(o, "activation", "snakebeta", what);
-  const json::Value* stereo = o.find("stereo");
-  if (!stereo || !stereo->is_bool() || !stereo->as_bool()) refuse(what, "stereo", "must be true");
-  read_bool(o, "apply_final_activation", true, what);  // type-checked, ignored (see header)
+    o.allow_only({"upsample_initial_channel", "resblock", "upsample_rates", "resblock_kernel_sizes",
+                  "upsample_kernel_sizes", "resblock_dilation_sizes", "stereo", "use_tanh_at_final", "activation",
+                  "use_bias_at_final", "apply_final_activation", "output_sampling_rate"});
+  const std::string& what = o.path();
+  require_string(o, "resblock", "AMP1");
+  require_string(o, "activation", "snakebeta");
+  const json::Json* stereo = o.find("stereo");
+  if (!stereo || !stereo->is_boolean() || !stereo->get<bool>()) refuse(what, "stereo", "must be true");
+  o.get_or<bool>("apply_final_activation", true);  // type-checked, ignored (see header)
 
   BigVganConfig c;
   c.apply_final_activation = !bwe;
-  fields::read(o, "upsample_initial_channel", c.upsample_initial_channel, what);
-  fields::read(o, "upsample_rates", c.upsample_rates, what);
-  fields::read(o, "upsample_kernel_sizes", c.upsample_kernel_sizes, what);
-  fields::read(o, "resblock_kernel_sizes", c.resblock_kernel_sizes, what);
-  c.resblock_dilation_sizes = read_nested(o, "resblock_dilation_sizes", c.resblock_dilation_sizes, what);
-  c.use_tanh_at_final = read_bool(o, "use_tanh_at_final", true, what);
-  c.use_bias_at_final = read_bool(o, "use_bias_at_final", true, what);
+  o.optional("upsample_initial_channel", c.upsample_initial_channel);
+  o.optional("upsample_rates", c.upsample_rates);
+  o.optional("upsample_kernel_sizes", c.upsample_kernel_sizes);
+  o.optional("resblock_kernel_sizes", c.resblock_kernel_sizes);
+  o.optional("resblock_dilation_sizes", c.resblock_dilation_sizes);
+  c.use_tanh_at_final = o.get_or<bool>("use_tanh_at_final", true);
+  c.use_bias_at_final = o.get_or<bool>("use_bias_at_final", true);
 
   if (c.upsample_rates.empty()) refuse(what, "upsample_rates", "must not be empty");
   if (c.upsample_kernel_sizes.size() != c.upsample_rates.size())
@@ -96,25 +69,17 @@ BigVganConfig bigvgan_from_json(const json::Object& o, const std::string& what, 
   return c;
 }
 
-json::Array int_array(const std::vector<int64_t>& v) {
-  json::Array a;
-  for (int64_t x : v) a.emplace_back(static_cast<long long>(x));
-  return a;
-}
-
-json::Object bigvgan_to_json(const BigVganConfig& c) {
-  json::Array dil;
-  for (const auto& d : c.resblock_dilation_sizes) dil.emplace_back(int_array(d));
-  return json::Object{{"upsample_initial_channel", static_cast<long long>(c.upsample_initial_channel)},
-                      {"resblock", "AMP1"},
-                      {"upsample_rates", json::Value(int_array(c.upsample_rates))},
-                      {"resblock_kernel_sizes", json::Value(int_array(c.resblock_kernel_sizes))},
-                      {"upsample_kernel_sizes", json::Value(int_array(c.upsample_kernel_sizes))},
-                      {"resblock_dilation_sizes", json::Value(std::move(dil))},
-                      {"stereo", true},
-                      {"use_tanh_at_final", c.use_tanh_at_final},
-                      {"activation", "snakebeta"},
-                      {"use_bias_at_final", c.use_bias_at_final}};
+json::Json bigvgan_to_json(const BigVganConfig& c) {
+  return json::Json{{"upsample_initial_channel", c.upsample_initial_channel},
+                    {"resblock", "AMP1"},
+                    {"upsample_rates", c.upsample_rates},
+                    {"resblock_kernel_sizes", c.resblock_kernel_sizes},
+                    {"upsample_kernel_sizes", c.upsample_kernel_sizes},
+                    {"resblock_dilation_sizes", c.resblock_dilation_sizes},
+                    {"stereo", true},
+                    {"use_tanh_at_final", c.use_tanh_at_final},
+                    {"activation", "snakebeta"},
+                    {"use_bias_at_final", c.use_bias_at_final}};
 }
 
 }  // namespace
@@ -125,24 +90,24 @@ int64_t BigVganConfig::total_upsample() const {
   return p;
 }
 
-VocoderConfig vocoder_config_from_json(const json::Value& section, const std::string& what) {
-  const auto& root = fields::object(section, what);
-  if (!root.find("bwe"))
+VocoderConfig vocoder_config_from_json(const json::Json& section, const std::string& what) {
+  const json::Fields root(section, what);
+  if (!root.has("bwe"))
     throw std::invalid_argument(what + ": no \"bwe\" sub-config: the pre-2.3 vocoder without bandwidth "
                                        "extension is not implemented");
-  fields::reject_unknown(root, {"vocoder", "bwe"}, what);
-  static const json::Value kEmpty{json::Object{}};
-  const json::Value* voc = root.find("vocoder");
+  root.allow_only({"vocoder", "bwe"});
+  static const json::Json kEmpty = json::Json::object();
+  const json::Json* voc = root.find("vocoder");
   VocoderConfig c;
-  c.vocoder = bigvgan_from_json(fields::object(voc ? *voc : kEmpty, what + ".vocoder"), what + ".vocoder", false);
-  const std::string bw = what + ".bwe";
-  const auto& b = fields::object(*root.find("bwe"), bw);
-  c.bwe = bigvgan_from_json(b, bw, true);
-  fields::read(b, "input_sampling_rate", c.input_sampling_rate, bw, true);
-  fields::read(b, "output_sampling_rate", c.output_sampling_rate, bw, true);
-  fields::read(b, "hop_length", c.hop_length, bw, true);
-  fields::read(b, "n_fft", c.n_fft, bw, true);
-  fields::read(b, "num_mels", c.num_mels, bw, true);
+  c.vocoder = bigvgan_from_json(json::Fields(voc ? *voc : kEmpty, root.path("vocoder")), false);
+  const json::Fields b = root.object("bwe");
+  const std::string& bw = b.path();
+  c.bwe = bigvgan_from_json(b, true);
+  c.input_sampling_rate = b.required<int64_t>("input_sampling_rate");
+  c.output_sampling_rate = b.required<int64_t>("output_sampling_rate");
+  c.hop_length = b.required<int64_t>("hop_length");
+  c.n_fft = b.required<int64_t>("n_fft");
+  c.num_mels = b.required<int64_t>("num_mels");
   if (c.input_sampling_rate <= 0) refuse(bw, "input_sampling_rate", "must be positive");
   if (c.output_sampling_rate < c.input_sampling_rate || c.output_sampling_rate % c.input_sampling_rate != 0)
     refuse(bw, "output_sampling_rate", "must be a multiple of input_sampling_rate");
@@ -153,16 +118,16 @@ VocoderConfig vocoder_config_from_json(const json::Value& section, const std::st
   return c;
 }
 
-json::Object vocoder_config_to_json(const VocoderConfig& c) {
-  json::Object bwe = bigvgan_to_json(c.bwe);
-  bwe.set("apply_final_activation", false);
-  bwe.set("input_sampling_rate", static_cast<long long>(c.input_sampling_rate));
-  bwe.set("output_sampling_rate", static_cast<long long>(c.output_sampling_rate));
-  bwe.set("hop_length", static_cast<long long>(c.hop_length));
-  bwe.set("n_fft", static_cast<long long>(c.n_fft));
-  bwe.set("win_size", static_cast<long long>(c.n_fft));
-  bwe.set("num_mels", static_cast<long long>(c.num_mels));
-  return json::Object{{"vocoder", json::Value(bigvgan_to_json(c.vocoder))}, {"bwe", json::Value(std::move(bwe))}};
+json::Json vocoder_config_to_json(const VocoderConfig& c) {
+  json::Json bwe = bigvgan_to_json(c.bwe);
+  bwe["apply_final_activation"] = false;
+  bwe["input_sampling_rate"] = c.input_sampling_rate;
+  bwe["output_sampling_rate"] = c.output_sampling_rate;
+  bwe["hop_length"] = c.hop_length;
+  bwe["n_fft"] = c.n_fft;
+  bwe["win_size"] = c.n_fft;
+  bwe["num_mels"] = c.num_mels;
+  return json::Json{{"vocoder", bigvgan_to_json(c.vocoder)}, {"bwe", std::move(bwe)}};
 }
 
 }  // namespace ff::ltx2

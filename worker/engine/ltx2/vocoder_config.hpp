@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
 
@@ -55,8 +55,8 @@ struct VocoderConfig {
 };
 
 // `section` is the "vocoder" object.
-VocoderConfig vocoder_config_from_json(const json::Value& section, const std::string& what);
+VocoderConfig vocoder_config_from_json(const json::Json& section, const std::string& what);
 // The "vocoder" section for `c` (round-trips through vocoder_config_from_json).
-json::Object vocoder_config_to_json(const VocoderConfig& c);
+json::Json vocoder_config_to_json(const VocoderConfig& c);
 
 }  // namespace ff::ltx2

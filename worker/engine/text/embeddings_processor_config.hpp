@@ -8,8 +8,8 @@
 // frequencies_precision ("float64" selects the float64 frequency grid), audio_connector_* (fall
 // back to the video connector's values), and the V2 markers caption_proj_before_connector=true,
 // caption_projection_first_linear=false, caption_proj_input_norm=false,
-// caption_projection_second_linear=false. The section also configures the stage transformers
-// (video owner), so other keys are ignored here.
+// caption_projection_second_linear=false. The section also holds the stage transformers' keys,
+// so other keys are ignored here.
 #pragma once
 
 #include <cstdint>

@@ -60,7 +60,7 @@ struct RandomTextSide {
   int64_t audio_dim = 0;
 };
 
-// The text owner's part of make-weights: writes model_dir/text_encoder/ for `preset` and returns
+// make-weights' text-encoder part: writes model_dir/text_encoder/ for `preset` and returns
 // the processor tensors + config keys. Throws std::invalid_argument (preset) or io::CheckpointError.
 RandomTextSide write_random_text_side(const std::string& preset, uint64_t seed, const std::string& model_dir);
 
