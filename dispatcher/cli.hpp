@@ -75,9 +75,6 @@ struct CliRequest {
 // Parses and decodes argv (without argv[0]); throws ff::config::UsageError naming the problem.
 CliRequest parse_cli(const std::vector<std::string>& args);
 
-// req.submit. Transitional: tests/dispatcher/test_pg_params.cpp still calls it.
-inline SubmitOptions decode_submit(const CliRequest& req) { return req.submit; }
-
 // Help text for a subcommand ("" = overview): CLI11's option list, defaults included.
 std::string cli_help(const std::string& command);
 

@@ -19,11 +19,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Two columns of sql::kListWorkers have no alias, so they carry the names PostgreSQL gives an
-// unnamed expression: the function's and the cast type's.
-constexpr const char* kWorkerComponentsColumn = "array_to_string";
-constexpr const char* kWorkerSeenMsAgoColumn = "int8";
-
 Json text_or_null(const pqxx::field& f) { return f.is_null() ? Json(nullptr) : Json(f.as<std::string>()); }
 Json int_or_null(const pqxx::field& f) { return f.is_null() ? Json(nullptr) : Json(f.as<int64_t>()); }
 
@@ -33,12 +28,12 @@ Json worker_json(const pqxx::row& row) {
   for (const char* c : {"worker_id", "dispatcher_id", "status", "gpu_name", "model"}) o[c] = text_or_null(row[c]);
   for (const char* c : {"vram_total_bytes", "vram_budget_bytes", "max_encode_batch"}) o[c] = int_or_null(row[c]);
   o["encoder_fingerprint"] = text_or_null(row["encoder_fingerprint"]);
-  o["components_resident"] = text_or_null(row[kWorkerComponentsColumn]);
+  o["components_resident"] = text_or_null(row["components_resident"]);
   o["credit"] = int_or_null(row["credit"]);
   o["jobs_in_flight"] = int_or_null(row["jobs_in_flight"]);
   o["registered_at"] = text_or_null(row["registered_at"]);
   o["last_seen_at"] = text_or_null(row["last_seen_at"]);
-  o["last_seen_ms_ago"] = int_or_null(row[kWorkerSeenMsAgoColumn]);
+  o["last_seen_ms_ago"] = int_or_null(row["last_seen_ms_ago"]);
   return o;
 }
 
@@ -64,7 +59,7 @@ int workers(const CliRequest& req, std::ostream& out, std::ostream&) {
                   row["status"].c_str(), row["gpu_name"].c_str(), row["model"].c_str(),
                   static_cast<long long>(row["credit"].as<int64_t>()),
                   static_cast<long long>(row["jobs_in_flight"].as<int64_t>()),
-                  static_cast<long long>(row[kWorkerSeenMsAgoColumn].as<int64_t>()), row["dispatcher_id"].c_str());
+                  static_cast<long long>(row["last_seen_ms_ago"].as<int64_t>()), row["dispatcher_id"].c_str());
     out << line;
   }
   return kExitOk;

@@ -197,12 +197,12 @@ int cancel(const CliRequest& req, std::ostream& out, std::ostream& err) {
   const int64_t id = req.job_id;
   auto c = connect(req);
   pqxx::nontransaction tx(*c);
-  auto r = tx.exec_prepared1(sql::kCancelJob, id);  // one column: the state after the request
-  if (r[0].is_null()) {
+  auto r = tx.exec_prepared1(sql::kCancelJob, id);
+  if (r["state"].is_null()) {  // the state after the request; NULL = no such job
     err << "framefarm-dispatcher cancel: no job with id " << id << '\n';
     return kExitNotFound;
   }
-  const std::string state = r[0].as<std::string>();
+  const std::string state = r["state"].as<std::string>();
   std::string outcome;
   int rc = kExitOk;
   if (state == "cancelled") outcome = "cancelled";
@@ -233,8 +233,8 @@ int retry(const CliRequest& req, std::ostream& out, std::ostream& err) {
     err << "framefarm-dispatcher retry: no job with id " << id << '\n';
     return kExitNotFound;
   }
-  const std::string before = r[0]["state"].as<std::string>();
-  const bool requeued = r[0]["exists"].as<bool>();
+  const std::string before = r[0]["previous_state"].as<std::string>();
+  const bool requeued = r[0]["requeued"].as<bool>();
   if (req.json)
     out << Json{{"id", id}, {"previous_state", before}, {"requeued", requeued}}.dump() << '\n';
   else if (requeued)

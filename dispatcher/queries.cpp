@@ -279,7 +279,7 @@ const char* const kJobColumns = R"SQL(
 )SQL";
 
 // Cancel (queued/retry_wait at once; leased/running via the dispatcher): see request_cancel().
-const char* const kCancelJobSql = "SELECT framefarm.request_cancel($1)::text";
+const char* const kCancelJobSql = "SELECT framefarm.request_cancel($1)::text AS state";
 
 // dead/cancelled/retry_wait -> queued with attempts reset. $1 id. Returns the state before and
 // whether it was requeued (no row: no such job).
@@ -293,14 +293,16 @@ u AS (
          step = NULL, total_steps = NULL
     FROM old WHERE j.id = old.id AND old.state IN ('dead', 'cancelled', 'retry_wait')
   RETURNING j.id)
-SELECT old.state::text, EXISTS (SELECT 1 FROM u), pg_notify('framefarm_jobs', '') FROM old
+SELECT old.state::text AS previous_state, EXISTS (SELECT 1 FROM u) AS requeued,
+       pg_notify('framefarm_jobs', '') FROM old
 )SQL";
 
 const char* const kListWorkersSql = R"SQL(
 SELECT worker_id, dispatcher_id, status, gpu_name, model, vram_total_bytes, vram_budget_bytes,
-       max_encode_batch, encoder_fingerprint, array_to_string(components_resident, ','), credit,
+       max_encode_batch, encoder_fingerprint,
+       array_to_string(components_resident, ',') AS components_resident, credit,
        jobs_in_flight, registered_at::text, last_seen_at::text,
-       (extract(epoch FROM now() - last_seen_at) * 1000)::bigint
+       (extract(epoch FROM now() - last_seen_at) * 1000)::bigint AS last_seen_ms_ago
   FROM framefarm.workers WHERE $1 OR status = 'alive' ORDER BY worker_id
 )SQL";
 
