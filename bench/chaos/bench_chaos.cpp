@@ -23,7 +23,7 @@ namespace {
 // Flags, bound by main(); the initial values are the defaults (shown by --help).
 struct Flags {
   std::string json, scenario = "chaos", kinds, dispatcher_args;
-  bool quiet = false;
+  bool quiet = false, no_failover = false;
   int64_t jobs = 2000, faults_per_kind = 10, seed = 1, dispatchers = 2, workers = 6, slots = 2, engine_steps = 4,
           engine_step_ms = 250, retention_ms = 60000;
   double lock_s = 10, stall_s = 10, worker_restart_s = 5, dispatcher_restart_s = 2, dispatcher_down_s = 15,
@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   app.add_option("--dispatchers", fl.dispatchers, "chaos: dispatchers")->check(ff::cli::integer(1, 16));
   app.add_option("--workers", fl.workers, "chaos: workers (worker i connects to dispatcher i mod dispatchers)")
       ->check(ff::cli::integer(1, 256));
+  app.add_flag("--no-failover", fl.no_failover, "chaos: each worker knows only its own dispatcher (no dispatcher_endpoints list)");
   app.add_option("--slots", fl.slots, "chaos: slots per worker")->check(ff::cli::integer(1, 64));
   app.add_option("--engine-steps", fl.engine_steps, "chaos: test engine steps per job")->check(ff::cli::integer(1, 500));
   app.add_option("--engine-step-ms", fl.engine_step_ms, "chaos: test engine sleep per step")->check(ff::cli::integer(0, 60000));
@@ -146,6 +147,7 @@ int main(int argc, char** argv) {
     fc.dispatchers = static_cast<int>(fl.dispatchers);
     fc.workers = static_cast<int>(fl.workers);
     fc.slots = static_cast<int>(fl.slots);
+    fc.failover = !fl.no_failover;
     fc.engine_steps = static_cast<int>(fl.engine_steps);
     fc.engine_step_ms = static_cast<int>(fl.engine_step_ms);
     rc.lock_s = fl.lock_s;
@@ -170,6 +172,7 @@ int main(int argc, char** argv) {
                      {"dispatchers", fc.dispatchers},
                      {"workers", fc.workers},
                      {"slots", fc.slots},
+                     {"failover", fc.failover},
                      {"engine_steps", fc.engine_steps},
                      {"engine_step_ms", fc.engine_step_ms},
                      {"lock_s", rc.lock_s},

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 namespace ff::chaos {
@@ -154,6 +155,16 @@ void Farm::start_worker(int i) {
   }
   const std::string conf = dir() + "/worker-" + std::to_string(i) + ".json";
   test::write_worker_config(conf, s);
+  if (cfg_.failover && cfg_.dispatchers > 1) {
+    // Every dispatcher of the fleet, its own first: a worker whose dispatcher is presumed dead
+    // registers with the next one, carrying its held jobs (worker README, dispatcher_endpoints).
+    nlohmann::json j = nlohmann::json::parse(test::read_file(conf));
+    j.erase("dispatcher_endpoint");
+    nlohmann::json list = nlohmann::json::array();
+    for (int k = 0; k < cfg_.dispatchers; ++k) list.push_back(endpoints_[(i + k) % cfg_.dispatchers]);
+    j["dispatcher_endpoints"] = list;
+    std::ofstream(conf) << j.dump(2) << "\n";
+  }
   std::map<std::string, std::string> env{{"FF_TEST_ENGINE_STEPS", std::to_string(cfg_.engine_steps)},
                                          {"FF_TEST_ENGINE_STEP_MS", std::to_string(cfg_.engine_step_ms)},
                                          {"FF_TEST_ENGINE_LOG", engine_log(i)}};

@@ -26,7 +26,8 @@ namespace ff::chaos {
 
 struct FarmConfig {
   int dispatchers = 2;
-  int workers = 6;                // worker i connects to dispatcher i % dispatchers
+  int workers = 6;                // worker i connects to dispatcher i % dispatchers first
+  bool failover = true;           // workers list every dispatcher (dispatcher_endpoints), own first
   int slots = 2;                  // per worker
   int engine_steps = 4;           // FF_TEST_ENGINE_STEPS
   int engine_step_ms = 250;       // FF_TEST_ENGINE_STEP_MS
