@@ -13,6 +13,7 @@
 
 #include "common/config.hpp"
 #include "common/job_params.hpp"
+#include "common/json_fields.hpp"
 #include "dispatcher/cli.hpp"
 #include "dispatcher/job_store.hpp"
 #include "dispatcher/migrate.hpp"
@@ -111,13 +112,13 @@ TEST_CASE("trigger, C++ check and submit flags give the same verdict and message
     for (const auto& text : probes) {
       INFO("key ", s.key, " value ", text);
       const std::string sql = insert_params("{\"" + std::string(s.key) + "\": " + text + "}");
-      auto cpp = params::check(s, ff::json::parse(text), text);
+      auto cpp = params::check(s, ff::json::parse(text, "probe"), text);
       CHECK(sql == (cpp ? "framefarm.jobs: " + *cpp : "ACCEPTED"));
       // submit reads the flag's text as JSON where it parses (a string value as such); a string
       // key's flag text is the string itself, so only string probes apply to it.
-      const ff::json::Value probe = ff::json::parse(text);
+      const ff::json::Json probe = ff::json::parse(text, "probe");
       if (s.kind != params::Kind::kString || probe.is_string()) {
-        const std::string flag_text = probe.is_string() ? probe.as_string() : text;
+        const std::string flag_text = probe.is_string() ? probe.get<std::string>() : text;
         CHECK(submit_flag(s, flag_text) == (cpp ? "--" + std::string(s.flag) + ": " + *cpp : "ACCEPTED"));
       }
       ++compared;
@@ -167,7 +168,7 @@ TEST_CASE("later migrations add keys by inserting rows: boolean and string kinds
   // The same rows in C++ give the same messages.
   const params::ParamSpec preset{"zz_preset", "zz-preset", params::Kind::kString, "", "", 0, 0, "",
                                  "fast, veryfast", "d", {}};
-  CHECK("ERROR:  framefarm.jobs: " + params::check(preset, ff::json::Value("slow")).value() ==
+  CHECK("ERROR:  framefarm.jobs: " + params::check(preset, ff::json::Json("slow")).value() ==
         verdict(R"({"zz_preset": "slow"})"));
 }
 
