@@ -108,6 +108,8 @@ DispatcherMetrics::DispatcherMetrics(DispatcherMetricsConfig cfg, const Dispatch
                     "Attempts this dispatcher cancelled for running past their deadline", r).Add({});
   adopted_ = &add(prometheus::BuildCounter(), kLeasesAdopted,
                   "Leases taken over from re-registering workers", r).Add({});
+  taken_over_ = &add(prometheus::BuildCounter(), kLeasesTakenOver,
+                     "Leases of dead dispatchers this dispatcher released (schema/009)", r).Add({});
   frames_dropped_ = &add(prometheus::BuildCounter(), kFramesDropped,
                          "Malformed or unexpected worker frames dropped", r).Add({});
   attempts_failed_ = &add(prometheus::BuildCounter(), kAttemptsFailed,
@@ -187,6 +189,7 @@ void DispatcherMetrics::sync_stats() {
   copy("sends_failed", *sends_failed_, stats_->sends_failed_total.load());
   copy("deadlines", *deadlines_, stats_->deadlines_exceeded_total.load());
   copy("adopted", *adopted_, stats_->leases_adopted_total.load());
+  copy("taken_over", *taken_over_, stats_->leases_taken_over_total.load());
   copy("frames_dropped", *frames_dropped_, stats_->frames_dropped_total.load());
   copy("loop_turns", *loop_turns_, stats_->loop_turns_total.load());
   for (const auto& [reason, n] : stats_->attempts_failed.snapshot())

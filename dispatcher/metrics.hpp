@@ -91,6 +91,7 @@ class DispatcherMetrics {
   prometheus::Counter* sends_failed_;
   prometheus::Counter* deadlines_;
   prometheus::Counter* adopted_;
+  prometheus::Counter* taken_over_;
   prometheus::Counter* frames_dropped_;
   prometheus::Family<prometheus::Counter>* attempts_failed_;
   prometheus::Counter* loop_turns_;

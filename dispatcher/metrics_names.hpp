@@ -31,6 +31,7 @@ inline constexpr std::string_view kClaimSeconds = "framefarm_dispatcher_claim_se
 inline constexpr std::string_view kSendsFailed = "framefarm_dispatcher_sends_failed_total";
 inline constexpr std::string_view kDeadlinesExceeded = "framefarm_dispatcher_deadlines_exceeded_total";
 inline constexpr std::string_view kLeasesAdopted = "framefarm_dispatcher_leases_adopted_total";
+inline constexpr std::string_view kLeasesTakenOver = "framefarm_dispatcher_leases_taken_over_total";
 inline constexpr std::string_view kFramesDropped = "framefarm_dispatcher_frames_dropped_total";
 // Failed attempts by reason (error_kind; bad_input = the submitter's fault, not the farm's).
 inline constexpr std::string_view kAttemptsFailed = "framefarm_dispatcher_attempts_failed_total";  // reason
