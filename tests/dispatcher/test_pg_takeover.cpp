@@ -38,10 +38,12 @@ void lease_to(const DispatcherEnv& env, int64_t id, const std::string& owner, bo
            "started_at = " + (started ? "now()" : "NULL") +
            ", lease_expires_at = now() + interval '1 hour' WHERE id = " + std::to_string(id));
 }
-// Fast judgement: a dispatcher row of these settings is dead after 4 x 200 ms without a beat.
+// Fast judgement: the live dispatchers' own rows are dead after 12 x 200 ms without a beat; their
+// workers after 10 x 200 ms of silence (room for the test thread's queries between heartbeats).
 dispatcher::ServeConfig fast(const DispatcherEnv& env, const std::string& id) {
   auto c = env.config(id);
   c.heartbeat_interval_ms = 200;
+  c.heartbeat_misses_dead = 10;
   return c;
 }
 // Receives until a Job arrives, heartbeating meanwhile (a live worker); nullopt after `timeout`.
@@ -110,8 +112,8 @@ TEST_CASE("live dispatchers are not robbed: a heartbeat late by less than the li
   DispatcherEnv env;
   int64_t s1 = insert(env, "(prompt) VALUES ('of a slow dispatcher')");
   int64_t s2 = insert(env, "(prompt) VALUES ('of a stopped dispatcher')");
-  // "slow": beats every 600 ms where its limit is 800 ms (late, but less than the limit).
-  env.exec("INSERT INTO framefarm.dispatchers (dispatcher_id, dead_after_ms) VALUES ('slow', 800)");
+  // "slow": beats every 1.2 s where its limit is 2 s (late, but less than the limit).
+  env.exec("INSERT INTO framefarm.dispatchers (dispatcher_id, dead_after_ms) VALUES ('slow', 2000)");
   // "stopped": no beat for an hour (SIGSTOP, a loop blocked on SQL), but its session still holds
   // its lock: the process lives.
   env.exec("INSERT INTO framefarm.dispatchers (dispatcher_id, dead_after_ms, heartbeat_at) "
@@ -131,7 +133,7 @@ TEST_CASE("live dispatchers are not robbed: a heartbeat late by less than the li
     while (slow_beats) {
       pqxx::nontransaction(conn).exec(
           "UPDATE framefarm.dispatchers SET heartbeat_at = now() WHERE dispatcher_id = 'slow'");
-      std::this_thread::sleep_for(600ms);
+      for (int i = 0; i < 24 && slow_beats; ++i) std::this_thread::sleep_for(50ms);
     }
   });
 
@@ -155,8 +157,8 @@ TEST_CASE("live dispatchers are not robbed: a heartbeat late by less than the li
   SimWorker wj(env.ctx, judge.endpoint());
   REQUIRE(wj.register_as("wj", 2));
 
-  // Several times the limit and the judge's settle time (0.8 s + 0.5 s reconnect cap).
-  CHECK_FALSE(job_alive(wj, 2500ms));
+  // Several beats of "slow", past the judge's settle time (2.4 s + 0.5 s reconnect cap).
+  CHECK_FALSE(job_alive(wj, 6s));
   CHECK(col(env, "lease_owner", s1) == "slow");
   CHECK(col(env, "lease_epoch", s1) == epoch1);
   CHECK(col(env, "state", s1) == "running");
@@ -177,7 +179,7 @@ TEST_CASE("live dispatchers are not robbed: a heartbeat late by less than the li
   // The slow one stops beating altogether: taken over too (started: attempt 2).
   slow_beats = false;
   slow.join();
-  got = job_alive(wj, 5s);
+  got = job_alive(wj, 10s);
   REQUIRE(got);
   CHECK(got->job_id == s1);
   CHECK(got->attempt == 2);
