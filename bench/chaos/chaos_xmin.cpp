@@ -128,7 +128,10 @@ nlohmann::json run_xmin(const XminConfig& c) {
     nlohmann::json b;
     b["t_s"] = now - t0;
     b["phase"] = holding ? "held" : released ? "after" : "before";
-    b["claim_mean_ms"] = claims > prev_claims ? 1000.0 * (claim_s - prev_claim_s) / (claims - prev_claims) : 0.0;
+    // An unanswered scrape (the dispatcher busy past http_get's timeout) leaves the bucket empty.
+    const bool scraped = !m.empty() && claims >= prev_claims;
+    b["claim_mean_ms"] = scraped && claims > prev_claims ? nlohmann::json(1000.0 * (claim_s - prev_claim_s) / (claims - prev_claims))
+                                                         : nlohmann::json(nullptr);
     b["claims"] = claims - prev_claims;
     b["inserted_total"] = inserted.load();
     b["completed_per_s"] = static_cast<double>(done - prev_done) / (now - prev_t);
@@ -144,8 +147,10 @@ nlohmann::json run_xmin(const XminConfig& c) {
     b["ready_index_bytes"] = q1("SELECT pg_relation_size('framefarm.jobs_ready_idx')");
     if (c.verbose) std::cerr << "[xmin] " << b.dump() << "\n";
     timeline.push_back(b);
-    prev_claims = claims;
-    prev_claim_s = claim_s;
+    if (scraped) {
+      prev_claims = claims;
+      prev_claim_s = claim_s;
+    }
     prev_done = done;
     prev_t = now;
   }
@@ -161,10 +166,12 @@ nlohmann::json run_xmin(const XminConfig& c) {
   std::vector<double> base, held, after_v;
   double recovered_s = -1, max_rows = 0, max_bytes = 0, rows_end = 0;
   for (const auto& b : timeline) {
-    const double t = b["t_s"], ms = b["claim_mean_ms"];
+    const double t = b["t_s"];
+    const double ms = b["claim_mean_ms"].is_null() ? -1.0 : b["claim_mean_ms"].get<double>();
     max_rows = std::max(max_rows, b["rows"].get<double>());
     max_bytes = std::max(max_bytes, b["table_bytes"].get<double>());
     rows_end = b["rows"];
+    if (ms < 0) continue;
     if (b["phase"] == "before" && t > c.before_s / 2) base.push_back(ms);
     if (b["phase"] == "held") held.push_back(ms);
     if (b["phase"] == "after") after_v.push_back(ms);
@@ -176,7 +183,8 @@ nlohmann::json run_xmin(const XminConfig& c) {
   };
   const double baseline = mean(base);
   for (const auto& b : timeline)
-    if (b["phase"] == "after" && recovered_s < 0 && b["claim_mean_ms"].get<double>() <= 1.5 * baseline)
+    if (b["phase"] == "after" && recovered_s < 0 && !b["claim_mean_ms"].is_null() &&
+        b["claim_mean_ms"].get<double>() <= 1.5 * baseline)
       recovered_s = b["t_s"].get<double>() - (c.before_s + c.hold_s);
   const double bound_rows = c.rate * (static_cast<double>(c.retention_ms + c.retention_interval_ms) / 1000.0) * 1.2 + 1000;
   nlohmann::json s;
