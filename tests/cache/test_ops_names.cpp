@@ -7,7 +7,7 @@
 
 #include <prometheus/registry.h>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/cache/cache_test_support.hpp"
 #include "dispatcher/metrics.hpp"
 #include "worker/metrics/worker_metrics.hpp"
@@ -35,20 +35,20 @@ std::set<std::string> defined_series_names() {
   return names;
 }
 
-void walk(const ff::json::Value& v, const std::string& key,
+void walk(const ff::json::Json& v, const std::string& key,
           const std::function<void(const std::string& key, const std::string& s)>& on_string) {
-  if (v.is_string()) on_string(key, v.as_string());
+  if (v.is_string()) on_string(key, v.get<std::string>());
   if (v.is_array())
-    for (const auto& e : v.as_array()) walk(e, key, on_string);
+    for (const auto& e : v) walk(e, key, on_string);
   if (v.is_object())
-    for (const auto& [k, e] : v.as_object()) walk(e, k, on_string);
+    for (const auto& [k, e] : v.items()) walk(e, k, on_string);
 }
 
 }  // namespace
 
 TEST_CASE("Grafana dashboard: every expr names only metrics WorkerMetrics defines") {
   const auto defined = defined_series_names();
-  const auto dash = ff::json::parse(ff::test::read_file(ff::test::source_path("ops/grafana/framefarm.json")));
+  const auto dash = ff::json::parse(ff::test::read_file(ff::test::source_path("ops/grafana/framefarm.json")), "test");
   size_t exprs = 0;
   std::set<std::string> used;
   walk(dash, "", [&](const std::string& key, const std::string& s) {
@@ -67,9 +67,9 @@ TEST_CASE("Grafana dashboard: every expr names only metrics WorkerMetrics define
   });
   CHECK(exprs >= 10);
   // Every panel has at least one query.
-  for (const auto& p : dash["panels"].as_array()) {
-    INFO(p["title"].as_string());
-    CHECK(p["targets"].as_array().size() >= 1);
+  for (const auto& p : dash["panels"]) {
+    INFO(p["title"].get<std::string>());
+    CHECK(p["targets"].size() >= 1);
   }
   // What the dashboard must show (issue 4): per-component peak VRAM, plan, stream bandwidth,
   // cache hit ratio, phase latency quantiles, jobs by outcome.

@@ -8,7 +8,7 @@
 #include <regex>
 #include <unistd.h>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/cache/cache_test_support.hpp"
 
 namespace {
@@ -60,13 +60,13 @@ TEST_CASE("promtool test rules ops/prometheus/framefarm_alerts_test.yml") {
 }
 
 TEST_CASE("every dashboard expr is valid PromQL (promtool check rules on them as recording rules)") {
-  const auto dash = ff::json::parse(ff::test::read_file(ff::test::source_path("ops/grafana/framefarm.json")));
+  const auto dash = ff::json::parse(ff::test::read_file(ff::test::source_path("ops/grafana/framefarm.json")), "test");
   std::string rules = "groups:\n  - name: dashboard\n    rules:\n";
   int n = 0;
-  std::function<void(const ff::json::Value&, const std::string&)> walk =
-      [&](const ff::json::Value& v, const std::string& key) {
+  std::function<void(const ff::json::Json&, const std::string&)> walk =
+      [&](const ff::json::Json& v, const std::string& key) {
         if (v.is_string() && key == "expr") {
-          std::string e = v.as_string();
+          std::string e = v.get<std::string>();
           // Grafana's variables, as Grafana would substitute them.
           replace_all(e, "$__rate_interval", "5m");
           replace_all(e, "$__interval", "1m");
@@ -75,12 +75,12 @@ TEST_CASE("every dashboard expr is valid PromQL (promtool check rules on them as
           e = std::regex_replace(e, std::regex("\\$[a-z_]+"), ".*");
           CHECK_MESSAGE(e.find('$') == std::string::npos, e);
           rules += "      - record: framefarm_dashboard_expr_" + std::to_string(n++) + "\n";
-          rules += "        expr: " + ff::json::dump(ff::json::Value(e)) + "\n";
+          rules += "        expr: " + ff::json::Json(e).dump() + "\n";
         }
         if (v.is_array())
-          for (const auto& x : v.as_array()) walk(x, key);
+          for (const auto& x : v) walk(x, key);
         if (v.is_object())
-          for (const auto& [k, x] : v.as_object()) walk(x, k);
+          for (const auto& [k, x] : v.items()) walk(x, k);
       };
   walk(dash, "");
   REQUIRE(n >= 10);

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/media/media_test_support.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/worker/process_harness.hpp"
@@ -39,26 +39,26 @@ const std::string& model_dir() {
   return dir.path();
 }
 
-json::Value model_files(const std::string& pipeline) {
-  json::Value m = json::parse(ff::test::read_file(model_dir() + "/model.json"));
-  m.as_object().set("pipeline", json::Value(pipeline));
+json::Json model_files(const std::string& pipeline) {
+  json::Json m = json::parse(ff::test::read_file(model_dir() + "/model.json"), "test");
+  m["pipeline"] = json::Json(pipeline);
   if (pipeline == "distilled")
-    m.as_object().set("checkpoint", json::Value(model_dir() + "/ltx-2.3-22b-distilled-1.1.safetensors"));
+    m["checkpoint"] = json::Json(model_dir() + "/ltx-2.3-22b-distilled-1.1.safetensors");
   return m;
 }
 
-json::Value probe(const std::string& file) {
+json::Json probe(const std::string& file) {
   int rc = -1;
   const std::string out =
       ff::test::run_command("ffprobe -v error -count_frames -show_streams -show_format -of json '" + file + "' 2>&1", &rc);
   INFO(out);
   REQUIRE(rc == 0);
-  return json::parse(out);
+  return json::parse(out, "test");
 }
 
-const json::Value* stream_of(const json::Value& probe, const std::string& type) {
-  for (const auto& s : probe["streams"].as_array())
-    if (s["codec_type"].as_string() == type) return &s;
+const json::Json* stream_of(const json::Json& probe, const std::string& type) {
+  for (const auto& s : probe["streams"])
+    if (s["codec_type"].get<std::string>() == type) return &s;
   return nullptr;
 }
 
@@ -72,7 +72,7 @@ void run_pipeline(const std::string& pipeline) {
                     "--heartbeat-interval-ms", "200", "--poll-interval-ms", "100"},
                    {}, dir.path() + "/dispatcher.log");
   const std::string out_root = dir.path() + "/out";
-  json::Object cfg{{"dispatcher_endpoint", endpoint},
+  const json::Json cfg{{"dispatcher_endpoint", endpoint},
                    {"worker_id", "ltx2-e2e"},
                    {"model_files", model_files(pipeline)},
                    {"run_dir", dir.path() + "/run"},
@@ -82,10 +82,10 @@ void run_pipeline(const std::string& pipeline) {
                    {"engine_command", std::string(FF_ENGINE_BIN)},
                    {"engine_start_timeout_ms", 60000},
                    {"engine_request_timeout_ms", 60000},
-                   {"engine", json::Value(json::Object{{"device", "cpu"}, {"output_root", out_root}})},
+                   {"engine", {{"device", "cpu"}, {"output_root", out_root}}},
                    {"database_url", pg.url()}};
   const std::string cfg_path = dir.path() + "/worker.json";
-  std::ofstream(cfg_path) << json::dump(json::Value(std::move(cfg)), 2);
+  std::ofstream(cfg_path) << cfg.dump(2);
   Child worker({FF_WORKER_BIN, "serve", "--config", cfg_path}, {{"OMP_NUM_THREADS", "1"}}, dir.path() + "/worker.log");
 
   // 17 frames at 8 fps: 2.125 s, 3 latent frames; 128x192 output (stage 1 at 64x96).
@@ -105,23 +105,23 @@ void run_pipeline(const std::string& pipeline) {
 
   const std::string mp4 = out_root + "/" + job_id + ".mp4";
   REQUIRE(fs::exists(mp4));
-  const json::Value p = probe(mp4);
-  const json::Value* v = stream_of(p, "video");
-  const json::Value* a = stream_of(p, "audio");
+  const json::Json p = probe(mp4);
+  const json::Json* v = stream_of(p, "video");
+  const json::Json* a = stream_of(p, "audio");
   REQUIRE(v);
   REQUIRE(a);
-  CHECK((*v)["codec_name"].as_string() == "h264");
-  CHECK((*v)["pix_fmt"].as_string() == "yuv420p");
-  CHECK((*v)["width"].as_int() == 192);
-  CHECK((*v)["height"].as_int() == 128);
-  CHECK((*v)["r_frame_rate"].as_string() == "8/1");
-  CHECK((*v)["nb_read_frames"].as_string() == "17");
-  CHECK((*v)["color_space"].as_string() == "bt709");
-  CHECK((*v)["color_range"].as_string() == "tv");
-  CHECK((*a)["codec_name"].as_string() == "aac");
-  CHECK((*a)["sample_rate"].as_string() == "48000");
-  CHECK((*a)["channels"].as_int() == 2);
-  const double duration = std::stod(p["format"]["duration"].as_string());
+  CHECK((*v)["codec_name"].get<std::string>() == "h264");
+  CHECK((*v)["pix_fmt"].get<std::string>() == "yuv420p");
+  CHECK((*v)["width"].get<int64_t>() == 192);
+  CHECK((*v)["height"].get<int64_t>() == 128);
+  CHECK((*v)["r_frame_rate"].get<std::string>() == "8/1");
+  CHECK((*v)["nb_read_frames"].get<std::string>() == "17");
+  CHECK((*v)["color_space"].get<std::string>() == "bt709");
+  CHECK((*v)["color_range"].get<std::string>() == "tv");
+  CHECK((*a)["codec_name"].get<std::string>() == "aac");
+  CHECK((*a)["sample_rate"].get<std::string>() == "48000");
+  CHECK((*a)["channels"].get<int64_t>() == 2);
+  const double duration = std::stod(p["format"]["duration"].get<std::string>());
   CHECK(duration == doctest::Approx(17.0 / 8).epsilon(0.1));
 
   // The decoded first frame is the PNG poster's: the job asks for lossless H.264 (crf 0), so the

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "tests/media/media_test_support.hpp"
 #include "worker/media/mux_worker.hpp"
 #include "worker/media/part_file.hpp"
@@ -50,22 +50,22 @@ MuxOutcome mux_one(const std::string& clip, const std::string& out_dir, int64_t 
   return got[0];
 }
 
-json::Value probe(const std::string& file) {
+json::Json probe(const std::string& file) {
   int rc = -1;
   const std::string out = run_command(
       "ffprobe -v error -count_frames -show_streams -show_format -of json '" + file + "' 2>&1", &rc);
   INFO(out);
   REQUIRE(rc == 0);
-  return json::parse(out);
+  return json::parse(out, "test");
 }
 
-const json::Value* stream_of(const json::Value& p, const std::string& type) {
-  for (const auto& s : p["streams"].as_array())
-    if (s["codec_type"].as_string() == type) return &s;
+const json::Json* stream_of(const json::Json& p, const std::string& type) {
+  for (const auto& s : p["streams"])
+    if (s["codec_type"].get<std::string>() == type) return &s;
   return nullptr;
 }
 
-double num(const json::Value& v) { return v.is_string() ? std::stod(v.as_string()) : v.as_double(); }
+double num(const json::Json& v) { return v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>(); }
 
 std::string read_all(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
@@ -82,29 +82,29 @@ TEST_CASE("an MP4 with sound as the reference writes it: H.264 yuv420p BT.709 li
   REQUIRE(o.ok);
   CHECK(d.names() == std::vector<std::string>{"11.mp4", "11.png"});
 
-  const json::Value p = probe(o.mp4_path);
-  REQUIRE(p["streams"].as_array().size() == 2);
-  const json::Value* v = stream_of(p, "video");
-  const json::Value* a = stream_of(p, "audio");
+  const json::Json p = probe(o.mp4_path);
+  REQUIRE(p["streams"].size() == 2);
+  const json::Json* v = stream_of(p, "video");
+  const json::Json* a = stream_of(p, "audio");
   REQUIRE(v);
   REQUIRE(a);
-  CHECK((*v)["codec_name"].as_string() == "h264");
-  CHECK((*v)["pix_fmt"].as_string() == "yuv420p");
-  CHECK((*v)["color_space"].as_string() == "bt709");
-  CHECK((*v)["color_range"].as_string() == "tv");
-  CHECK((*v)["color_primaries"].as_string() == "bt709");
-  CHECK((*v)["color_transfer"].as_string() == "bt709");
-  CHECK((*v)["chroma_location"].as_string() == "center");  // where the 2x2 average puts chroma
-  CHECK((*v)["width"].as_int() == 64);
-  CHECK((*v)["height"].as_int() == 96);
-  CHECK((*v)["r_frame_rate"].as_string() == "24/1");
-  CHECK((*v)["avg_frame_rate"].as_string() == "24/1");
+  CHECK((*v)["codec_name"].get<std::string>() == "h264");
+  CHECK((*v)["pix_fmt"].get<std::string>() == "yuv420p");
+  CHECK((*v)["color_space"].get<std::string>() == "bt709");
+  CHECK((*v)["color_range"].get<std::string>() == "tv");
+  CHECK((*v)["color_primaries"].get<std::string>() == "bt709");
+  CHECK((*v)["color_transfer"].get<std::string>() == "bt709");
+  CHECK((*v)["chroma_location"].get<std::string>() == "center");  // where the 2x2 average puts chroma
+  CHECK((*v)["width"].get<int64_t>() == 64);
+  CHECK((*v)["height"].get<int64_t>() == 96);
+  CHECK((*v)["r_frame_rate"].get<std::string>() == "24/1");
+  CHECK((*v)["avg_frame_rate"].get<std::string>() == "24/1");
   CHECK(num((*v)["nb_read_frames"]) == 17);
   CHECK(num((*v)["duration"]) == doctest::Approx(17.0 / 24).epsilon(0.01));
-  CHECK((*a)["codec_name"].as_string() == "aac");
+  CHECK((*a)["codec_name"].get<std::string>() == "aac");
   CHECK(num((*a)["sample_rate"]) == 48000);
-  CHECK((*a)["channels"].as_int() == 2);
-  CHECK((*a)["sample_fmt"].as_string() == "fltp");
+  CHECK((*a)["channels"].get<int64_t>() == 2);
+  CHECK((*a)["sample_fmt"].get<std::string>() == "fltp");
   CHECK(num(p["format"]["duration"]) == doctest::Approx(17.0 / 24).epsilon(0.05));
   CHECK(num(p["format"]["size"]) == o.bytes);
   // The reference's encoder settings, as x264 records them in its SEI.
@@ -163,8 +163,8 @@ TEST_CASE("a job that asks for no audio gets no audio stream, a clip without aud
   REQUIRE(o.ok);
   CHECK(o.audio_sample_rate == 0);
   CHECK(o.audio_channels == 0);
-  json::Value p = probe(o.mp4_path);
-  CHECK(p["streams"].as_array().size() == 1);
+  json::Json p = probe(o.mp4_path);
+  CHECK(p["streams"].size() == 1);
   CHECK(stream_of(p, "audio") == nullptr);
   const std::string bytes = read_all(o.mp4_path);
   CHECK(bytes.find("crf=30.0") != std::string::npos);
@@ -174,8 +174,8 @@ TEST_CASE("a job that asks for no audio gets no audio stream, a clip without aud
                                d.path, 2);
   REQUIRE(q.ok);
   p = probe(q.mp4_path);
-  CHECK(p["streams"].as_array().size() == 1);
-  CHECK(p["streams"][0]["r_frame_rate"].as_string() == "25/1");
+  CHECK(p["streams"].size() == 1);
+  CHECK(p["streams"][0]["r_frame_rate"].get<std::string>() == "25/1");
   CHECK(num(p["streams"][0]["nb_read_frames"]) == 5);
   CHECK(q.duration_s == doctest::Approx(0.2));
 }
@@ -193,11 +193,11 @@ TEST_CASE("a mono clip at 24 kHz becomes 48 kHz stereo AAC") {
   REQUIRE(o.ok);
   CHECK(o.audio_sample_rate == 48000);
   CHECK(o.audio_channels == 2);
-  const json::Value p = probe(o.mp4_path);
-  const json::Value* a = stream_of(p, "audio");
+  const json::Json p = probe(o.mp4_path);
+  const json::Json* a = stream_of(p, "audio");
   REQUIRE(a);
   CHECK(num((*a)["sample_rate"]) == 48000);
-  CHECK((*a)["channels"].as_int() == 2);
+  CHECK((*a)["channels"].get<int64_t>() == 2);
   CHECK(num(p["format"]["duration"]) == doctest::Approx(0.5).epsilon(0.05));
 }
 

@@ -19,7 +19,7 @@
 
 #include <pqxx/pqxx>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "dispatcher/migrate.hpp"
 #include "tests/dispatcher/process.hpp"
 #include "tests/observability/http_get.hpp"
@@ -65,12 +65,12 @@ std::string url_encode(const std::string& s) {
 }
 
 // GET from Prometheus' HTTP API; returns the parsed JSON body (null on no answer).
-ff::json::Value api(int port, const std::string& path_and_query) {
+ff::json::Json api(int port, const std::string& path_and_query) {
   const std::string r = ff::test::http_get(port, path_and_query);
   const auto body = r.find("\r\n\r\n");
   if (body == std::string::npos) return {};
   try {
-    return ff::json::parse(r.substr(body + 4));
+    return ff::json::parse(r.substr(body + 4), "test");
   } catch (const std::exception&) {
     return {};
   }
@@ -150,9 +150,9 @@ TEST_CASE("live Prometheus: alert rules healthy, every dashboard query evaluates
   for (int i = 0; i < 300 && !up; ++i) {
     std::this_thread::sleep_for(100ms);
     const auto r = api(pport, "/api/v1/query?query=" + url_encode("count(up == 1)"));
-    const auto* data = r.is_object() ? r.find("data") : nullptr;
-    if (data && (*data)["result"].as_array().size() == 1)
-      up = (*data)["result"].as_array()[0]["value"].as_array()[1].as_string() == "2";
+    const auto* data = r.is_object() && r.contains("data") ? &r.at("data") : nullptr;
+    if (data && (*data)["result"].size() == 1)
+      up = (*data)["result"][0]["value"][1].get<std::string>() == "2";
   }
   INFO("prometheus log:\n" << read_file(dir / "prometheus.log"));
   INFO("dispatcher log:\n" << read_file(dir / "dispatcher.log"));
@@ -174,30 +174,30 @@ TEST_CASE("live Prometheus: alert rules healthy, every dashboard query evaluates
   const auto groups = api(pport, "/api/v1/rules");
   REQUIRE(groups.is_object());
   int rules_seen = 0;
-  for (const auto& g : groups["data"]["groups"].as_array())
-    for (const auto& r : g["rules"].as_array()) {
-      INFO(r["name"].as_string() << ": " << (r.find("lastError") ? ff::json::dump(r["lastError"]) : ""));
-      CHECK(r["health"].as_string() == "ok");
+  for (const auto& g : groups["data"]["groups"])
+    for (const auto& r : g["rules"]) {
+      INFO(r["name"].get<std::string>() << ": " << (r.contains("lastError") ? r["lastError"].dump() : ""));
+      CHECK(r["health"].get<std::string>() == "ok");
       ++rules_seen;
     }
   CHECK(rules_seen == 15);
 
   // Every dashboard query evaluates; every panel returns data.
-  const auto dash = ff::json::parse(read_file(fs::path(FF_SOURCE_DIR) / "ops/grafana/framefarm.json"));
+  const auto dash = ff::json::parse(read_file(fs::path(FF_SOURCE_DIR) / "ops/grafana/framefarm.json"), "test");
   int panels = 0;
-  for (const auto& p : dash["panels"].as_array()) {
+  for (const auto& p : dash["panels"]) {
     size_t series = 0;
-    for (const auto& t : p["targets"].as_array()) {
-      std::string e = t["expr"].as_string();
+    for (const auto& t : p["targets"]) {
+      std::string e = t["expr"].get<std::string>();
       e = std::regex_replace(e, std::regex("\\$__rate_interval"), "10s");
       e = std::regex_replace(e, std::regex("\\$[a-z_]+"), ".*");
       const auto r = api(pport, "/api/v1/query?query=" + url_encode(e));
-      INFO(p["title"].as_string() << ": " << e << " -> " << ff::json::dump(r));
+      INFO(p["title"].get<std::string>() << ": " << e << " -> " << (r).dump());
       REQUIRE(r.is_object());
-      CHECK(r["status"].as_string() == "success");
-      if (const auto* d = r.find("data")) series += (*d)["result"].as_array().size();
+      CHECK(r["status"].get<std::string>() == "success");
+      if (r.contains("data")) series += r["data"]["result"].size();
     }
-    INFO(p["title"].as_string());
+    INFO(p["title"].get<std::string>());
     CHECK_MESSAGE(series > 0, "panel returns no data");
     ++panels;
   }

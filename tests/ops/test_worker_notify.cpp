@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <zmq.hpp>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "common/protocol.hpp"
 #include "tests/ops/notify_socket.hpp"
 #include "tests/worker/process_harness.hpp"
@@ -74,7 +74,7 @@ const std::string& model_dir() {
 }
 
 // Writes the harness's test-engine worker config, with `extra` keys set over it.
-std::string worker_config(const ff::test::TempDir& dir, const std::string& endpoint, json::Object extra) {
+std::string worker_config(const ff::test::TempDir& dir, const std::string& endpoint, const json::Json& extra) {
   ff::test::WorkerSpec spec;
   spec.endpoint = endpoint;
   spec.worker_id = "notify-worker";
@@ -83,9 +83,9 @@ std::string worker_config(const ff::test::TempDir& dir, const std::string& endpo
   spec.output_root = dir.path() + "/out";
   const std::string path = dir.path() + "/worker.json";
   ff::test::write_worker_config(path, spec);
-  json::Value v = json::parse(ff::test::read_file(path));
-  for (auto& [k, x] : extra) v.as_object().set(k, x);
-  std::ofstream(path) << json::dump(v, 2);
+  json::Json v = json::parse(ff::test::read_file(path), path);
+  for (const auto& [k, x] : extra.items()) v[k] = x;
+  std::ofstream(path) << v.dump(2);
   return path;
 }
 
@@ -150,10 +150,10 @@ TEST_CASE("an engine that cannot start: waits double, then the worker says so an
   MiniDispatcher disp;
   // /bin/false exits 1 at once, like an engine refusing its model files.
   const std::string cfg = worker_config(dir, disp.endpoint(),
-                                        {{"engine_command", json::Value("/bin/false")},
-                                         {"engine_restart_backoff_ms", json::Value(100)},
-                                         {"engine_restart_backoff_max_ms", json::Value(400)},
-                                         {"engine_max_start_failures", json::Value(4)}});
+                                        {{"engine_command", "/bin/false"},
+                                         {"engine_restart_backoff_ms", 100},
+                                         {"engine_restart_backoff_max_ms", 400},
+                                         {"engine_max_start_failures", 4}});
   const auto t0 = std::chrono::steady_clock::now();
   ff::test::Child w({FF_WORKER_BIN, "serve", "--config", cfg}, {{"NOTIFY_SOCKET", sock.path()}},
                     dir.path() + "/worker.log");

@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 
 namespace fs = std::filesystem;
 
@@ -125,10 +125,10 @@ void make_tokenizer_model(const std::string& dir) {
 }
 
 void write_worker_config(const std::string& path, const WorkerSpec& s) {
-  json::Object engine{{"device", "cpu"}, {"output_root", s.output_root}};
-  json::Object o{{"dispatcher_endpoint", s.endpoint},
+  json::Json engine{{"device", "cpu"}, {"output_root", s.output_root}};
+  json::Json o{{"dispatcher_endpoint", s.endpoint},
                  {"worker_id", s.worker_id},
-                 {"model_files", json::Object{{"checkpoint", s.model_dir + "/ltx-2.3-22b-dev.safetensors"},
+                 {"model_files", json::Json{{"checkpoint", s.model_dir + "/ltx-2.3-22b-dev.safetensors"},
                                               {"text_encoder", s.model_dir + "/gemma-3-12b-it-qat-q4_0-unquantized"}}},
                  {"run_dir", s.run_dir},
                  {"slots", s.slots},
@@ -139,15 +139,15 @@ void write_worker_config(const std::string& path, const WorkerSpec& s) {
                  {"engine_request_timeout_ms", s.engine_request_timeout_ms},
                  {"engine_restart_backoff_ms", 50},
                  {"shutdown_grace_ms", s.shutdown_grace_ms},
-                 {"engine", json::Value(std::move(engine))},
+                 {"engine", std::move(engine)},
                  {"database_url", s.database_url},
                  {"cache_ram_bytes", 64 << 20}};
-  if (!s.metrics_bind.empty()) o.set("metrics_bind", s.metrics_bind);
+  if (!s.metrics_bind.empty()) o["metrics_bind"] = s.metrics_bind;
   if (!s.curve_key_file.empty()) {
-    o.set("curve_key_file", s.curve_key_file);
-    o.set("dispatcher_public_key_file", s.dispatcher_public_key_file);
+    o["curve_key_file"] = s.curve_key_file;
+    o["dispatcher_public_key_file"] = s.dispatcher_public_key_file;
   }
-  std::ofstream(path) << json::dump(json::Value(std::move(o)), 2);
+  std::ofstream(path) << o.dump(2);
 }
 
 std::string read_file(const std::string& path) {

@@ -42,7 +42,7 @@
 #include <zmq.hpp>
 
 #include "common/clip_file.hpp"
-#include "common/json.hpp"
+#include "common/json_fields.hpp"
 #include "common/protocol.hpp"
 #include "worker/tokenizer.hpp"
 
@@ -301,8 +301,8 @@ int main(int argc, char** argv) {
     std::stringstream text;
     text << in.rdbuf();
     // The supervisor writes the model files under "model" (see worker_config.hpp).
-    const ff::json::Value cfg = ff::json::parse(text.str());
-    Engine e(ipc, cfg.find("model")->find("text_encoder")->as_string());
+    const ff::json::Json cfg = ff::json::parse(text.str(), "test");
+    Engine e(ipc, cfg.at("model").at("text_encoder").get<std::string>());
     return e.run();
   } catch (const std::exception& ex) {
     std::cerr << "test engine: " << ex.what() << "\n";
