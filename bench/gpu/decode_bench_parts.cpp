@@ -17,7 +17,7 @@ namespace ff::bench {
 DecodeParts make_decode_parts(bool full, at::Device dev, at::ScalarType dtype) {
   const ltx2::PublishedPreset preset = ltx2::published_preset(full ? "ltx23-22b" : "tiny");
   const ltx2::LtxModelConfig mc = ltx2::ltx_model_config_from_metadata(
-      {{"config", json::dump(preset.config)}, {"model_version", preset.model_version}}, preset.name);
+      {{"config", preset.config.dump()}, {"model_version", preset.model_version}}, preset.name);
   DecodeParts p;
   p.full = full;
   p.device = dev;

@@ -4,7 +4,6 @@
 #include <optional>
 #include <stdexcept>
 
-#include "common/json.hpp"
 #include "worker/engine/app/placed_decoders.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
 #include "worker/engine/ltx2/upsampler_config.hpp"
@@ -68,7 +67,7 @@ ltx2::Lora random_lora(const ltx2::AVTransformerConfig& c, int64_t rank, at::Dev
 }
 
 ltx2::LtxModelConfig preset_model_config(const ltx2::PublishedPreset& preset) {
-  const std::map<std::string, std::string> metadata{{"config", json::dump(preset.config)},
+  const std::map<std::string, std::string> metadata{{"config", preset.config.dump()},
                                                     {"model_version", preset.model_version}};
   return ltx2::ltx_model_config_from_metadata(metadata, "(in memory) " + preset.name);
 }
