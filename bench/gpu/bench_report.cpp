@@ -14,7 +14,7 @@ void add_bench_flags(CLI::App& app, BenchArgs& a) {
   app.add_option("--json", a.json_path, "also write the results as JSON to FILE")->type_name("FILE");
   app.add_option("--device", a.device, "cpu or cuda[:N]")->type_name("DEVICE");
   app.add_option("--preset", a.preset, "full: real sizes; tiny: small dims, for a CPU smoke run")
-      ->type_name("full|tiny")
+      ->type_name("PRESET")
       ->check(CLI::IsMember({"full", "tiny"}));
   app.add_option("--repeats", a.repeats, "timed repetitions (the median is reported)")
       ->type_name("N")
