@@ -222,12 +222,4 @@ proto::JobParams decode(std::string_view params_json) {
   return p;
 }
 
-std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::string_view shown) {
-  return check(s, json::Json::parse(json::dump(v)), shown);
-}
-
-std::optional<std::string> check_object(const json::Value& params) {
-  return check_object(json::Json::parse(json::dump(params)));
-}
-
 }  // namespace ff::params

@@ -32,7 +32,6 @@
 #include <string_view>
 #include <variant>
 
-#include "common/json.hpp"  // only for the two transitional overloads at the end
 #include "common/json_fields.hpp"
 #include "common/protocol.hpp"
 
@@ -116,9 +115,5 @@ proto::JobParams decode(std::string_view params_json);
 // Formats a double the way PostgreSQL prints a numeric holding the same decimal: the shortest
 // round-tripping form, without a trailing ".0" (0.7, 100, 1e-05 -> "0.00001").
 std::string format_number(double v);
-
-// Transitional, for callers still on common/json.hpp (removed with it): the same checks.
-std::optional<std::string> check(const ParamSpec& s, const json::Value& v, std::string_view shown = {});
-std::optional<std::string> check_object(const json::Value& params);
 
 }  // namespace ff::params
