@@ -1,5 +1,5 @@
-// unit: backoff, connection timeouts, scheduler, registry, array literals, text sanitising,
-// protocol, CURVE key files. No I/O. (Command line and serve flags: test_cli.cpp.)
+// unit: backoff, connection timeouts, scheduler, registry, protocol, CURVE key files. (Array
+// literals and UTF-8 sanitising: tests/common.) No I/O. (Command line and serve flags: test_cli.cpp.)
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -10,11 +10,9 @@
 
 #include "dispatcher/backoff.hpp"
 #include "dispatcher/curve_auth.hpp"
-#include "dispatcher/pg_array.hpp"
 #include "dispatcher/pg_options.hpp"
 #include "dispatcher/registry.hpp"
 #include "dispatcher/scheduler.hpp"
-#include "dispatcher/text.hpp"
 
 using namespace ff::dispatcher;
 using doctest::Contains;
@@ -134,24 +132,6 @@ TEST_CASE("registry: register, leases, silence, re-register from a new identity"
   REQUIRE(dead.size() == 1);
   CHECK(dead[0].caps.worker_id == "w1");
   CHECK(reg.size() == 0);
-}
-
-TEST_CASE("array literals quote and escape") {
-  CHECK(int_array(std::vector<int64_t>{1, -2, 3}) == "{1,-2,3}");
-  CHECK(int_array(std::vector<int64_t>{}) == "{}");
-  CHECK(text_array(std::vector<std::string>{"a", "b\"c", "d\\e", ""}) == "{\"a\",\"b\\\"c\",\"d\\\\e\",\"\"}");
-  CHECK(text_array(std::vector<std::optional<std::string>>{std::nullopt, "NULL"}) == "{NULL,\"NULL\"}");
-}
-
-TEST_CASE("sanitize_text makes worker strings valid UTF-8 without NULs, bounded") {
-  CHECK(sanitize_text("plain") == "plain");
-  CHECK(sanitize_text("caf\xC3\xA9") == "caf\xC3\xA9");
-  CHECK(sanitize_text(std::string("a\0b", 3)) == "a\xEF\xBF\xBD" "b");
-  CHECK(sanitize_text("\xff") == "\xEF\xBF\xBD");
-  CHECK(sanitize_text("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
-  CHECK(sanitize_text("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-  CHECK(sanitize_text("abcdef", 4) == "abcd");
-  CHECK(sanitize_text("a\xC3\xA9", 2) == "a");  // never cuts a character
 }
 
 TEST_CASE("protocol: Register carries held jobs, Reregister round-trips") {
