@@ -21,7 +21,6 @@ Writes one JSON object to --json (and prints it). Only stdlib + torch + ltx-core
 Usage: python3 bench/gpu/decode_reference.py --json FILE [--repeats 3] [--short-repeats 20] [--tiny]
        [--only video,audio,upsampler]
 """
-import argparse
 import copy
 import json
 import math
@@ -34,8 +33,9 @@ import traceback
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "ltx2", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "engine", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "ltx2", "reference"))
+from common import reference_args  # noqa: E402
 import inventory_reference as inv  # noqa: E402  (the published 2.3 config sections)
 
 VIDEO_LATENT = (1, 128, 16, 32, 48)   # 121 frames at 1024x1536
@@ -276,15 +276,14 @@ def run_upsampler(out, ups, latent_shape, repeats, device):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--short-repeats", type=int, default=20, help="repeats for the audio and upsampler runs")
-    ap.add_argument("--tiny", action="store_true", help="the tiny preset's sizes (smoke test)")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--only", default="video,audio,upsampler")
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
+    def extra(ap):
+        ap.add_argument("--repeats", type=int, default=3)
+        ap.add_argument("--short-repeats", type=int, default=20, help="repeats for the audio and upsampler runs")
+        ap.add_argument("--tiny", action="store_true", help="the tiny preset's sizes (smoke test)")
+        ap.add_argument("--device", default="cuda")
+        ap.add_argument("--only", default="video,audio,upsampler")
+
+    args = reference_args(out="--json", ltx_core=True, extra=extra)
     device = torch.device(args.device)
     if device.type != "cuda":
         raise SystemExit("decode_reference.py measures on CUDA only")

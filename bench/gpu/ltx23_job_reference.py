@@ -22,23 +22,23 @@ guided steps with bf16 and with ltx-core's fp8-cast policy (float8_e4m3fn weight
 Usage: python3 bench/gpu/ltx23_job_reference.py --json FILE [--steps 30] [--jobs two_stages,distilled,fp8]
 Only stdlib + torch + transformers (installed there) + ltx-core + ltx-pipelines.
 """
-import argparse
 import importlib
 import json
-import math
 import os
 import statistics
 import sys
 import tempfile
 import time
 import traceback
-import types
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "engine", "reference"))
+from common import reference_args, stub_module  # noqa: E402
+from ltx23_job_reference_builder import Builds, install_memory_builder  # noqa: E402
+
 T0 = time.perf_counter()
 
 FRAMES, HEIGHT, WIDTH, FPS = 121, 1024, 1536, 24.0
@@ -72,103 +72,8 @@ def stub_missing(names):
                 raise AttributeError(item)
             return _P
 
-        mod = types.ModuleType(name)
-        mod.__file__ = None
-        mod.__getattr__ = _getattr
-        sys.modules[name] = mod
+        stub_module(name, __file__=None, __getattr__=_getattr)
         note(f"stubbed missing module {name}")
-
-
-class Builds:
-    seconds = 0.0
-    count = 0
-    last_bytes = 0
-
-
-CASTABLE = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-
-
-def published_dtype(name):
-    return torch.float32 if "scale_shift_table" in name else torch.bfloat16
-
-
-def random_param(name, p, device, dtype):
-    want = p.dtype if p.dtype not in CASTABLE else (dtype or published_dtype(name))
-    gen_dtype = want if want in CASTABLE else torch.bfloat16
-    shape = tuple(p.shape)
-    last = name.rsplit(".", 1)[-1]
-    if "bias" in last:
-        t = torch.zeros(shape, dtype=gen_dtype, device=device)
-    elif len(shape) <= 1:
-        t = (torch.ones if last == "weight" or len(shape) == 0 else torch.zeros)(shape, dtype=gen_dtype, device=device)
-    else:
-        fan_in = max(1, p.numel() // shape[0])
-        t = torch.empty(shape, dtype=gen_dtype, device=device).normal_(0.0, 1.0 / math.sqrt(fan_in))
-    return t if t.dtype == want else t.to(want)
-
-
-def random_buffer(name, b, device, dtype):
-    if not b.dtype.is_floating_point:
-        return torch.zeros(tuple(b.shape), dtype=b.dtype, device=device)
-    want = dtype or torch.bfloat16
-    fill = torch.ones if "std" in name else torch.zeros
-    return fill(tuple(b.shape), dtype=want, device=device)
-
-
-def value_ops(sd_ops, key, value):
-    if sd_ops is None:
-        return value
-    try:
-        for r in sd_ops.apply_to_key_value(key, value):
-            if r.new_key == key:
-                return r.new_value
-    except Exception:  # noqa: BLE001
-        pass
-    return value
-
-
-def fill_random(model, device, dtype, sd_ops):
-    persistent = set(model.state_dict().keys())
-    sd, made = {}, {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        if p.device.type != "meta":
-            continue
-        if id(p) not in made:
-            made[id(p)] = value_ops(sd_ops, name, random_param(name, p, device, dtype))
-        sd[name] = made[id(p)]
-    for name, b in model.named_buffers(remove_duplicate=False):
-        if b.device.type == "meta" and name in persistent:
-            sd[name] = random_buffer(name, b, device, dtype)
-    model.load_state_dict(sd, strict=False, assign=True)
-    # Anything still on meta (a non-persistent buffer no module op populated) would stop .to():
-    # zeros, reported once.
-    for name, b in list(model.named_buffers()):
-        if b.device.type == "meta":
-            parent_name, _, attr = name.rpartition(".")
-            parent = model.get_submodule(parent_name) if parent_name else model
-            parent.register_buffer(attr, torch.zeros(tuple(b.shape), dtype=b.dtype, device=device), persistent=False)
-            note(f"  buffer {name} was left on meta: zeros")
-
-
-def install_memory_builder(helpers_mod, builder_cls):
-    """SingleGPUModelBuilder.build with random tensors instead of the checkpoint's."""
-
-    def build(self, device=None, dtype=None, **kwargs):  # noqa: ARG001
-        device = torch.device("cuda") if device is None else device
-        torch.cuda.synchronize()
-        t0, a0 = time.perf_counter(), torch.cuda.memory_allocated()
-        metadata = self.model_metadata()
-        model = helpers_mod.create_meta_model(self._model_class_configurator, metadata, self._module_ops)
-        with torch.no_grad():
-            fill_random(model, device, dtype, self._model_sd_ops)
-        model = model.to(device)
-        torch.cuda.synchronize()
-        Builds.seconds += time.perf_counter() - t0
-        Builds.count += 1
-        Builds.last_bytes = torch.cuda.memory_allocated() - a0
-        return model
-
-    builder_cls.build = build
 
 
 class BenchTokenizer:
@@ -221,15 +126,13 @@ def median_after_first(v):
 
 
 def main():  # noqa: PLR0915
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--steps", type=int, default=30, help="stage-1 steps of two_stages")
-    ap.add_argument("--jobs", default="two_stages,distilled,fp8")
-    ap.add_argument("--budget", type=float, default=0.0,
-                    help="seconds; a part is skipped when less than its estimate is left (0: no limit)")
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    ap.add_argument("--ltx-pipelines", default=os.path.join(REPO, ".refs", "ltx-pipelines", "src"))
-    args = ap.parse_args()
+    def extra(ap):
+        ap.add_argument("--steps", type=int, default=30, help="stage-1 steps of two_stages")
+        ap.add_argument("--jobs", default="two_stages,distilled,fp8")
+        ap.add_argument("--budget", type=float, default=0.0,
+                        help="seconds; a part is skipped when less than its estimate is left (0: no limit)")
+
+    args = reference_args(out="--json", ltx_core=True, ltx_pipelines=True, extra=extra)
     jobs = set(args.jobs.split(","))
     out = {"bench": "ltx23-job-reference", "torch": torch.__version__, "steps": args.steps, "jobs": {}}
 
@@ -267,7 +170,7 @@ def main():  # noqa: PLR0915
     note(f"imports done (torch {torch.__version__}, transformers {transformers.__version__})")
 
     device = torch.device("cuda")
-    install_memory_builder(helpers_mod, SingleGPUModelBuilder)
+    install_memory_builder(helpers_mod, SingleGPUModelBuilder, note)
     gemma_config = CONFIG_MAPPING["gemma3"].from_dict(dict(GEMMA3_12B_CONFIG))
     tokenizer = BenchTokenizer(gemma_config.text_config.vocab_size)
     prompt = "a bench prompt"

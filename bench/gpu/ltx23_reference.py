@@ -17,7 +17,6 @@ and the CUDA caching allocator's peak (max_memory_allocated) per configuration, 
 Writes one JSON object to --json (and prints it). Only stdlib + torch + ltx-core.
 Usage: python3 bench/gpu/ltx23_reference.py --json FILE [--repeats 3] [--tiny] [--device cuda]
 """
-import argparse
 import json
 import math
 import os
@@ -29,9 +28,10 @@ import types
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "ltx2", "reference"))
-from inventory_reference import TRANSFORMER as PUBLISHED_TRANSFORMER  # noqa: E402  (the real 2.3 section)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "engine", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "ltx2", "reference"))
+from common import bare_packages, reference_args  # noqa: E402
+from ltx23_config import TRANSFORMER as PUBLISHED_TRANSFORMER  # noqa: E402  (the real 2.3 section)
 
 STG_BLOCK = 28          # LTX_2_3_PARAMS video/audio stg_blocks
 FPS = 24.0
@@ -46,11 +46,8 @@ def import_ltx_core(src):
     if not os.path.isdir(os.path.join(src, "ltx_core")):
         raise ImportError(f"no ltx_core under {src}")
     sys.path.insert(0, src)
-    for pkg in ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
-                "ltx_core.loader", "ltx_core.components"):
-        m = types.ModuleType(pkg)
-        m.__path__ = [os.path.join(src, *pkg.split("."))]
-        sys.modules[pkg] = m
+    bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
+                        "ltx_core.loader", "ltx_core.components"))
     import importlib
     mods = types.SimpleNamespace()
     mods.configurator = importlib.import_module("ltx_core.model.transformer.model_configurator")
@@ -166,13 +163,12 @@ def timed(fn, repeats, device):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--tiny", action="store_true", help="toy sizes (smoke test)")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
+    def extra(ap):
+        ap.add_argument("--repeats", type=int, default=3)
+        ap.add_argument("--tiny", action="store_true", help="toy sizes (smoke test)")
+        ap.add_argument("--device", default="cuda")
+
+    args = reference_args(out="--json", ltx_core=True, extra=extra)
     device = torch.device(args.device)
     if device.type != "cuda":
         raise SystemExit("ltx23_reference.py measures on CUDA only")

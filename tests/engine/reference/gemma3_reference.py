@@ -11,17 +11,15 @@ layers, GQA, q/k norms, query_pre_attn_scalar != head_dim), runs it on a left-pa
 Also runs an independent plain-torch implementation of the same math and prints its distance to
 HF, so a mismatch can be attributed. Usage: python3 gemma3_reference.py --out DIR
 """
-import argparse
 import json
 import math
 import os
 import sys
 
 import torch
-from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import randn, rel_err, summary_line  # noqa: E402
+from common import randn, reference_args, rel_err, seeded, summary_line, write_fixture  # noqa: E402
 
 CONFIG_V4 = {
     "model_type": "gemma3_text",
@@ -193,16 +191,12 @@ def plain_forward(sd, ids, mask, dtype):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args = reference_args(make_out=True)
     import transformers
     from transformers import Gemma3TextModel
 
     print(summary_line("versions", {"torch": torch.__version__, "transformers": transformers.__version__}))
-    torch.manual_seed(SEED)
-    gen = torch.Generator().manual_seed(SEED)
+    gen = seeded(SEED)
     chosen = None
     first = None
     for name, cfg in make_config():
@@ -243,9 +237,8 @@ def main():
             fixture[f"expected_{tag}.hidden.{i}"] = h.to(dtype).contiguous()
     print(summary_line("report", report))
     path = os.path.join(args.out, "gemma3_tiny.safetensors")
-    save_file(fixture, path, metadata={"config": json.dumps(CONFIG_V4), "lengths": json.dumps(LENGTHS),
-                                       "generator": "tests/engine/reference/gemma3_reference.py"})
-    print(summary_line("wrote", {"path": path, "bytes": os.path.getsize(path)}))
+    write_fixture(fixture, path, {"config": json.dumps(CONFIG_V4), "lengths": json.dumps(LENGTHS),
+                                  "generator": "tests/engine/reference/gemma3_reference.py"})
 
 
 if __name__ == "__main__":

@@ -17,19 +17,16 @@ Writes tests/engine/fixtures-style file ltx_processor_tiny.safetensors into --ou
   metadata  "config" (config A as in the LTX checkpoint metadata), "config_b", "gemma_config"
 Usage: python3 ltx_processor_reference.py --out DIR [--ltx-core PATH]
 """
-import argparse
 import json
 import math
 import os
 import sys
-import types
 
 import torch
-from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import randn, rel_err, summary_line  # noqa: E402
+from common import bare_packages, randn, reference_args, rel_err, seeded, summary_line, write_fixture  # noqa: E402
 
 D, LAYERS = 32, 6            # Gemma hidden size and layer count (L = LAYERS + 1 hidden states)
 L = LAYERS + 1
@@ -114,11 +111,8 @@ def import_ltx_core(src):
     if not os.path.isdir(os.path.join(src, "ltx_core")):
         raise ImportError(f"no ltx_core under {src}")
     sys.path.insert(0, src)
-    for pkg in ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.text_encoders",
-                "ltx_core.text_encoders.gemma"):
-        m = types.ModuleType(pkg)
-        m.__path__ = [os.path.join(src, *pkg.split("."))]
-        sys.modules[pkg] = m
+    bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.text_encoders",
+                        "ltx_core.text_encoders.gemma"))
     from ltx_core.text_encoders.gemma.embeddings_connector import Embeddings1DConnector  # noqa: E402
     from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcessor  # noqa: E402
     from ltx_core.text_encoders.gemma.feature_extractor import FeatureExtractorV2  # noqa: E402
@@ -247,13 +241,8 @@ def plain_processor(tr, sd, hs, mask, dtype):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(HERE, "..", "..", "..", ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(SEED)
-    gen = torch.Generator().manual_seed(SEED)
+    args = reference_args(ltx_core=True, make_out=True)
+    gen = seeded(SEED)
     sd = random_weights(gen)
     hs, mask = random_hidden(gen)
     try:
@@ -285,7 +274,7 @@ def main():
         fixture[f"expected_{tag}.audio"] = ea.to(dtype).contiguous()
     print(summary_line("report", report))
     path = os.path.join(args.out, "ltx_processor_tiny.safetensors")
-    save_file(fixture, path, metadata={
+    write_fixture(fixture, path, {
         "config": json.dumps({"transformer": TRANSFORMER_A}),
         "config_b": json.dumps({"transformer": TRANSFORMER_B}),
         "gemma_config": json.dumps({"model_type": "gemma3_text", "hidden_size": D, "num_hidden_layers": LAYERS,
@@ -293,7 +282,6 @@ def main():
                                     "intermediate_size": 64, "vocab_size": 96}),
         "lengths": json.dumps(LENGTHS), "expected_from": json.dumps(report),
         "generator": "tests/engine/reference/ltx_processor_reference.py"})
-    print(summary_line("wrote", {"path": path, "bytes": os.path.getsize(path)}))
 
 
 if __name__ == "__main__":

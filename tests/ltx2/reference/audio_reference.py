@@ -27,7 +27,6 @@ Writes tests/ltx2/fixtures/audio.safetensors into --out:
             "config_crop6", "config_pad10" (the same with ddconfig.mel_bins 6 / 10)
 Usage: python3 tests/ltx2/reference/audio_reference.py --out tests/ltx2/fixtures [--ltx-core PATH]
 """
-import argparse
 import copy
 import json
 import math
@@ -38,8 +37,9 @@ import types
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine", "reference"))
+from common import bf16_exact, reference_args, rel_err, seeded, stub_module, summary, write_fixture  # noqa: E402
+
 SEED = 2323
 
 AUDIO_VAE = {
@@ -101,29 +101,12 @@ B, LATENT_T, LATENT_F = 2, 6, 2
 MEL_T = 10
 
 
-def summary(name, value):
-    print(json.dumps({"check": name, "value": value}), flush=True)
-
-
-def bf16_exact(t):
-    return t.to(torch.bfloat16).to(torch.float32)
-
-
-def rel_err(a, b):
-    a = a.double()
-    b = b.double()
-    return float((a - b).norm() / b.norm().clamp_min(1e-30))
-
-
 def import_ltx_core(path):
     sys.path.insert(0, path)
     try:
         import torchaudio  # noqa: F401  (only AudioProcessor needs it; not on the decode path)
     except Exception:  # noqa: BLE001
-        stub = types.ModuleType("torchaudio")
-        stub.transforms = types.SimpleNamespace()
-        stub.functional = types.SimpleNamespace()
-        sys.modules["torchaudio"] = stub
+        stub_module("torchaudio", transforms=types.SimpleNamespace(), functional=types.SimpleNamespace())
     from ltx_core.model.audio_vae import model_configurator as mc
 
     return mc
@@ -264,14 +247,10 @@ def run_with_hook(model, module, x):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
-    torch.manual_seed(SEED)
+    args = reference_args(ltx_core=True)
+    gen = seeded(SEED)  # a generator of its own: the import below cannot move its stream
     torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
     mc = import_ltx_core(args.ltx_core)
-    gen = torch.Generator().manual_seed(SEED)
 
     config = {"audio_vae": AUDIO_VAE, "vocoder": VOCODER}
     meta = {"config": config}
@@ -381,8 +360,7 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "audio.safetensors")
-    save_file(tensors, path, metadata=metadata)
-    summary("fixture_bytes", os.path.getsize(path))
+    write_fixture(tensors, path, metadata)
 
     # ---- cross-check: ltx-core's own single-file builder on a weights-only copy of the fixture
     try:

@@ -28,7 +28,6 @@ Writes ONE file av_transformer.safetensors into --out:
              "fps"; "generator"
 Usage: python3 tests/ltx2/reference/av_transformer_reference.py --out tests/ltx2/fixtures
 """
-import argparse
 import json
 import math
 import os
@@ -36,12 +35,9 @@ import sys
 import types
 
 import torch
-from safetensors.torch import save_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "engine", "reference"))
-from common import randn, rel_err, summary_line  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine", "reference"))
+from common import bare_packages, randn, reference_args, rel_err, seeded, summary_line, write_fixture  # noqa: E402
 
 SEED = 2303
 B = 2
@@ -130,11 +126,8 @@ def import_ltx_core(src):
     if not os.path.isdir(os.path.join(src, "ltx_core")):
         raise ImportError(f"no ltx_core under {src}")
     sys.path.insert(0, src)
-    for pkg in ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
-                "ltx_core.loader", "ltx_core.components"):
-        m = types.ModuleType(pkg)
-        m.__path__ = [os.path.join(src, *pkg.split("."))]
-        sys.modules[pkg] = m
+    bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
+                        "ltx_core.loader", "ltx_core.components"))
     import importlib
     mods = types.SimpleNamespace()
     mods.configurator = importlib.import_module("ltx_core.model.transformer.model_configurator")
@@ -265,13 +258,8 @@ def rope_tables(mods, inputs, dtype):
 # ---------------------------------------------------------------- main
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(SEED)
-    gen = torch.Generator().manual_seed(SEED)
+    args = reference_args(ltx_core=True, make_out=True)
+    gen = seeded(SEED)
     torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
 
     mods = import_ltx_core(os.path.abspath(args.ltx_core))
@@ -331,11 +319,10 @@ def main():
     path = os.path.join(args.out, "av_transformer.safetensors")
     # Own storage per entry (cached grids and views must not share memory in the file).
     fixture = {k: v.detach().clone().contiguous() for k, v in fixture.items()}
-    save_file(fixture, path, metadata={
+    write_fixture(fixture, path, {
         "config": json.dumps({"transformer": TRANSFORMER}),
         "stg_block": str(STG_BLOCK), "fps": str(FPS),
         "generator": "tests/ltx2/reference/av_transformer_reference.py"})
-    print(summary_line("wrote", {"path": path, "bytes": os.path.getsize(path)}))
 
 
 if __name__ == "__main__":

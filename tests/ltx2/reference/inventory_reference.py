@@ -30,7 +30,6 @@ Usage: python3 tests/ltx2/reference/inventory_reference.py --out tests/ltx2/fixt
 Needs torch and ltx-core only; optional packages ltx-core imports at module level (torchaudio,
 transformers, ...) are stubbed when missing.
 """
-import argparse
 import importlib.abc
 import importlib.machinery
 import json
@@ -41,188 +40,11 @@ import types
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-
-MODEL_VERSION = "2.3.0"
-
-TRANSFORMER = {
-    "_class_name": "AVTransformer3DModel",
-    "activation_fn": "gelu-approximate",
-    "attention_bias": True,
-    "attention_head_dim": 128,
-    "attention_type": "default",
-    "caption_channels": 3840,
-    "cross_attention_dim": 4096,
-    "double_self_attention": False,
-    "dropout": 0.0,
-    "in_channels": 128,
-    "norm_elementwise_affine": False,
-    "norm_eps": 1e-06,
-    "norm_num_groups": 32,
-    "num_attention_heads": 32,
-    "num_embeds_ada_norm": 1000,
-    "num_layers": 48,
-    "num_vector_embeds": None,
-    "only_cross_attention": False,
-    "cross_attention_norm": True,
-    "out_channels": 128,
-    "upcast_attention": False,
-    "use_linear_projection": False,
-    "qk_norm": "rms_norm",
-    "standardization_norm": "rms_norm",
-    "positional_embedding_type": "rope",
-    "positional_embedding_theta": 10000.0,
-    "positional_embedding_max_pos": [20, 2048, 2048],
-    "timestep_scale_multiplier": 1000,
-    "av_ca_timestep_scale_multiplier": 1000.0,
-    "causal_temporal_positioning": True,
-    "audio_num_attention_heads": 32,
-    "audio_attention_head_dim": 64,
-    "use_audio_video_cross_attention": True,
-    "share_ff": False,
-    "audio_out_channels": 128,
-    "audio_cross_attention_dim": 2048,
-    "audio_positional_embedding_max_pos": [20],
-    "av_cross_ada_norm": True,
-    "use_embeddings_connector": True,
-    "connector_attention_head_dim": 128,
-    "connector_num_attention_heads": 32,
-    "connector_num_layers": 8,
-    "connector_positional_embedding_max_pos": [4096],
-    "connector_num_learnable_registers": 128,
-    "connector_norm_output": True,
-    "use_middle_indices_grid": True,
-    "apply_gated_attention": True,
-    "connector_apply_gated_attention": True,
-    "caption_projection_first_linear": False,
-    "caption_projection_second_linear": False,
-    "caption_proj_input_norm": False,
-    "connector_learnable_registers_std": 1,
-    "caption_proj_before_connector": True,
-    "audio_connector_attention_head_dim": 64,
-    "audio_connector_num_attention_heads": 32,
-    "cross_attention_adaln": True,
-    "text_encoder_norm_type": "per_token_rms",
-    "rope_type": "split",
-    "frequencies_precision": "float64",
-}
-
-VAE = {
-    "_class_name": "CausalVideoAutoencoder",
-    "dims": 3,
-    "in_channels": 3,
-    "out_channels": 3,
-    "latent_channels": 128,
-    "encoder_blocks": [
-        ["res_x", {"num_layers": 4}],
-        ["compress_space_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 6}],
-        ["compress_time_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 4}],
-        ["compress_all_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 2}],
-        ["compress_all_res", {"multiplier": 1}],
-        ["res_x", {"num_layers": 2}],
-    ],
-    "decoder_blocks": [
-        ["res_x", {"num_layers": 4}],
-        ["compress_space", {"multiplier": 2}],
-        ["res_x", {"num_layers": 6}],
-        ["compress_time", {"multiplier": 2}],
-        ["res_x", {"num_layers": 4}],
-        ["compress_all", {"multiplier": 1}],
-        ["res_x", {"num_layers": 2}],
-        ["compress_all", {"multiplier": 2}],
-        ["res_x", {"num_layers": 2}],
-    ],
-    "scaling_factor": 1.0,
-    "norm_layer": "pixel_norm",
-    "patch_size": 4,
-    "latent_log_var": "uniform",
-    "use_quant_conv": False,
-    "causal_decoder": False,
-    "timestep_conditioning": False,
-    "normalize_latent_channels": False,
-    "encoder_base_channels": 128,
-    "decoder_base_channels": 128,
-    "spatial_padding_mode": "zeros",
-}
-
-AUDIO_VAE = {
-    "model": {
-        "params": {
-            "ddconfig": {
-                "double_z": True,
-                "mel_bins": 64,
-                "z_channels": 8,
-                "resolution": 256,
-                "downsample_time": False,
-                "in_channels": 2,
-                "out_ch": 2,
-                "ch": 128,
-                "ch_mult": [1, 2, 4],
-                "num_res_blocks": 2,
-                "attn_resolutions": [],
-                "dropout": 0.0,
-                "mid_block_add_attention": False,
-                "norm_type": "pixel",
-                "causality_axis": "height",
-            },
-            "sampling_rate": 16000,
-        }
-    },
-    "preprocessing": {
-        "stft": {"filter_length": 1024, "hop_length": 160, "win_length": 1024, "causal": True},
-        "mel": {"n_mel_channels": 64, "mel_fmin": 0, "mel_fmax": 8000},
-    },
-}
-
-VOCODER = {
-    "vocoder": {
-        "upsample_initial_channel": 1536,
-        "resblock": "AMP1",
-        "upsample_rates": [5, 2, 2, 2, 2, 2],
-        "resblock_kernel_sizes": [3, 7, 11],
-        "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
-        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        "stereo": True,
-        "use_tanh_at_final": False,
-        "activation": "snakebeta",
-        "use_bias_at_final": False,
-    },
-    "bwe": {
-        "upsample_initial_channel": 512,
-        "resblock": "AMP1",
-        "upsample_rates": [6, 5, 2, 2, 2],
-        "resblock_kernel_sizes": [3, 7, 11],
-        "upsample_kernel_sizes": [12, 11, 4, 4, 4],
-        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        "stereo": True,
-        "use_tanh_at_final": False,
-        "activation": "snakebeta",
-        "use_bias_at_final": False,
-        "apply_final_activation": False,
-        "input_sampling_rate": 16000,
-        "output_sampling_rate": 48000,
-        "hop_length": 80,
-        "n_fft": 512,
-        "win_size": 512,
-        "num_mels": 64,
-    },
-}
-
-# Not read by ltx-core (its scheduler is code); content not known from a real header.
-SCHEDULER = {"_class_name": "RectifiedFlowScheduler", "num_train_timesteps": 1000, "shifting": "SD3",
-             "base_resolution": None, "target_shift_terminal": 0.1}
-
-CONFIG = {"transformer": TRANSFORMER, "vae": VAE, "audio_vae": AUDIO_VAE, "vocoder": VOCODER,
-          "scheduler": SCHEDULER}
-
-UPSAMPLER_CONFIG = {"_class_name": "LatentUpsampler", "in_channels": 128, "mid_channels": 1024,
-                    "num_blocks_per_stage": 4, "dims": 3, "spatial_upsample": True,
-                    "temporal_upsample": False, "spatial_scale": 2.0, "rational_resampler": False}
-
-GEMMA_HIDDEN, GEMMA_LAYERS = 3840, 48  # gemma-3-12b text_config: hidden_size, num_hidden_layers
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "engine", "reference"))
+from common import bare_packages, reference_args, summary  # noqa: E402
+from ltx23_config import (AUDIO_VAE, CONFIG, GEMMA_HIDDEN, GEMMA_LAYERS, MODEL_VERSION,  # noqa: E402,F401
+                          SCHEDULER, TRANSFORMER, UPSAMPLER_CONFIG, VAE, VOCODER)  # (re-exported for bench/gpu)
 
 # Expected counts (LTX23.md section 1, from an earlier run and a third-party header inventory).
 EXPECTED = {"total_tensors": 5947, "total_elements": 23069505387, "transformer": 4186,
@@ -231,10 +53,6 @@ EXPECTED = {"total_tensors": 5947, "total_elements": 23069505387, "transformer":
 
 OPTIONAL_ROOTS = ("torchaudio", "transformers", "tokenizers", "triton", "natten", "av", "accelerate",
                   "ltx_kernels", "scipy", "tqdm", "typing_extensions")
-
-
-def check(name, value):
-    print(json.dumps({"check": name, "value": value}), flush=True)
 
 
 # ---------------------------------------------------------------- import plumbing
@@ -280,20 +98,11 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def bare_package(name, path):
-    """Registers package `name` without running its __init__ (its submodules still import)."""
-    if name in sys.modules:
-        return
-    m = types.ModuleType(name)
-    m.__path__ = [path]
-    sys.modules[name] = m
-
-
 def setup_imports(ltx_core_src):
     sys.path.insert(0, ltx_core_src)
     sys.meta_path.append(_StubFinder())
     # The Gemma package's __init__ imports transformers-heavy encoders we do not need.
-    bare_package("ltx_core.text_encoders.gemma", os.path.join(ltx_core_src, "ltx_core", "text_encoders", "gemma"))
+    bare_packages(ltx_core_src, ("ltx_core.text_encoders.gemma",), keep_existing=True)
 
 
 # ---------------------------------------------------------------- inventory helpers
@@ -315,7 +124,7 @@ def build(fn, what, cpu_fallback=True):
         with torch.device("meta"):
             return fn()
     except Exception as e:  # noqa: BLE001
-        check(what + ".meta_build_failed", repr(e)[:300])
+        summary(what + ".meta_build_failed", repr(e)[:300])
         if not cpu_fallback:
             raise
         return fn()
@@ -337,16 +146,13 @@ def key_roundtrip(sd_ops, stored_names, module_names, what):
                 for kv in sd_ops.apply_to_key_value(k, torch.empty(0)):
                     mapped.add(kv.new_key)
         missing = sorted(set(module_names) - mapped)
-        check(what + ".key_ops_roundtrip", {"ok": not missing, "unmapped_module_keys": missing[:5]})
+        summary(what + ".key_ops_roundtrip", {"ok": not missing, "unmapped_module_keys": missing[:5]})
     except Exception as e:  # noqa: BLE001
-        check(what + ".key_ops_roundtrip", {"error": repr(e)[:300]})
+        summary(what + ".key_ops_roundtrip", {"error": repr(e)[:300]})
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
+    args = reference_args(ltx_core=True)
     setup_imports(os.path.abspath(args.ltx_core))
     torch.manual_seed(0)
 
@@ -397,7 +203,7 @@ def main():
     key_roundtrip(VAE_DECODER_COMFY_KEYS_FILTER, [e[0] for e in dec_items], vdec.state_dict().keys(), "video_decoder")
     enc_rest, enc_stats = split_stats(enc_items, "vae.per_channel_statistics.")
     dec_rest, dec_stats = split_stats(dec_items, "vae.per_channel_statistics.")
-    check("video_vae.stats_shared", sorted(map(str, enc_stats)) == sorted(map(str, dec_stats)))
+    summary("video_vae.stats_shared", sorted(map(str, enc_stats)) == sorted(map(str, dec_stats)))
     comps["video_encoder"] = enc_rest
     comps["video_decoder"] = dec_rest + dec_stats
     del venc, vdec
@@ -416,7 +222,7 @@ def main():
                   "audio_decoder")
     aenc_rest, aenc_stats = split_stats(aenc_items, "audio_vae.per_channel_statistics.")
     adec_rest, adec_stats = split_stats(adec_items, "audio_vae.per_channel_statistics.")
-    check("audio_vae.stats_shared", sorted(map(str, aenc_stats)) == sorted(map(str, adec_stats)))
+    summary("audio_vae.stats_shared", sorted(map(str, aenc_stats)) == sorted(map(str, adec_stats)))
     comps["audio_encoder"] = aenc_rest
     comps["audio_decoder"] = adec_rest + adec_stats
     del aenc, adec
@@ -432,7 +238,7 @@ def main():
 
     # Checks against the numbers in LTX23.md.
     all_names = [e[0] for c in comps.values() for e in c]
-    check("unique_names", len(all_names) == len(set(all_names)))
+    summary("unique_names", len(all_names) == len(set(all_names)))
     elements = 0
     for c in comps.values():
         for _, shape, _ in c:
@@ -440,12 +246,12 @@ def main():
             for d in shape:
                 n *= d
             elements += n
-    check("total_tensors", {"got": len(all_names), "expected": EXPECTED["total_tensors"]})
-    check("total_elements", {"got": elements, "expected": EXPECTED["total_elements"]})
+    summary("total_tensors", {"got": len(all_names), "expected": EXPECTED["total_tensors"]})
+    summary("total_elements", {"got": elements, "expected": EXPECTED["total_elements"]})
     for k, c in comps.items():
-        check("count." + k, {"got": len(c), "expected": EXPECTED.get(k)})
+        summary("count." + k, {"got": len(c), "expected": EXPECTED.get(k)})
     f32 = sum(1 for c in comps.values() for e in c if e[2] == "F32")
-    check("f32_tensors", {"got": f32, "expected": 290})
+    summary("f32_tensors", {"got": f32, "expected": 290})
     data_bytes = 0
     for c in comps.values():
         for _, shape, dt in c:
@@ -453,14 +259,14 @@ def main():
             for d in shape:
                 n *= d
             data_bytes += n
-    check("data_bytes", {"got": data_bytes, "expected_per_ltx23_md": 46148472534})
+    summary("data_bytes", {"got": data_bytes, "expected_per_ltx23_md": 46148472534})
     ups_elems = 0
     for _, shape, _ in ups_items:
         n = 1
         for d in shape:
             n *= d
         ups_elems += n
-    check("upsampler", {"tensors": len(ups_items), "elements": ups_elems, "bf16_bytes": 2 * ups_elems,
+    summary("upsampler", {"tensors": len(ups_items), "elements": ups_elems, "bf16_bytes": 2 * ups_elems,
                         "file_bytes_published": 995743560})
 
     for c in comps.values():
@@ -481,7 +287,7 @@ def main():
     with open(path, "w") as f:
         json.dump(out, f, separators=(",", ":"))
         f.write("\n")
-    check("wrote", {"path": path, "bytes": os.path.getsize(path)})
+    summary("wrote", {"path": path, "bytes": os.path.getsize(path)})
 
 
 if __name__ == "__main__":

@@ -23,18 +23,14 @@ import os
 
 os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch: keep ltx-core's fusion on the CPU
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import types  # noqa: E402
 
 import torch  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "engine", "reference"))
-from common import randn, rel_err, summary_line  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine", "reference"))
+from common import (bare_packages, randn, reference_args, rel_err, seeded, stub_module,  # noqa: E402
+                    summary_line, write_fixture)
 
 SEED = 384
 RANK = 8
@@ -60,22 +56,13 @@ FP8_PROBE = [
 ]
 
 
-def stub_package(name, path):
-    m = types.ModuleType(name)
-    m.__path__ = [path]
-    sys.modules[name] = m
-    return m
-
-
 def import_ltx_core(src):
     """Imports the loader and quantization modules without running package __init__ files."""
     if not os.path.isdir(os.path.join(src, "ltx_core")):
         raise ImportError(f"no ltx_core under {src}")
     sys.path.insert(0, src)
-    root = os.path.join(src, "ltx_core")
-    for pkg in ("ltx_core", "ltx_core.loader", "ltx_core.model", "ltx_core.model.transformer",
-                "ltx_core.quantization", "ltx_core.guidance"):
-        stub_package(pkg, os.path.join(root, *pkg.split(".")[1:]))
+    bare_packages(src, ("ltx_core", "ltx_core.loader", "ltx_core.model", "ltx_core.model.transformer",
+                        "ltx_core.quantization", "ltx_core.guidance"))
     from ltx_core.loader.fuse_loras import apply_loras, bf16_fuse_rule  # noqa: E402
     from ltx_core.loader.primitives import LoraStateDictWithStrength, StateDict  # noqa: E402
     from ltx_core.loader.sd_ops import LTXV_LORA_COMFY_RENAMING_MAP  # noqa: E402
@@ -85,21 +72,14 @@ def import_ltx_core(src):
         print(summary_line("fp8_cast_import_retry_with_stub_LTXModel", repr(e)))
         for k in [k for k in sys.modules if k.startswith("ltx_core.quantization.") or k == "ltx_core.model.transformer.model"]:
             del sys.modules[k]
-        stub = types.ModuleType("ltx_core.model.transformer.model")
-        stub.LTXModel = type("LTXModel", (torch.nn.Module,), {})
-        sys.modules["ltx_core.model.transformer.model"] = stub
+        stub_module("ltx_core.model.transformer.model", LTXModel=type("LTXModel", (torch.nn.Module,), {}))
         import ltx_core.quantization.fp8_cast as fp8  # noqa: E402
     return apply_loras, bf16_fuse_rule, LoraStateDictWithStrength, StateDict, LTXV_LORA_COMFY_RENAMING_MAP, fp8
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(SEED)
-    gen = torch.Generator().manual_seed(SEED)
+    args = reference_args(ltx_core=True, make_out=True)
+    gen = seeded(SEED)
     apply_loras, bf16_rule, LoraSDS, StateDict, renaming, fp8 = import_ltx_core(os.path.abspath(args.ltx_core))
     cpu = torch.device("cpu")
 
@@ -177,9 +157,8 @@ def main():
                     "fp8.out": out.contiguous()})
 
     path = os.path.join(args.out, "lora.safetensors")
-    save_file(fixture, path, metadata={"strength": json.dumps(STRENGTH), "names": json.dumps(list(LINEARS)),
-                                       "fp8_cast": json.dumps(probe)})
-    print(summary_line("fixture", {"path": path, "bytes": os.path.getsize(path)}))
+    write_fixture(fixture, path, {"strength": json.dumps(STRENGTH), "names": json.dumps(list(LINEARS)),
+                                  "fp8_cast": json.dumps(probe)}, label="fixture")
 
 
 if __name__ == "__main__":

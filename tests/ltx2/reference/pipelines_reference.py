@@ -29,7 +29,6 @@ Writes tests/ltx2/fixtures/pipelines.safetensors:
                          stage1_sigmas, stage2_sigmas, distilled_sigmas}
 Usage: python3 tests/ltx2/reference/pipelines_reference.py --out tests/ltx2/fixtures
 """
-import argparse
 import ast
 import copy
 import json
@@ -38,14 +37,11 @@ import os
 import sys
 import types
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+import torch
 
-import torch  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
-
-sys.path.insert(0, os.path.join(REPO, "tests", "engine", "reference"))
-from common import bf16_exact, rel_err, summary_line  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine", "reference"))
+from common import (bare_packages, bf16_exact, pipelines_imports, reference_args, rel_err,  # noqa: E402
+                    stub_missing, summary_line, write_fixture)
 
 WIDTH, HEIGHT, FRAMES, FPS, SEED = 192, 128, 17, 24.0, 10
 STAGE1_STEPS = 2
@@ -76,28 +72,6 @@ VIDEO_GUIDER = dict(cfg_scale=3.0, stg_scale=1.0, modality_scale=3.0, rescale_sc
                     stg_blocks=[STG_BLOCK])
 AUDIO_GUIDER = dict(cfg_scale=7.0, stg_scale=1.0, modality_scale=3.0, rescale_scale=0.7, skip_step=0,
                     stg_blocks=[STG_BLOCK])
-
-
-def bare_pipelines_packages(pipelines_src):
-    """Register ltx_pipelines and ltx_pipelines.utils as bare packages: their __init__ files import
-    every pipeline and model family (media, text encoders); the submodules used here do not."""
-    root = os.path.join(pipelines_src, "ltx_pipelines")
-    for name, path in (("ltx_pipelines", root), ("ltx_pipelines.utils", os.path.join(root, "utils"))):
-        if name not in sys.modules:
-            mod = types.ModuleType(name)
-            mod.__path__ = [path]
-            sys.modules[name] = mod
-
-
-def stub_missing(name, attrs=None):
-    try:
-        __import__(name)
-    except Exception:  # noqa: BLE001
-        mod = types.ModuleType(name)
-        for k, v in (attrs or {}).items():
-            setattr(mod, k, v)
-        sys.modules[name] = mod
-        print(summary_line("stubbed_module", name))
 
 
 def import_pipelines_helpers(pipelines_src):
@@ -145,12 +119,7 @@ def import_upsampler(core_src):
     for name in list(sys.modules):
         if name.startswith(("ltx_core.model.video_vae", "ltx_core.model.upsampler")):
             del sys.modules[name]
-    root = os.path.join(core_src, "ltx_core", "model")
-    for name, path in (("ltx_core.model.video_vae", os.path.join(root, "video_vae")),
-                       ("ltx_core.model.upsampler", os.path.join(root, "upsampler"))):
-        mod = types.ModuleType(name)
-        mod.__path__ = [path]
-        sys.modules[name] = mod
+    bare_packages(core_src, ("ltx_core.model.video_vae", "ltx_core.model.upsampler"))
     sys.modules["ltx_core.model.video_vae"].VideoEncoder = type("VideoEncoder", (), {})
     from ltx_core.model.upsampler.model import upsample_video  # noqa: PLC0415
     from ltx_core.model.upsampler.model_configurator import LatentUpsamplerConfigurator  # noqa: PLC0415
@@ -178,17 +147,8 @@ def random_state(names_shapes, gen):
 
 
 def main():  # noqa: PLR0915
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    ap.add_argument("--ltx-pipelines", default=os.path.join(REPO, ".refs", "ltx-pipelines", "src"))
-    args = ap.parse_args()
-    sys.path.insert(0, args.ltx_core)
-    sys.path.insert(0, args.ltx_pipelines)
-    bare_pipelines_packages(args.ltx_pipelines)
-    stub_missing("scipy")
-    if not hasattr(sys.modules.get("scipy"), "stats"):
-        sys.modules["scipy"].stats = types.ModuleType("scipy.stats")
+    args = reference_args(ltx_core=True, ltx_pipelines=True)
+    pipelines_imports(args.ltx_core, args.ltx_pipelines)
     stub_missing("tqdm", {"tqdm": lambda it=None, *a, **k: it})
     torch.manual_seed(0)
 
@@ -352,8 +312,7 @@ def main():  # noqa: PLR0915
     })
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "pipelines.safetensors")
-    save_file({k: v.detach().clone().contiguous() for k, v in tensors.items()}, path, metadata=meta)
-    print(summary_line("wrote", {"path": path, "bytes": os.path.getsize(path), "tensors": len(tensors)}))
+    write_fixture({k: v.detach().clone().contiguous() for k, v in tensors.items()}, path, meta, tensors=len(tensors))
 
 
 if __name__ == "__main__":

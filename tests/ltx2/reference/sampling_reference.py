@@ -21,45 +21,16 @@ post_process_latent) on the CPU, and writes tests/ltx2/fixtures/sampling.safeten
 
 Usage: python3 tests/ltx2/reference/sampling_reference.py --out tests/ltx2/fixtures
 """
-import argparse
 import ast
 import json
 import math
 import os
 import sys
-import types
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+import torch
 
-import torch  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
-
-sys.path.insert(0, os.path.join(REPO, "tests", "engine", "reference"))
-from common import rel_err, summary_line  # noqa: E402
-
-
-def bare_pipelines_packages(pipelines_src):
-    """Register ltx_pipelines and ltx_pipelines.utils as bare packages: their __init__ files import
-    every pipeline and model family (media, text encoders); the submodules used here do not."""
-    root = os.path.join(pipelines_src, "ltx_pipelines")
-    for name, path in (("ltx_pipelines", root), ("ltx_pipelines.utils", os.path.join(root, "utils"))):
-        if name not in sys.modules:
-            mod = types.ModuleType(name)
-            mod.__path__ = [path]
-            sys.modules[name] = mod
-
-
-def stub_missing(name, attrs=None):
-    """Insert an empty module for an optional dependency that is not installed."""
-    try:
-        __import__(name)
-    except Exception:  # noqa: BLE001
-        mod = types.ModuleType(name)
-        for k, v in (attrs or {}).items():
-            setattr(mod, k, v)
-        sys.modules[name] = mod
-        print(summary_line("stubbed_module", name))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine", "reference"))
+from common import pipelines_imports, reference_args, rel_err, summary_line, write_fixture  # noqa: E402
 
 
 def ast_constant(path, name):
@@ -73,17 +44,8 @@ def ast_constant(path, name):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    ap.add_argument("--ltx-pipelines", default=os.path.join(REPO, ".refs", "ltx-pipelines", "src"))
-    args = ap.parse_args()
-    sys.path.insert(0, args.ltx_core)
-    sys.path.insert(0, args.ltx_pipelines)
-    bare_pipelines_packages(args.ltx_pipelines)
-    stub_missing("scipy")
-    if "scipy" in sys.modules and not hasattr(sys.modules["scipy"], "stats"):
-        sys.modules["scipy"].stats = types.ModuleType("scipy.stats")
+    args = reference_args(ltx_core=True, ltx_pipelines=True)
+    pipelines_imports(args.ltx_core, args.ltx_pipelines)
 
     from ltx_core.components.diffusion_steps import EulerDiffusionStep
     from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
@@ -256,8 +218,7 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "sampling.safetensors")
-    save_file({k: v.detach().clone().contiguous() for k, v in tensors.items()}, path, metadata=meta)
-    print(summary_line("wrote", {"path": path, "bytes": os.path.getsize(path), "tensors": len(tensors)}))
+    write_fixture({k: v.detach().clone().contiguous() for k, v in tensors.items()}, path, meta, tensors=len(tensors))
 
 
 if __name__ == "__main__":

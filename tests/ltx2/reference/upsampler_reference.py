@@ -16,19 +16,16 @@ Writes ONE fixture, upsampler.safetensors, into --out:
   metadata  "config_a", "config_b": the configs as the upsampler file's "config" metadata carries them
 Usage: python3 tests/ltx2/reference/upsampler_reference.py --out tests/ltx2/fixtures [--ltx-core PATH]
 """
-import argparse
 import json
 import os
 import sys
 import types
 
 import torch
-from safetensors.torch import save_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "engine", "reference"))
-from common import bf16_exact, randn, rel_err, summary_line  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine", "reference"))
+from common import (bare_packages, bf16_exact, randn, reference_args, rel_err, seeded, stub_module,  # noqa: E402
+                    summary_line, write_fixture)
 
 SEED = 2305
 IN_CH = 8
@@ -43,16 +40,6 @@ CONFIGS = {
 }
 
 
-def stub_package(name, path=None, **attrs):
-    m = types.ModuleType(name)
-    if path is not None:
-        m.__path__ = [path]
-    for k, v in attrs.items():
-        setattr(m, k, v)
-    sys.modules[name] = m
-    return m
-
-
 def import_ltx_core(src):
     """Imports the upsampler modules without running package __init__ files (they pull in the
     whole VAE, tiling and loader stacks). The video_vae package is stubbed: model.py only needs
@@ -60,15 +47,13 @@ def import_ltx_core(src):
     if not os.path.isdir(os.path.join(src, "ltx_core")):
         raise ImportError(f"no ltx_core under {src}")
     sys.path.insert(0, src)
-    root = os.path.join(src, "ltx_core")
-    stub_package("ltx_core", root)
-    stub_package("ltx_core.model", os.path.join(root, "model"))
-    stub_package("ltx_core.model.upsampler", os.path.join(root, "model", "upsampler"))
+    bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.upsampler"))
 
     class VideoEncoder:  # annotation placeholder only
         pass
 
-    stub_package("ltx_core.model.video_vae", os.path.join(root, "model", "video_vae"), VideoEncoder=VideoEncoder)
+    stub_module("ltx_core.model.video_vae", [os.path.join(src, "ltx_core", "model", "video_vae")],
+                VideoEncoder=VideoEncoder)
     from ltx_core.model.upsampler.model import upsample_video  # noqa: E402
     from ltx_core.model.upsampler.model_configurator import LatentUpsamplerConfigurator  # noqa: E402
     from ltx_core.model.video_vae.ops import PerChannelStatistics  # noqa: E402
@@ -95,14 +80,9 @@ def random_state(model, gen):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(SEED)
+    args = reference_args(ltx_core=True, make_out=True)
+    gen = seeded(SEED)
     torch.set_num_threads(max(1, min(8, torch.get_num_threads())))
-    gen = torch.Generator().manual_seed(SEED)
 
     Configurator, upsample_video, PerChannelStatistics = import_ltx_core(os.path.abspath(args.ltx_core))
 
@@ -150,8 +130,7 @@ def main():
 
     # The two variants compute the same function for the same conv weights (blur stride 1).
     path = os.path.join(args.out, "upsampler.safetensors")
-    save_file(fixture, path, metadata=metadata)
-    print(summary_line("fixture", {"path": path, "bytes": os.path.getsize(path), "ok": ok}))
+    write_fixture(fixture, path, metadata, label="fixture", ok=ok)
     if not ok:
         sys.exit(1)
 

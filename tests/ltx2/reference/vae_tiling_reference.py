@@ -17,19 +17,17 @@ Fixture vae_tiling.safetensors (into --out):
              video frames/height/width, tiles per axis and in all, with VIDEO_SCALE_FACTORS)
 Usage: python3 tests/ltx2/reference/vae_tiling_reference.py --out tests/ltx2/fixtures
 """
-import argparse
 import json
 import os
 import sys
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "engine", "reference"))
-from common import summary_line  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "..", "engine", "reference"))
+from common import REPO, reference_args, summary_line, write_fixture  # noqa: E402
 import video_decoder_reference as vdr  # noqa: E402  (its ltx-core import and decoder builder)
 
 CASE = {"name": "long_side_24_8_frames_8_4", "long_side": [24, 8], "frames": [8, 4], "height": 32, "width": 48}
@@ -42,13 +40,8 @@ SPLIT_CASES = [
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    ap.add_argument("--decoder-fixture", default=os.path.join(REPO, "tests", "ltx2", "fixtures",
-                                                              "video_decoder.safetensors"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args = reference_args(ltx_core=True, make_out=True, extra=lambda ap: ap.add_argument(
+        "--decoder-fixture", default=os.path.join(REPO, "tests", "ltx2", "fixtures", "video_decoder.safetensors")))
     torch.manual_seed(0)
     torch.set_num_threads(max(1, min(8, torch.get_num_threads())))
 
@@ -97,8 +90,7 @@ def main():
     metadata = {"layouts": json.dumps({CASE["name"]: dict(CASE, layout=layout)}),
                 "split_counts": json.dumps(counts), "format": "pt"}
     path = os.path.join(args.out, "vae_tiling.safetensors")
-    save_file(fixture, path, metadata=metadata)
-    print(summary_line("fixture_bytes", os.path.getsize(path)), flush=True)
+    write_fixture(fixture, path, metadata)
     print(summary_line("status", "ok"), flush=True)
 
 

@@ -22,7 +22,6 @@ Fixture video_decoder.safetensors (into --out):
              split_cases (latent intervals of the default layout at real sizes)
 Usage: python3 tests/ltx2/reference/video_decoder_reference.py --out tests/ltx2/fixtures
 """
-import argparse
 import importlib.util
 import json
 import os
@@ -31,12 +30,10 @@ import traceback
 import types
 
 import torch
-from safetensors.torch import save_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "engine", "reference"))
-from common import rel_err, summary_line  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine", "reference"))
+from common import (bare_packages, bf16_exact, reference_args, rel_err, seeded, summary_line,  # noqa: E402
+                    write_fixture)
 
 SEED = 2303
 LATENT_CHANNELS, BASE = 8, 4
@@ -93,10 +90,6 @@ AUTO_CASES = [(1024, 1536), (512, 768), (704, 1280), (480, 832), (1536, 1024), (
 SPLIT_CASES = [(121, 1024, 1536), (121, 512, 768), (241, 704, 1280), (81, 160, 1280), (9, 96, 96)]
 
 
-def bf16_exact(t):
-    return t.to(torch.bfloat16).to(torch.float32)
-
-
 # ---------------------------------------------------------------- ltx-core imports
 
 def import_ltx_core(src):
@@ -111,10 +104,7 @@ def import_ltx_core(src):
         for name in list(sys.modules):
             if name == "ltx_core" or name.startswith("ltx_core."):
                 del sys.modules[name]
-        for pkg in ("ltx_core", "ltx_core.model", "ltx_core.model.video_vae", "ltx_core.loader"):
-            m = types.ModuleType(pkg)
-            m.__path__ = [os.path.join(src, *pkg.split("."))]
-            sys.modules[pkg] = m
+        bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.video_vae", "ltx_core.loader"))
         import ltx_core.model.video_vae.video_vae  # noqa: F401  (defines, then imports conv decoder)
     from ltx_core.model.video_vae.model_configurator import (  # noqa: E402
         VAE_DECODER_COMFY_KEYS_FILTER,
@@ -232,16 +222,11 @@ def split_cases(lc):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--ltx-core", default=os.path.join(REPO, ".refs", "ltx-core", "src"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(SEED)
+    args = reference_args(ltx_core=True, make_out=True)
+    gen = seeded(SEED)  # a generator of its own: the imports below cannot move its stream
     torch.set_num_threads(max(1, min(8, torch.get_num_threads())))
 
     lc = import_ltx_core(args.ltx_core)
-    gen = torch.Generator().manual_seed(SEED)
     probe = lc.configurator.from_metadata({"config": {"vae": VAE}})
     weights = make_weights(probe, gen)
     latent = bf16_exact(torch.randn(LATENT_SHAPE, generator=gen))
@@ -299,8 +284,7 @@ def main():
         "format": "pt",
     }
     path = os.path.join(args.out, "video_decoder.safetensors")
-    save_file(fixture, path, metadata=metadata)
-    print(summary_line("fixture_bytes", os.path.getsize(path)), flush=True)
+    write_fixture(fixture, path, metadata)
     print(summary_line("status", "ok"), flush=True)
 
 
