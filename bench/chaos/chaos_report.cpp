@@ -141,6 +141,19 @@ Report analyze(Farm& farm, const RunData& run) {
           // A job that ended dead (attempts used up) is not rescued either.
           if (t >= kNever) ++ks.unrescued;
           ks.rescue_s.push_back(t);
+          nlohmann::json trail = nlohmann::json::array();
+          for (const auto& e : ev[id])
+            if (e.at > fr.start - 1 && trail.size() < 8)
+              trail.push_back({{"t_s", e.at - fr.start}, {"state", e.new_state}, {"epoch", e.epoch},
+                               {"worker", e.lease_worker}, {"error_kind", e.error_kind}});
+          ks.slowest.push_back({{"job_id", id}, {"epoch", epoch}, {"rescue_s", t >= kNever ? nlohmann::json(nullptr) : nlohmann::json(t)},
+                                {"target", fr.target}, {"note", fr.note}, {"trail", trail}});
+          std::sort(ks.slowest.begin(), ks.slowest.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+            const double x = a["rescue_s"].is_null() ? kNever : a["rescue_s"].get<double>();
+            const double y = b["rescue_s"].is_null() ? kNever : b["rescue_s"].get<double>();
+            return x > y;
+          });
+          if (ks.slowest.size() > 3) ks.slowest.pop_back();
         }
       }
       for (const auto& w : wev)
@@ -234,6 +247,7 @@ nlohmann::json Report::to_json() const {
     o["rescue_max_s"] = k.unrescued ? nlohmann::json(nullptr)
                                     : nlohmann::json(k.rescue_s.empty() ? 0.0 : *std::max_element(k.rescue_s.begin(), k.rescue_s.end()));
     o["unrescued"] = k.unrescued;
+    if (!k.slowest.empty()) o["slowest_rescues"] = k.slowest;
     o["workers_dead_in_window"] = k.workers_dead_in_window;
     o["leases_released_in_window"] = k.leases_released_in_window;
     o["executed_twice_in_window"] = k.executed_twice_in_window;

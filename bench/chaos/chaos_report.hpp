@@ -35,6 +35,9 @@ struct KindStats {
   int leases_released_in_window = 0;
   int executed_twice_in_window = 0;
   int intruder_welcomed = 0, intruder_jobs = 0, intruder_messages = 0, identity_taken = 0;
+  // The slowest rescues (kills only, at most 3): job, epoch, seconds, the fault's target and the
+  // job's audit trail from the fault on (t_s, state, epoch, worker, error_kind).
+  std::vector<nlohmann::json> slowest;
 };
 
 struct Floor {

@@ -205,6 +205,25 @@ class Driver {
     }, 15);
     return found;
   }
+  // A live dispatcher holding at least one lease (waits up to 15 s for one; else any live one), or -1.
+  int busy_dispatcher() {
+    std::vector<int> up;
+    for (int i = 0; i < f_.config().dispatchers; ++i)
+      if (f_.dispatcher_up(i) && !pending_for(true, i)) up.push_back(i);
+    if (up.empty()) return -1;
+    int found = pick(up);
+    wait_for([&] {
+      std::vector<int> busy;
+      for (int i : up)
+        if (f_.sql_scalar("SELECT count(*) FROM framefarm.jobs WHERE state IN ('leased', 'running') AND lease_owner = '" +
+                          f_.dispatcher_id(i) + "'") > 0)
+          busy.push_back(i);
+      if (busy.empty()) return false;
+      found = pick(busy);
+      return true;
+    }, 15);
+    return found;
+  }
   std::vector<std::pair<int64_t, int64_t>> running_on(int w) {
     return parse_pairs(f_.sql("SELECT id, lease_epoch FROM framefarm.jobs WHERE state = 'running' AND lease_worker = '" +
                               f_.worker_id(w) + "'"));
@@ -238,8 +257,8 @@ class Driver {
       return true;
     }
     if (k == "kill_dispatcher") {
-      const int di = static_cast<int>(std::uniform_int_distribution<int>(0, f_.config().dispatchers - 1)(rng_));
-      if (!f_.dispatcher_up(di)) return false;
+      const int di = busy_dispatcher();
+      if (di < 0) return false;
       const double down = (kills_++ % 2 == 0) ? c_.dispatcher_restart_s : c_.dispatcher_down_s;
       r.target = f_.dispatcher_id(di);
       r.note = "restarted after " + std::to_string(static_cast<int>(down)) + " s";

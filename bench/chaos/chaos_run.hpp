@@ -7,7 +7,7 @@
 //   kill_worker      kill -9 of a supervisor that runs jobs; restarted after worker_restart_s
 //                    (the unit's RestartSec)
 //   kill_engine      kill -9 of a worker's engine process (the supervisor restarts it)
-//   kill_dispatcher  kill -9 of a dispatcher; restarted after dispatcher_restart_s (the unit's
+//   kill_dispatcher  kill -9 of a dispatcher holding leases; restarted after dispatcher_restart_s (the unit's
 //                    RestartSec), every other one after dispatcher_down_s (a host that stays down)
 //   pg_restart       pg_ctl restart -m immediate (crash stop, recovery)
 //   stop_worker      SIGSTOP of a supervisor for U[stop_min_s, stop_max_s], then SIGCONT
