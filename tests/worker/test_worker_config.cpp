@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "worker/worker_config.hpp"
 
@@ -137,4 +138,33 @@ TEST_CASE("model_files: paths become absolute, checkpoint and text_encoder are r
       "model_files": {"checkpoint": "/c"}})"), doctest::Contains("'model_files.text_encoder': required"), std::runtime_error);
   CHECK_THROWS_WITH_AS(decode_worker_config(R"({"dispatcher_endpoint": "x", "worker_id": "w",
       "model_files": "/m"})"), doctest::Contains("'model_files': expected an object"), std::runtime_error);
+}
+
+TEST_CASE("dispatcher_endpoints: a list in failover order, or dispatcher_endpoint as its one-element form") {
+  const std::string files = R"("worker_id": "w", "model_files": {"checkpoint": "/m/c.safetensors", "text_encoder": "/m/te"})";
+  const auto list = decode_worker_config("{" + files + R"(, "dispatcher_endpoints": ["tcp://a:5555", "tcp://b:5555"]})");
+  CHECK(list.dispatcher_endpoints == std::vector<std::string>{"tcp://a:5555", "tcp://b:5555"});
+  CHECK(list.dispatcher_endpoint == "tcp://a:5555");  // the first one
+  const auto one = decode_worker_config("{" + files + R"(, "dispatcher_endpoint": "tcp://c:1"})");
+  CHECK(one.dispatcher_endpoints == std::vector<std::string>{"tcp://c:1"});
+  CHECK(one.dispatcher_endpoint == "tcp://c:1");
+  auto err = [&](const std::string& keys) -> std::string {
+    try {
+      decode_worker_config("{" + files + ", " + keys + "}");
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK(err(R"("dispatcher_endpoint": "tcp://a:1", "dispatcher_endpoints": ["tcp://b:1"])") ==
+        "worker config: key 'dispatcher_endpoints': give dispatcher_endpoint or dispatcher_endpoints, not both");
+  CHECK(err(R"("dispatcher_endpoints": [])") ==
+        "worker config: key 'dispatcher_endpoints': expected a non-empty list of endpoints, got array");
+  CHECK(err(R"("dispatcher_endpoints": "tcp://a:1")") ==
+        "worker config: key 'dispatcher_endpoints': expected a non-empty list of endpoints, got string");
+  CHECK(err(R"("dispatcher_endpoints": ["tcp://a:1", 5])") ==
+        "worker config: key 'dispatcher_endpoints[1]': expected a string, got integer");
+  CHECK(err(R"("dispatcher_endpoints": ["tcp://a:1", ""])") ==
+        "worker config: key 'dispatcher_endpoints[1]': must not be empty");
+  CHECK(err(R"("dispatcher_endpoint": "")") == "worker config: key 'dispatcher_endpoint': must not be empty");
 }
