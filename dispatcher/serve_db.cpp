@@ -26,7 +26,7 @@ void Dispatcher::Impl::db_lost(const std::exception& e) {
   }
   db.reset();
   db_beat_ok_at.reset();
-  db_healthy_since.reset();
+  judge_after.reset();
   reconnect_attempt = std::max(reconnect_attempt, 1);
   next_reconnect = Clock::now() + std::chrono::milliseconds(
                                       backoff_delay_ms(reconnect_attempt, cfg.reconnect_backoff, uniform()));
@@ -73,7 +73,12 @@ void Dispatcher::Impl::try_connect() {
       log::info(kLog, "database connected");
     }
     // This process is alive again for the other dispatchers (row + session lock) before anything else.
-    if (beat_or_disable(*db)) db_beat_ok_at = db_healthy_since = Clock::now();
+    if (beat_or_disable(*db)) {
+      // Other dispatchers reconnect on their own backoff schedule (a database restart drops every
+      // session): judge nobody before they could be back.
+      db_beat_ok_at = Clock::now();
+      judge_after = *db_beat_ok_at + std::chrono::milliseconds(dead_after_ms() + cfg.reconnect_backoff.max_ms);
+    }
     reconnect_attempt = 0;
     queue_maybe_ready = true;
     const bool first = !ever_connected;

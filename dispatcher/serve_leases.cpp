@@ -184,26 +184,29 @@ int64_t Dispatcher::Impl::dead_after_ms() const {
 }
 
 // This dispatcher's row: heartbeat_at = now, and its session's shared lock (taken once per
-// connection). Tracks since when the database answered every beat in time: a dispatcher that
-// was itself cut off (a stall, a restart) judges nobody until it was healthy long enough for
-// the others to be back too.
+// connection). A beat later than two intervals means this loop was held up (a table lock, a
+// stall of the database or of this process); the others may have been held up just the same and
+// not beaten either, so it judges nobody for one dead limit, long enough for them to beat again.
+// (A lost connection pushes judging back further: see try_connect.)
 void Dispatcher::Impl::beat_dispatcher(Clock::time_point now) {
   bool ok = false;
   if (!with_db([&](JobStore& d) { ok = beat_or_disable(d); }) || !ok) return;
   const auto late = std::chrono::milliseconds(2 * cfg.heartbeat_interval_ms);
-  if (!db_beat_ok_at || now - *db_beat_ok_at > late) db_healthy_since = now;
+  if (!db_beat_ok_at || now - *db_beat_ok_at > late) {
+    const auto until = now + std::chrono::milliseconds(dead_after_ms());
+    judge_after = judge_after ? std::max(*judge_after, until) : until;
+  }
   db_beat_ok_at = now;
 }
 
 // Releases the leases of dispatchers that are dead (heartbeat older than their dead_after_ms and
 // no database session): unstarted jobs back to queued unused, started ones retried at once.
-// Only after this dispatcher's own beats went through for dead_after + the reconnect backoff's
-// cap: after a database restart every dispatcher's heartbeat is stale and each reconnects on its
-// own backoff schedule; none may be robbed for being slower to reconnect than this one.
+// Not before judge_after: after this dispatcher (re)connected, dead_after + the reconnect
+// backoff's cap (a database restart drops every session and each dispatcher reconnects on its own
+// schedule: none may be robbed for being slower than this one); after a late beat of its own,
+// dead_after (whatever held this loop up may have held the others up too).
 void Dispatcher::Impl::take_over_dead_dispatchers(Clock::time_point now) {
-  if (!db || liveness_off || !db_healthy_since) return;
-  const auto settle = std::chrono::milliseconds(dead_after_ms() + cfg.reconnect_backoff.max_ms);
-  if (now - *db_healthy_since < settle) return;
+  if (!db || liveness_off || !judge_after || now < *judge_after) return;
   std::vector<TakenOverJob> taken;
   if (!with_db([&](JobStore& d) { taken = d.take_over_dead(cfg.dispatcher_id); }) || taken.empty()) return;
   std::map<std::string, std::map<std::string, int>> by;  // dead dispatcher -> new state -> jobs

@@ -113,9 +113,9 @@ struct Dispatcher::Impl {
   Clock::time_point next_reconnect{};
   Clock::time_point next_heartbeat{}, next_poll{}, next_reap{}, next_renew{}, next_cancel_scan{};
   Clock::time_point next_retention{};
-  // This dispatcher's own database heartbeats (serve_leases.cpp): the last that went through,
-  // and since when they all did (reset by a lost connection or a late beat).
-  std::optional<Clock::time_point> db_beat_ok_at, db_healthy_since;
+  // This dispatcher's own database heartbeats (serve_leases.cpp): the last that went through, and
+  // when it may judge other dispatchers again (pushed back by a (re)connect or a late beat).
+  std::optional<Clock::time_point> db_beat_ok_at, judge_after;
   bool liveness_off = false;  // the schema has no framefarm.dispatchers (older than 009)
   serve_detail::RateLimitedWarn warn_frames{20};
   serve_detail::RateLimitedWarn warn_late{20};
