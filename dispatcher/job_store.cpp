@@ -265,14 +265,6 @@ void JobStore::update_workers(const std::string& dispatcher_id, const std::vecto
                    pg::int_array(inflight));
 }
 
-void JobStore::beat(const std::string& dispatcher_id, int64_t dead_after_ms) {
-  pqxx::nontransaction tx(*conn_);
-  const auto key = tx.exec_prepared1(sql::kDispatcherBeat, dispatcher_id, dead_after_ms)[0].as<int32_t>();
-  if (locked_key_ == key) return;
-  tx.exec_prepared(sql::kDispatcherLock, key);
-  locked_key_ = key;
-}
-
 std::vector<TakenOverJob> JobStore::take_over_dead(const std::string& dispatcher_id) {
   pqxx::nontransaction tx(*conn_);
   std::vector<TakenOverJob> out;

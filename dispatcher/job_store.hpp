@@ -129,10 +129,6 @@ class JobStore {
   // cancel_requested_among `ids`.
   std::vector<LeaseRef> cancel_requested(const std::vector<int64_t>& ids);
 
-  // dispatcher_beat: upserts this dispatcher's row (heartbeat now) and, the first time on this
-  // connection or if the row was recreated, takes the shared advisory lock of its lock_key that
-  // tells other dispatchers this process lives (schema/009_dispatchers.sql).
-  void beat(const std::string& dispatcher_id, int64_t dead_after_ms);
   // take_over_dead_dispatchers: leases of dead dispatchers released; returns the jobs.
   std::vector<TakenOverJob> take_over_dead(const std::string& dispatcher_id);
 
@@ -151,7 +147,6 @@ class JobStore {
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<Listener> jobs_listener_;
   std::unique_ptr<Listener> cancel_listener_;
-  std::optional<int32_t> locked_key_;  // dispatcher lock held by this session
 };
 
 }  // namespace ff::dispatcher

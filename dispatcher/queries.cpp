@@ -18,6 +18,18 @@ const char* const kMigrationApplied =
 const char* const kMigrationRecord =
     "INSERT INTO framefarm.schema_migrations (version, name) VALUES ($1, $2)";
 
+// Heartbeat of this dispatcher ($1 id, $2 dead_after_ms): upserted on its liveness connection
+// (liveness_link.hpp) every heartbeat interval. Returns its lock_key, under which that session
+// holds a shared advisory lock.
+const char* const kDispatcherBeatSql = R"SQL(
+INSERT INTO framefarm.dispatchers AS d (dispatcher_id, dead_after_ms) VALUES ($1, $2)
+ON CONFLICT (dispatcher_id) DO UPDATE SET heartbeat_at = now(), dead_after_ms = EXCLUDED.dead_after_ms
+RETURNING d.lock_key
+)SQL";
+
+// Session-level shared lock of a dispatcher's row ($1 lock_key): held while this session lives.
+const char* const kDispatcherLockSql = "SELECT pg_advisory_lock_shared(7142009, $1::int)";
+
 namespace {
 
 // Plans: every dispatcher statement touches a batch of rows by key. The batch statements join
@@ -240,16 +252,6 @@ UPDATE framefarm.workers SET status = $3, jobs_in_flight = 0, credit = 0
 
 // ---- dispatchers table (009) ----------------------------------------------------------------
 
-// Heartbeat of this dispatcher ($1 id, $2 dead_after_ms): upserted on connect and every
-// heartbeat interval. Returns its lock_key, under which its session holds a shared advisory lock.
-const char* const kDispatcherBeatSql = R"SQL(
-INSERT INTO framefarm.dispatchers AS d (dispatcher_id, dead_after_ms) VALUES ($1, $2)
-ON CONFLICT (dispatcher_id) DO UPDATE SET heartbeat_at = now(), dead_after_ms = EXCLUDED.dead_after_ms
-RETURNING d.lock_key
-)SQL";
-
-// Session-level shared lock of a dispatcher's row ($1 lock_key): held while this session lives.
-const char* const kDispatcherLockSql = "SELECT pg_advisory_lock_shared(7142009, $1::int)";
 
 // Releases the leases of dispatchers that are dead (stale heartbeat and no session): see
 // schema/009_dispatchers.sql. $1 this dispatcher's id. Returns dead id, job id, new state.
@@ -322,8 +324,6 @@ void prepare_all(pqxx::connection& conn) {
   conn.prepare(kUpsertWorker, kUpsertWorkerSql);
   conn.prepare(kUpdateWorkers, kUpdateWorkersSql);
   conn.prepare(kMarkWorker, kMarkWorkerSql);
-  conn.prepare(kDispatcherBeat, kDispatcherBeatSql);
-  conn.prepare(kDispatcherLock, kDispatcherLockSql);
   conn.prepare(kTakeOverDeadDispatchers, kTakeOverDeadDispatchersSql);
   conn.prepare(kSubmitJob, kSubmitJobSql);
   conn.prepare(kJobByIdempotencyKey, kJobByIdempotencyKeySql);

@@ -37,10 +37,11 @@ inline constexpr const char* kCancelRequestedAmong = "cancel_requested_among";
 inline constexpr const char* kUpsertWorker = "upsert_worker";
 inline constexpr const char* kUpdateWorkers = "update_workers";
 inline constexpr const char* kMarkWorker = "mark_worker";
-// Dispatcher liveness (schema/009): dispatcher_beat, dispatcher_lock, take_over_dead_dispatchers
-// (leased -> queued, running -> retry_wait|dead, for dispatchers found dead).
-inline constexpr const char* kDispatcherBeat = "dispatcher_beat";
-inline constexpr const char* kDispatcherLock = "dispatcher_lock";
+// Dispatcher liveness (schema/009): take_over_dead_dispatchers (leased -> queued, running ->
+// retry_wait|dead, for dispatchers found dead). The beat and the lock run on the dispatcher's
+// liveness connection (liveness_link.hpp), unprepared: kDispatcherBeatSql, kDispatcherLockSql.
+extern const char* const kDispatcherBeatSql;  // $1 id, $2 dead_after_ms -> lock_key
+extern const char* const kDispatcherLockSql;  // $1 lock_key
 inline constexpr const char* kTakeOverDeadDispatchers = "take_over_dead_dispatchers";
 inline constexpr const char* kSubmitJob = "submit_job";
 inline constexpr const char* kJobByIdempotencyKey = "job_by_idempotency_key";

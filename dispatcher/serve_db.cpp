@@ -44,11 +44,10 @@ void Dispatcher::Impl::release_orphans(const char* why) {
   });
 }
 
-bool Dispatcher::Impl::beat_or_disable(JobStore& d) {
+bool Dispatcher::Impl::beat_or_disable() {
   if (liveness_off) return false;
   try {
-    d.beat(cfg.dispatcher_id, dead_after_ms());
-    return true;
+    return liveness.beat(cfg.dispatcher_id, dead_after_ms());
   } catch (const pqxx::sql_error& e) {
     // 42P01 / 42883: the schema predates 009 (framefarm.dispatchers). Serve without database
     // liveness (dead dispatchers' leases then wait for their expiry) rather than not at all.
@@ -73,7 +72,7 @@ void Dispatcher::Impl::try_connect() {
       log::info(kLog, "database connected");
     }
     // This process is alive again for the other dispatchers (row + session lock) before anything else.
-    if (beat_or_disable(*db)) {
+    if (beat_or_disable()) {
       // Other dispatchers reconnect on their own backoff schedule (a database restart drops every
       // session): judge nobody before they could be back.
       db_beat_ok_at = Clock::now();

@@ -189,8 +189,7 @@ int64_t Dispatcher::Impl::dead_after_ms() const {
 // not beaten either, so it judges nobody for one dead limit, long enough for them to beat again.
 // (A lost connection pushes judging back further: see try_connect.)
 void Dispatcher::Impl::beat_dispatcher(Clock::time_point now) {
-  bool ok = false;
-  if (!with_db([&](JobStore& d) { ok = beat_or_disable(d); }) || !ok) return;
+  if (!beat_or_disable()) return;
   const auto late = std::chrono::milliseconds(2 * cfg.heartbeat_interval_ms);
   if (!db_beat_ok_at || now - *db_beat_ok_at > late) {
     const auto until = now + std::chrono::milliseconds(dead_after_ms());

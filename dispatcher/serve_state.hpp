@@ -31,6 +31,7 @@
 #include "common/protocol.hpp"
 #include "dispatcher/config.hpp"
 #include "dispatcher/job_store.hpp"
+#include "dispatcher/liveness_link.hpp"
 #include "dispatcher/registry.hpp"
 #include "dispatcher/server.hpp"
 #include "dispatcher/worker_link.hpp"
@@ -90,6 +91,7 @@ struct Dispatcher::Impl {
   DispatcherStats stats;
   WorkerRegistry registry;
   std::unique_ptr<JobStore> db;  // null while the database is away
+  LivenessLink liveness;         // this dispatcher's heartbeat + session lock, own connection
   std::mt19937_64 rng{std::random_device{}()};
 
   // Database effects waiting for the next flush (kept across a database outage).
@@ -155,7 +157,7 @@ struct Dispatcher::Impl {
   }
   void release_orphans(const char* why);
   // dispatcher_beat on `d`; false (and liveness off, logged) if the schema predates 009.
-  bool beat_or_disable(JobStore& d);
+  bool beat_or_disable();
   void try_connect();
   bool adopt_pending();
   void flush();

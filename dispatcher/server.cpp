@@ -17,7 +17,8 @@ namespace ff::dispatcher {
 
 using namespace serve_detail;
 
-Dispatcher::Impl::Impl(ServeConfig c, zmq::context_t& cx) : cfg(std::move(c)), ctx(cx), link(cx, link_config(cfg)) {}
+Dispatcher::Impl::Impl(ServeConfig c, zmq::context_t& cx)
+    : cfg(std::move(c)), ctx(cx), link(cx, link_config(cfg)), liveness(with_pg_timeouts(cfg.database_url, cfg.pg)) {}
 
 LinkConfig Dispatcher::Impl::link_config(const ServeConfig& c) {
   LinkConfig l;
