@@ -62,12 +62,18 @@ std::string engine_config(const fs::path& model, const fs::path& out_root, const
 
 }  // namespace
 
-TEST_CASE("framefarm-engine: make-weights usage errors exit 2") {
+TEST_CASE("framefarm-engine: usage errors exit 2 (serve, make-weights, check-model)") {
   CHECK(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny /tmp/x 2>/dev/null") == 2);
   CHECK(run(std::string(FF_ENGINE_BIN) + " make-weights --preset huge --seed 1 /tmp/ff_nope_dir 2>/dev/null") == 1);
   CHECK(run(std::string(FF_ENGINE_BIN) + " serve --ipc tcp://x --config c 2>/dev/null") == 2);
   CHECK(run(std::string(FF_ENGINE_BIN) + " serve --ipc ipc:///tmp/x --model-dir d --config c 2>/dev/null") == 2);
   CHECK(run(std::string(FF_ENGINE_BIN) + " frobnicate 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 1x /tmp/x 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " make-weights --preset tiny --seed 1 /tmp/a /tmp/b 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " check-model 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " check-model --config a --model b 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " check-model --config 2>/dev/null") == 2);
+  CHECK(run(std::string(FF_ENGINE_BIN) + " check-model --help >/dev/null") == 0);
 }
 
 TEST_CASE("framefarm-engine: a tiny model serves encode and generate over ipc") {

@@ -12,13 +12,6 @@
 namespace ff::engine {
 namespace {
 
-constexpr const char* kUsage = "usage: framefarm-engine check-model --config FILE | --model FILE\n";
-
-int usage(const std::string& why) {
-  std::cerr << "framefarm-engine check-model: " << why << "\n" << kUsage;
-  return 2;
-}
-
 // The model object of a bare model file; relative paths are resolved against its folder.
 ltx2::ModelFiles model_from_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -32,19 +25,8 @@ ltx2::ModelFiles model_from_file(const std::string& path) {
 
 }  // namespace
 
-int check_model_command(const std::vector<std::string>& args) {
-  std::string config, model;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (i + 1 >= args.size()) return usage("option " + args[i] + " needs a value");
-    if (args[i] == "--config") config = args[++i];
-    else if (args[i] == "--model") model = args[++i];
-    else return usage("unknown option " + args[i]);
-  }
-  if (config.empty() == model.empty()) return usage("give exactly one of --config and --model");
+int check_model_command(const CheckModelArgs& args) {
+  const std::string& config = args.config;
   try {
     ltx2::ModelFiles files;
     if (!config.empty()) {
@@ -53,7 +35,7 @@ int check_model_command(const std::vector<std::string>& args) {
       // Relative paths as serve takes them: from the working directory.
       files = ltx2::model_files_from_json(ec.model, config + ": model");
     } else {
-      files = model_from_file(model);
+      files = model_from_file(args.model);
     }
     std::cout << ltx2::format_report(ltx2::check_model_files(files)) << std::flush;
     return 0;

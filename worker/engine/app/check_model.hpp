@@ -8,11 +8,14 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 namespace ff::engine {
 
-// args: everything after "check-model".
-int check_model_command(const std::vector<std::string>& args);
+// Exactly one of the two is set (main.cpp's command line checks it). Returns the exit status.
+struct CheckModelArgs {
+  std::string config;  // an engine config file: its "model" object
+  std::string model;   // a bare model object file
+};
+int check_model_command(const CheckModelArgs& args);
 
 }  // namespace ff::engine

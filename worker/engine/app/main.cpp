@@ -3,12 +3,15 @@
 //   framefarm-engine make-weights --preset tiny|ltx23-22b --seed S DIR
 //   framefarm-engine check-model --config FILE | --model FILE
 // Exit status: 0 success, 1 runtime failure (message on stderr), 2 usage error.
-#include <cstdlib>
+// The command lines follow common/cli_flags.hpp (CLI11; unknown options and extra arguments
+// refused, errors naming the option).
+#include <cstdint>
 #include <exception>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "common/cli_flags.hpp"
 #include "worker/engine/app/check_model.hpp"
 #include "worker/engine/app/engine_config.hpp"
 #include "worker/engine/app/make_weights.hpp"
@@ -21,10 +24,33 @@ constexpr const char* kUsage =
     "       framefarm-engine make-weights --preset tiny|ltx23-22b --seed S DIR\n"
     "       framefarm-engine check-model --config FILE | --model FILE\n";
 
-int usage_error(const std::string& why) {
-  std::cerr << "framefarm-engine: " << why << "\n" << kUsage;
-  return 2;
+// One command's flags bound to plain fields; `run` is called once they parsed.
+template <typename Run>
+int command(const std::string& cmd, const std::string& usage, CLI::App& app, const std::vector<std::string>& args,
+            Run run) {
+  ff::cli::configure(app, "framefarm-engine " + cmd + " " + usage);
+  try {
+    if (!ff::cli::parse(app, args)) {
+      std::cout << app.help();
+      return 0;
+    }
+  } catch (const ff::config::UsageError& e) {
+    std::cerr << "framefarm-engine " << cmd << ": " << e.what() << "\n" << kUsage;
+    return 2;
+  }
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::cerr << "framefarm-engine " << cmd << ": " << e.what() << "\n";
+    return 1;
+  }
 }
+
+const CLI::Validator kIpcEndpoint(
+    [](std::string& v) -> std::string {
+      return v.rfind("ipc://", 0) == 0 ? std::string{} : "must be an ipc:// endpoint, got '" + v + "'";
+    },
+    "ipc://PATH");
 
 }  // namespace
 
@@ -35,56 +61,36 @@ int main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   const std::string cmd = args[0];
-  try {
-    if (cmd == "serve") {
-      std::string ipc, config;
-      for (size_t i = 1; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (i + 1 >= args.size()) return usage_error("option " + a + " needs a value");
-        if (a == "--ipc") ipc = args[++i];
-        else if (a == "--config") config = args[++i];
-        else return usage_error("unknown option " + a);
-      }
-      if (ipc.empty() || config.empty()) return usage_error("serve needs --ipc and --config");
-      if (ipc.rfind("ipc://", 0) != 0) return usage_error("--ipc must be an ipc:// endpoint, got " + ipc);
-      ff::engine::ServeOptions opts{ipc, ff::engine::load_engine_config(config)};
-      return ff::engine::serve(opts);
-    }
-    if (cmd == "check-model") return ff::engine::check_model_command({args.begin() + 1, args.end()});
-    if (cmd == "make-weights") {
-      std::string preset, dir;
-      long long seed = 0;
-      bool have_seed = false;
-      for (size_t i = 1; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (a == "--preset" || a == "--seed") {
-          if (i + 1 >= args.size()) return usage_error("option " + a + " needs a value");
-          const std::string v = args[++i];
-          if (a == "--preset") {
-            preset = v;
-          } else {
-            char* end = nullptr;
-            seed = std::strtoll(v.c_str(), &end, 10);
-            if (v.empty() || *end != '\0') return usage_error("--seed must be an integer, got " + v);
-            have_seed = true;
-          }
-        } else if (!a.empty() && a[0] == '-') {
-          return usage_error("unknown option " + a);
-        } else if (dir.empty()) {
-          dir = a;
-        } else {
-          return usage_error("more than one directory given");
-        }
-      }
-      if (preset.empty() || !have_seed || dir.empty())
-        return usage_error("make-weights needs --preset, --seed and DIR");
+  args.erase(args.begin());
+  CLI::App app;
+  if (cmd == "serve") {
+    std::string ipc, config;
+    app.add_option("--ipc", ipc, "the supervisor's endpoint")->required()->check(kIpcEndpoint);
+    app.add_option("--config", config, "engine config file (JSON)")->required();
+    return command(cmd, "--ipc ipc://PATH --config FILE", app, args, [&] {
+      return ff::engine::serve(ff::engine::ServeOptions{ipc, ff::engine::load_engine_config(config)});
+    });
+  }
+  if (cmd == "make-weights") {
+    std::string preset, dir;
+    int64_t seed = 0;
+    app.add_option("--preset", preset, "tiny or ltx23-22b")->required();
+    app.add_option("--seed", seed, "random seed")->required()->check(ff::cli::integer(INT64_MIN, INT64_MAX));
+    app.add_option("DIR", dir, "output folder")->required();
+    return command(cmd, "--preset tiny|ltx23-22b --seed S DIR", app, args, [&] {
       ff::engine::make_weights(preset, seed, dir);
       std::cout << "framefarm-engine: wrote preset " << preset << " (seed " << seed << ") to " << dir << "\n";
       return 0;
-    }
-    return usage_error("unknown command '" + cmd + "'");
-  } catch (const std::exception& e) {
-    std::cerr << "framefarm-engine " << cmd << ": " << e.what() << "\n";
-    return 1;
+    });
   }
+  if (cmd == "check-model") {
+    ff::engine::CheckModelArgs a;
+    auto* config = app.add_option("--config", a.config, "an engine config: check its \"model\" files");
+    auto* model = app.add_option("--model", a.model, "a model object file (as make-weights writes)");
+    config->excludes(model);
+    app.require_option(1);
+    return command(cmd, "--config FILE | --model FILE", app, args, [&] { return ff::engine::check_model_command(a); });
+  }
+  std::cerr << "framefarm-engine: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
 }
