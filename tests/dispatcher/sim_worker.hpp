@@ -49,6 +49,18 @@ class SimWorker {
     }
     return std::nullopt;
   }
+  // Receives until a message of type T arrives, heartbeating meanwhile (a live worker that is
+  // busy: the dispatcher must not find it silent), or timeout.
+  template <typename T>
+  std::optional<T> recv_alive(std::chrono::milliseconds timeout) {
+    auto deadline = SimClock::now() + timeout;
+    while (SimClock::now() < deadline) {
+      auto m = recv(std::chrono::milliseconds(50));
+      send(proto::Heartbeat{0});
+      if (m && std::holds_alternative<T>(*m)) return std::get<T>(*m);
+    }
+    return std::nullopt;
+  }
   // Register + wait for Welcome; returns whether it arrived.
   bool register_as(const std::string& worker_id, int32_t slots, const std::string& model = "",
                    const std::string& fingerprint = "", int32_t max_encode_batch = 1);

@@ -15,20 +15,6 @@ using test::RunningDispatcher;
 using test::SimWorker;
 
 namespace {
-int64_t insert(const DispatcherEnv& env, const std::string& values_sql) {
-  return std::stoll(env.q("INSERT INTO framefarm.jobs " + values_sql + " RETURNING id"));
-}
-// Receives until a T arrives, heartbeating meanwhile (a live worker that is busy).
-template <typename T>
-std::optional<T> recv_alive(SimWorker& w, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto m = w.recv(50ms);
-    w.send(proto::Heartbeat{0});
-    if (m && std::holds_alternative<T>(*m)) return std::get<T>(*m);
-  }
-  return std::nullopt;
-}
 }  // namespace
 
 TEST_CASE("deadlines are validated when written: per job and per model, the message names the value and the range") {
@@ -37,7 +23,7 @@ TEST_CASE("deadlines are validated when written: per job and per model, the mess
                     doctest::Contains("framefarm.jobs: deadline_ms = 50 is out of range [100, 2592000000] (100 ms .. 30 days)"));
   CHECK_THROWS_WITH(env.exec("INSERT INTO framefarm.jobs (prompt, deadline_ms) VALUES ('x', 2592000001)"),
                     doctest::Contains("deadline_ms = 2592000001 is out of range"));
-  int64_t ok = insert(env, "(prompt, deadline_ms) VALUES ('x', 100)");
+  int64_t ok = env.insert("(prompt, deadline_ms) VALUES ('x', 100)");
   CHECK_THROWS_WITH(env.exec("UPDATE framefarm.jobs SET deadline_ms = -1 WHERE id = " + std::to_string(ok)),
                     doctest::Contains("deadline_ms = -1 is out of range"));
   CHECK_THROWS_WITH(env.exec("INSERT INTO framefarm.model_deadlines (model, deadline_ms) VALUES ('ltx-2.3', 0)"),
@@ -61,18 +47,18 @@ TEST_CASE("the model's default deadline applies to its jobs, a job's own deadlin
   cfg.retry_backoff = {50, 50};
   cfg.job_deadline_ms = 0;  // no dispatcher default: only the job's or the model's apply
   // Priorities fix the order in which the one-slot worker gets them.
-  int64_t by_model = insert(env, "(prompt, model, max_attempts, priority) VALUES ('model default', 'fast-model', 1, 3)");
-  int64_t own = insert(env, "(prompt, model, deadline_ms, priority) VALUES ('own deadline', 'fast-model', 2592000000, 2)");
-  int64_t other = insert(env, "(prompt, model, priority) VALUES ('other model', 'slow-model', 1)");
+  int64_t by_model = env.insert("(prompt, model, max_attempts, priority) VALUES ('model default', 'fast-model', 1, 3)");
+  int64_t own = env.insert("(prompt, model, deadline_ms, priority) VALUES ('own deadline', 'fast-model', 2592000000, 2)");
+  int64_t other = env.insert("(prompt, model, priority) VALUES ('other model', 'slow-model', 1)");
   RunningDispatcher d(env.ctx, cfg);
 
   SimWorker w(env.ctx, d.endpoint());
   REQUIRE(w.register_as("w-fast", 1, "fast-model"));
-  auto j = recv_alive<proto::Job>(w, 5s);
+  auto j = w.recv_alive<proto::Job>(5s);
   REQUIRE(j);
   CHECK(j->job_id == by_model);
   w.send(proto::Progress{by_model, j->epoch, "stage1", 1, 100});
-  auto c = recv_alive<proto::Cancel>(w, 10s);  // never finishes: the model's 300 ms apply
+  auto c = w.recv_alive<proto::Cancel>(10s);  // never finishes: the model's 300 ms apply
   REQUIRE(c);
   CHECK(c->job_id == by_model);
   CHECK(env.wait_for("SELECT state || '/' || error_kind FROM framefarm.jobs WHERE id = " + std::to_string(by_model),
@@ -85,17 +71,17 @@ TEST_CASE("the model's default deadline applies to its jobs, a job's own deadlin
   w.send(proto::Credit{1});
 
   // The job's own 30 days override the model's 300 ms: no Cancel while it runs.
-  auto j2 = recv_alive<proto::Job>(w, 5s);
+  auto j2 = w.recv_alive<proto::Job>(5s);
   REQUIRE(j2);
   CHECK(j2->job_id == own);
   w.send(proto::Progress{own, j2->epoch, "stage1", 1, 100});
-  CHECK_FALSE(recv_alive<proto::Cancel>(w, 1500ms));
+  CHECK_FALSE(w.recv_alive<proto::Cancel>(1500ms));
   CHECK(env.q("SELECT state FROM framefarm.jobs WHERE id = " + std::to_string(own)) == "running");
 
   // A model without a row: the dispatcher's default (none here), so no Cancel either.
   SimWorker w2(env.ctx, d.endpoint());
   REQUIRE(w2.register_as("w-slow", 1, "slow-model"));
-  auto j3 = recv_alive<proto::Job>(w2, 5s);
+  auto j3 = w2.recv_alive<proto::Job>(5s);
   REQUIRE(j3);
   CHECK(j3->job_id == other);
   w2.send(proto::Progress{other, j3->epoch, "stage1", 1, 100});

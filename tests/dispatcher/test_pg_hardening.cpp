@@ -21,9 +21,6 @@ using test::RunningDispatcher;
 using test::SimWorker;
 
 namespace {
-int64_t insert(const DispatcherEnv& env, const std::string& values_sql) {
-  return std::stoll(env.q("INSERT INTO framefarm.jobs " + values_sql + " RETURNING id"));
-}
 std::string wait_state(const DispatcherEnv& env, int64_t id, const std::string& want,
                        std::chrono::milliseconds t = 10s) {
   return env.wait_for("SELECT state FROM framefarm.jobs WHERE id = " + std::to_string(id), want, t);
@@ -31,17 +28,6 @@ std::string wait_state(const DispatcherEnv& env, int64_t id, const std::string& 
 // Lease epochs handed out so far (the sequence's last value, 0 before the first claim).
 int64_t epochs_used(const DispatcherEnv& env) {
   return std::stoll(env.q("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM framefarm.lease_epoch_seq"));
-}
-// Receives until a T arrives, heartbeating meanwhile (a live worker that is busy).
-template <typename T>
-std::optional<T> recv_alive(SimWorker& w, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto m = w.recv(100ms);
-    w.send(proto::Heartbeat{0});
-    if (m && std::holds_alternative<T>(*m)) return std::get<T>(*m);
-  }
-  return std::nullopt;
 }
 int duplicates(const std::vector<test::SimReceived>& got, size_t& distinct) {
   std::map<int64_t, int> times;
@@ -125,15 +111,15 @@ TEST_CASE("a job running past its deadline on a live worker is cancelled there, 
   auto cfg = env.config("d1");
   cfg.retry_backoff = {50, 50};
   cfg.job_deadline_ms = 0;  // no default: only the job's own deadline applies
-  int64_t slow = insert(env, "(prompt, max_attempts, deadline_ms, priority) VALUES ('slow', 2, 300, 1)");
+  int64_t slow = env.insert("(prompt, max_attempts, deadline_ms, priority) VALUES ('slow', 2, 300, 1)");
   RunningDispatcher d(env.ctx, cfg);
   SimWorker w(env.ctx, d.endpoint());
   REQUIRE(w.register_as("w1", 1));
-  auto j = recv_alive<proto::Job>(w, 5s);
+  auto j = w.recv_alive<proto::Job>(5s);
   REQUIRE(j);
   CHECK(j->job_id == slow);
   w.send(proto::Progress{slow, j->epoch, "stage1", 1, 100});
-  auto c = recv_alive<proto::Cancel>(w, 10s);  // the worker stays alive but never finishes
+  auto c = w.recv_alive<proto::Cancel>(10s);  // the worker stays alive but never finishes
   REQUIRE(c);
   CHECK(c->job_id == slow);
   CHECK(c->epoch == j->epoch);
@@ -147,30 +133,30 @@ TEST_CASE("a job running past its deadline on a live worker is cancelled there, 
   r.error_kind = proto::ErrorKind::kCancelled;
   w.send(r);
   w.send(proto::Credit{1});
-  auto j2 = recv_alive<proto::Job>(w, 5s);
+  auto j2 = w.recv_alive<proto::Job>(5s);
   REQUIRE(j2);
   CHECK(j2->job_id == slow);
   CHECK(j2->attempt == 2);
-  REQUIRE(recv_alive<proto::Cancel>(w, 10s));
+  REQUIRE(w.recv_alive<proto::Cancel>(10s));
   CHECK(wait_state(env, slow, "dead") == "dead");
   CHECK(env.q("SELECT error_kind FROM framefarm.jobs WHERE id = " + std::to_string(slow)) == "deadline_exceeded");
   CHECK(d.stats().deadlines_exceeded_total.load() == 2);
   CHECK(d.stats().attempts_failed.count("deadline_exceeded") == 2);  // both failed attempts, by reason
   CHECK(d.stats().loop_turns_total.load() > 0);
   // A job without a deadline on a dispatcher without a default is never cancelled.
-  int64_t free_job = insert(env, "(prompt) VALUES ('no deadline')");
+  int64_t free_job = env.insert("(prompt) VALUES ('no deadline')");
   w.send(proto::Credit{1});
-  auto j3 = recv_alive<proto::Job>(w, 5s);
+  auto j3 = w.recv_alive<proto::Job>(5s);
   REQUIRE(j3);
   CHECK(j3->job_id == free_job);
-  CHECK_FALSE(recv_alive<proto::Cancel>(w, 1s));
+  CHECK_FALSE(w.recv_alive<proto::Cancel>(1s));
   CHECK(d.stats().deadlines_exceeded_total.load() == 2);
 }
 
 TEST_CASE("a worker re-registering from a new connection keeps the jobs it still holds, the others are requeued") {
   DispatcherEnv env;
-  int64_t a = insert(env, "(prompt, priority) VALUES ('kept', 1)");
-  int64_t b = insert(env, "(prompt, priority) VALUES ('dropped', 0)");
+  int64_t a = env.insert("(prompt, priority) VALUES ('kept', 1)");
+  int64_t b = env.insert("(prompt, priority) VALUES ('dropped', 0)");
   RunningDispatcher d(env.ctx, env.config("d1"));
   SimWorker first(env.ctx, d.endpoint());
   REQUIRE(first.register_as("w1", 2));
@@ -260,7 +246,7 @@ TEST_CASE("retention: finished jobs older than the setting are deleted in small 
 TEST_CASE("least-privilege roles: the dispatcher role runs the queue and the CLI, the worker role reaches only the embedding cache") {
   DispatcherEnv env;
   env.exec("CREATE ROLE disp LOGIN IN ROLE framefarm_dispatcher; CREATE ROLE wk LOGIN IN ROLE framefarm_worker");
-  int64_t a = insert(env, "(prompt) VALUES ('as disp')");
+  int64_t a = env.insert("(prompt) VALUES ('as disp')");
   env.exec("INSERT INTO framefarm.jobs (prompt, state, finished_at) VALUES ('ancient', 'succeeded', now() - interval '30 days')");
   auto cfg = env.config("d1");
   cfg.database_url = env.pg.url("postgres", "disp");

@@ -21,9 +21,6 @@ using test::RunningDispatcher;
 using test::SimWorker;
 
 namespace {
-int64_t insert(const DispatcherEnv& env, const std::string& values_sql) {
-  return std::stoll(env.q("INSERT INTO framefarm.jobs " + values_sql + " RETURNING id"));
-}
 std::string col(const DispatcherEnv& env, const std::string& column, int64_t id) {
   return env.q("SELECT " + column + " FROM framefarm.jobs WHERE id = " + std::to_string(id));
 }
@@ -60,9 +57,9 @@ std::optional<proto::Job> job_alive(SimWorker& w, std::chrono::milliseconds time
 
 TEST_CASE("a dead dispatcher (stale heartbeat, no session) loses its leases to a live one: unstarted back unused, started retried at once, dead at max") {
   DispatcherEnv env;
-  int64_t a = insert(env, "(prompt, priority) VALUES ('unstarted', 3)");
-  int64_t b = insert(env, "(prompt, priority) VALUES ('started', 2)");
-  int64_t c = insert(env, "(prompt, priority, max_attempts) VALUES ('last attempt', 1, 3)");
+  int64_t a = env.insert("(prompt, priority) VALUES ('unstarted', 3)");
+  int64_t b = env.insert("(prompt, priority) VALUES ('started', 2)");
+  int64_t c = env.insert("(prompt, priority, max_attempts) VALUES ('last attempt', 1, 3)");
   env.exec("INSERT INTO framefarm.dispatchers (dispatcher_id, dead_after_ms, heartbeat_at) "
            "VALUES ('ghost', 800, now() - interval '1 hour')");
   env.exec("INSERT INTO framefarm.workers (worker_id, dispatcher_id, status, registered_at, last_seen_at) "
@@ -110,8 +107,8 @@ TEST_CASE("a dead dispatcher (stale heartbeat, no session) loses its leases to a
 
 TEST_CASE("live dispatchers are not robbed: a heartbeat late by less than the limit, a stale one whose session holds its lock, a busy peer") {
   DispatcherEnv env;
-  int64_t s1 = insert(env, "(prompt) VALUES ('of a slow dispatcher')");
-  int64_t s2 = insert(env, "(prompt) VALUES ('of a stopped dispatcher')");
+  int64_t s1 = env.insert("(prompt) VALUES ('of a slow dispatcher')");
+  int64_t s2 = env.insert("(prompt) VALUES ('of a stopped dispatcher')");
   // "slow": beats every 1.2 s where its limit is 2 s (late, but less than the limit).
   env.exec("INSERT INTO framefarm.dispatchers (dispatcher_id, dead_after_ms) VALUES ('slow', 2000)");
   // "stopped": no beat for an hour (SIGSTOP, a loop blocked on SQL), but its session still holds
@@ -141,7 +138,7 @@ TEST_CASE("live dispatchers are not robbed: a heartbeat late by less than the li
   RunningDispatcher peer(env.ctx, fast(env, "peer"));
   SimWorker wp(env.ctx, peer.endpoint());
   REQUIRE(wp.register_as("wp", 1));
-  int64_t p = insert(env, "(prompt) VALUES ('running on the peer')");
+  int64_t p = env.insert("(prompt) VALUES ('running on the peer')");
   auto jp = wp.recv_until<proto::Job>(5s);
   REQUIRE(jp);
   REQUIRE(jp->job_id == p);
