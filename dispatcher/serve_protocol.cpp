@@ -330,15 +330,20 @@ void Dispatcher::Impl::ask_to_register(const std::string& identity, Clock::time_
   send(identity, proto::Reregister{"not registered with dispatcher " + cfg.dispatcher_id});
 }
 
+// A worker that failed over from a dead or restarted dispatcher hands back the unstarted jobs that
+// dispatcher leased it: no session here holds them. Like results, such hand-backs are applied while
+// their epoch is current (the SQL fences by epoch), else the job would wait for the takeover or the
+// lease expiry. A job another worker holds here is not this one's to give back.
 void Dispatcher::Impl::on_hand_back(WorkerSession& s, const proto::HandBack& h) {
   auto it = s.leases.find(h.job_id);
-  if (it == s.leases.end() || it->second.epoch != h.epoch) {
+  const bool held_here = it != s.leases.end() && it->second.epoch == h.epoch;
+  if (!held_here && registry.holder(h.job_id)) {
     stats.results_discarded_total++;
     warn_late("discarded hand-back of job ", h.job_id, " epoch ", h.epoch, " from worker ",
-              s.caps.worker_id, ": not a lease it holds");
+              s.caps.worker_id, ": another worker holds it here");
     return;
   }
-  registry.drop_lease(s.identity, h.job_id);
+  if (held_here) registry.drop_lease(s.identity, h.job_id);
   pending_progress.erase(h.job_id);
   pending_handbacks.push_back({h.job_id, h.epoch});
   queue_maybe_ready = true;

@@ -186,3 +186,31 @@ TEST_CASE("live dispatchers are not robbed: a heartbeat late by less than the li
   wp_alive = false;
   wp_pump.join();
 }
+
+TEST_CASE("a worker that failed over hands back the unstarted jobs of its old dispatcher: the new one requeues them at once (fenced by epoch), not after the takeover") {
+  DispatcherEnv env;
+  const int64_t job = env.insert("(prompt) VALUES ('unstarted, sent by the old dispatcher')");
+  const int64_t other = env.insert("(prompt, priority) VALUES ('leased to a worker of this dispatcher', 5)");
+  // The old dispatcher is alive (fresh row), so no takeover can explain a release here.
+  env.exec("INSERT INTO framefarm.dispatchers (dispatcher_id, dead_after_ms) VALUES ('old', 3600000)");
+  lease_to(env, job, "old", false, 1);
+  const int64_t epoch = std::stoll(col(env, "lease_epoch", job));
+  RunningDispatcher live(env.ctx, env.config("live"));
+  SimWorker holder(env.ctx, live.endpoint());
+  REQUIRE(holder.register_as("holder", 1));
+  auto held = holder.recv_alive<proto::Job>(5s);
+  REQUIRE(held);
+  CHECK(held->job_id == other);
+
+  SimWorker w(env.ctx, live.endpoint());
+  REQUIRE(w.register_as("failed-over", 0));
+  w.send(proto::HandBack{other, held->epoch});  // not its lease: another worker here holds it
+  w.send(proto::HandBack{job, epoch + 1});      // a stale epoch: fenced out in SQL
+  std::this_thread::sleep_for(500ms);
+  CHECK(col(env, "state", job) == "leased");
+  CHECK(col(env, "state", other) == "leased");
+  w.send(proto::HandBack{job, epoch});
+  CHECK(env.wait_for("SELECT state FROM framefarm.jobs WHERE id = " + std::to_string(job), "queued", 5s) == "queued");
+  CHECK(col(env, "attempts", job) == "0");  // the attempt is given back
+  CHECK(col(env, "lease_owner", other) == "live");
+}
