@@ -132,6 +132,11 @@ Report analyze(Farm& farm, const RunData& run) {
       const double w0 = fr.start, w1 = window_end[fi];
       if (k == "kill_worker" || k == "kill_engine" || k == "kill_dispatcher") {
         for (const auto& [id, epoch] : fr.victims) {
+          // The victims are read just before the kill: a job that finished in between was not hit.
+          bool finished_before = false;
+          for (const auto& e : ev[id])
+            if (e.at <= fr.start && e.epoch == epoch && e.new_state == "succeeded") finished_before = true;
+          if (finished_before) continue;
           double t = kNever;
           for (const auto& e : ev[id])
             if (e.at > fr.start && ((e.new_state == "running" && e.epoch != epoch) || e.new_state == "succeeded")) {
