@@ -1,3 +1,0 @@
-// doctest's main() for the tests/ops executables.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <doctest/doctest.h>
