@@ -190,20 +190,26 @@ class Driver {
       if (f_.worker_up(i) && !pending_for(false, i)) v.push_back(i);
     return v;
   }
-  // A live worker running at least one job (waits up to 15 s for one), or -1.
-  int busy_worker() {
-    int found = -1;
+  // One of `candidates` for which `holds_sql(i)` (a count) is > 0, waiting up to 15 s for one;
+  // `fallback` when none shows up.
+  template <typename HoldsSql>
+  int pick_holding(const std::vector<int>& candidates, HoldsSql holds_sql, int fallback) {
+    int found = fallback;
     wait_for([&] {
       std::vector<int> busy;
-      for (int i : up_workers())
-        if (f_.sql_scalar("SELECT count(*) FROM framefarm.jobs WHERE state = 'running' AND lease_worker = '" +
-                          f_.worker_id(i) + "'") > 0)
-          busy.push_back(i);
+      for (int i : candidates)
+        if (f_.sql_scalar(holds_sql(i)) > 0) busy.push_back(i);
       if (busy.empty()) return false;
       found = pick(busy);
       return true;
     }, 15);
     return found;
+  }
+  // A live worker running at least one job (waits up to 15 s for one), or -1.
+  int busy_worker() {
+    return pick_holding(up_workers(), [&](int i) {
+      return "SELECT count(*) FROM framefarm.jobs WHERE state = 'running' AND lease_worker = '" + f_.worker_id(i) + "'";
+    }, -1);
   }
   // A live dispatcher holding at least one lease (waits up to 15 s for one; else any live one), or -1.
   int busy_dispatcher() {
@@ -211,18 +217,10 @@ class Driver {
     for (int i = 0; i < f_.config().dispatchers; ++i)
       if (f_.dispatcher_up(i) && !pending_for(true, i)) up.push_back(i);
     if (up.empty()) return -1;
-    int found = pick(up);
-    wait_for([&] {
-      std::vector<int> busy;
-      for (int i : up)
-        if (f_.sql_scalar("SELECT count(*) FROM framefarm.jobs WHERE state IN ('leased', 'running') AND lease_owner = '" +
-                          f_.dispatcher_id(i) + "'") > 0)
-          busy.push_back(i);
-      if (busy.empty()) return false;
-      found = pick(busy);
-      return true;
-    }, 15);
-    return found;
+    return pick_holding(up, [&](int i) {
+      return "SELECT count(*) FROM framefarm.jobs WHERE state IN ('leased', 'running') AND lease_owner = '" +
+             f_.dispatcher_id(i) + "'";
+    }, pick(up));
   }
   std::vector<std::pair<int64_t, int64_t>> running_on(int w) {
     return parse_pairs(f_.sql("SELECT id, lease_epoch FROM framefarm.jobs WHERE state = 'running' AND lease_worker = '" +
