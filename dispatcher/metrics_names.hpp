@@ -1,5 +1,5 @@
 // Names and label values of every metric the dispatcher exports (DispatcherMetrics registers
-// them). ops/prometheus and ops/grafana refer to these; tests/cache checks they name only these.
+// them). ops/prometheus and ops/grafana refer to these; tests/worker/metrics checks they name only these.
 //
 // Queue and worker figures are read from the database, so they describe the whole farm: every
 // dispatcher of a farm exports the same values (aggregate them with max(), not sum()). The

@@ -22,7 +22,7 @@ echo "== 1. install-deps --gpu with a CPU-only LIBTORCH_DIR"
 mkdir -p /tmp/cpu-libtorch/share/cmake/Torch /tmp/cpu-libtorch/lib && touch /tmp/cpu-libtorch/share/cmake/Torch/TorchConfig.cmake
 LIBTORCH_DIR=/tmp/cpu-libtorch FF_SKIP_INSTALL=1 ops/install-deps --gpu; echo "rc=$? (want 1)"
 echo "== 2. quickstart --device cuda"
-# promtool and prometheus (configure-time finds for tests/cache, tests/observability) are not on this host.
+# promtool and prometheus (configure-time finds for tests/worker/metrics, tests/observability) are not on this host.
 FF_CMAKE_ARGS="-DFF_PROMTOOL=/bin/true -DFF_PROMETHEUS=/bin/true" FF_SKIP_INSTALL=1 timeout 520 ops/quickstart --device cuda \
   --database "postgresql://postgres@127.0.0.1:${PGPORT:-5432}/postgres" >"$out/quickstart.log" 2>&1
 rc=$?

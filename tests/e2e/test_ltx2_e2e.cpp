@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "common/json_fields.hpp"
-#include "tests/media/media_test_support.hpp"
+#include "tests/worker/media/media_test_support.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/worker/process_harness.hpp"
 #include "worker/media/frame_convert.hpp"

@@ -1,7 +1,7 @@
 // unit: EmbeddingCache without a database (RAM tier only): tiers, stats, refusal of bad puts.
 #include <doctest/doctest.h>
 
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 #include "worker/cache/embedding_cache.hpp"
 
 using ff::test::make_embedding;

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "tests/cache/cache_pg_support.hpp"
+#include "tests/worker/cache/cache_pg_support.hpp"
 
 using ff::test::make_embedding;
 using ff::worker::EmbeddingCache;

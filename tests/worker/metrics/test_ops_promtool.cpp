@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/json_fields.hpp"
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/cache/cache_pg_support.hpp"
+#include "tests/worker/cache/cache_pg_support.hpp"
 
 using ff::test::make_embedding;
 using ff::worker::EmbeddingCache;

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/job_params.hpp"
-#include "tests/media/media_test_support.hpp"
+#include "tests/worker/media/media_test_support.hpp"
 #include "worker/media/frame_convert.hpp"
 #include "worker/media/mp4_writer.hpp"
 #include "worker/media/mux_worker.hpp"

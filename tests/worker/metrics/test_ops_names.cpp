@@ -8,7 +8,7 @@
 #include <prometheus/registry.h>
 
 #include "common/json_fields.hpp"
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 #include "dispatcher/metrics.hpp"
 #include "worker/metrics/worker_metrics.hpp"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/json_fields.hpp"
-#include "tests/media/media_test_support.hpp"
+#include "tests/worker/media/media_test_support.hpp"
 #include "worker/media/mux_worker.hpp"
 #include "worker/media/part_file.hpp"
 

@@ -1,4 +1,4 @@
-#include "tests/media/media_test_support.hpp"
+#include "tests/worker/media/media_test_support.hpp"
 
 #include <doctest/doctest.h>
 

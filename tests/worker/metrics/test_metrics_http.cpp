@@ -1,5 +1,4 @@
 // e2e: a real /metrics scrape over HTTP from the worker's exposer, checked by promtool.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -8,7 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 #include "worker/metrics/worker_metrics.hpp"
 
 namespace {

@@ -1,12 +1,11 @@
 // unit: WorkerMetrics' registry: names, EngineStats -> counter conversion (incl. engine restart).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <regex>
 
 #include <prometheus/registry.h>
 
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 #include "worker/metrics/worker_metrics.hpp"
 #include "worker/metrics/names.hpp"
 

@@ -1,7 +1,7 @@
 // unit: embedding validation (array literals and UTF-8 checks: tests/common).
 #include <doctest/doctest.h>
 
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 #include "worker/cache/validate.hpp"
 
 using ff::test::make_embedding;

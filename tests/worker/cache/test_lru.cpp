@@ -1,8 +1,7 @@
 // unit: the RAM tier's byte bound and eviction order.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 #include "worker/cache/lru.hpp"
 
 using ff::test::make_embedding;

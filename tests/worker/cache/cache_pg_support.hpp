@@ -10,7 +10,7 @@
 
 #include <pqxx/pqxx>
 
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "worker/cache/embedding_cache.hpp"
 

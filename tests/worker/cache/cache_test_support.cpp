@@ -1,4 +1,4 @@
-#include "tests/cache/cache_test_support.hpp"
+#include "tests/worker/cache/cache_test_support.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
