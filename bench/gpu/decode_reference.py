@@ -1,5 +1,5 @@
 """Reference side of `ops/bench decode`: ltx-core's own decoders at the published LTX-2.3 sizes
-(tests/ltx2/reference/inventory_reference.py's VAE / AUDIO_VAE / VOCODER / UPSAMPLER_CONFIG), random
+(tests/worker/engine/ltx2/reference/inventory_reference.py's VAE / AUDIO_VAE / VOCODER / UPSAMPLER_CONFIG), random
 bf16 weights made on the GPU, the shapes of a 121-frame 1024x1536 job (video latent
 [1, 128, 16, 32, 48], audio latent [1, 8, 126, 16], stage-1 video latent [1, 128, 16, 16, 24]).
 
@@ -33,8 +33,8 @@ import traceback
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "engine", "reference"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "ltx2", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "ltx2", "reference"))
 from common import reference_args  # noqa: E402
 import inventory_reference as inv  # noqa: E402  (the published 2.3 config sections)
 

@@ -33,7 +33,7 @@ done
 export PKG_CONFIG_PATH=$stub${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 echo "FFmpeg for configure: libavformat $(pkg-config --modversion libavformat 2>/dev/null || echo none) (0 = stand-in)"
 rm -f "$b/CMakeCache.txt"  # pkg-config results are cached: re-check them every time
-# promtool (tests/cache) is not on the GPU host and not needed for these targets.
+# promtool (tests/worker/metrics) is not on the GPU host and not needed for these targets.
 cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH//:/;}" \
   -DFF_PROMTOOL=/bin/true -DFF_PROMETHEUS=/bin/true >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
 grep -i "framefarm:" "$out/configure.log"
@@ -59,10 +59,10 @@ for s in $steps; do
   case $s in
     tests)
       echo "== gpu tests"
-      timeout 300 "$b/tests/streaming/test_streaming_gpu" >"$out/gpu_tests.log" 2>&1
+      timeout 300 "$b/tests/worker/engine/encode/test_streaming_gpu" >"$out/gpu_tests.log" 2>&1
       echo "rc=$?"; tail -3 "$out/gpu_tests.log"
-      timeout 120 "$b/tests/streaming/test_streaming_plan" 2>&1 | tail -2
-      timeout 300 "$b/tests/engine/test_text_gpu" >"$out/text_gpu.log" 2>&1
+      timeout 120 "$b/tests/worker/engine/runtime/test_streaming_plan" 2>&1 | tail -2
+      timeout 300 "$b/tests/worker/engine/text/test_text_gpu" >"$out/text_gpu.log" 2>&1
       echo "text gpu rc=$?"; tail -3 "$out/text_gpu.log"
       echo "== LTX-2.3 parity and engine unit tests on libtorch 2.x (CPU tensors)"
       for t in $ltx2_tests; do

@@ -35,7 +35,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "engine", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "reference"))
 from common import reference_args, stub_module  # noqa: E402
 from ltx23_job_reference_builder import Builds, install_memory_builder  # noqa: E402
 

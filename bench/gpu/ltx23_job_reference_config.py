@@ -1,12 +1,12 @@
 """The published LTX-2.3 metadata the job reference's header-only files carry, and the Gemma-3-12B
 config.json (gemma-3-12b-it-qat-q4_0-unquantized, transformers 4.x dialect as published) that
 ltx-core would read from the Gemma folder. The checkpoint config is the one dict the repo keeps for
-the published file (tests/ltx2/reference/inventory_reference.py), as make-model's ltx23-22b preset."""
+the published file (tests/worker/engine/ltx2/reference/inventory_reference.py), as make-model's ltx23-22b preset."""
 import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "ltx2", "reference"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "worker", "engine", "ltx2", "reference"))
 from inventory_reference import CONFIG, MODEL_VERSION, UPSAMPLER_CONFIG  # noqa: E402
 
 GEMMA3_12B_CONFIG = {

@@ -28,8 +28,8 @@ import types
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "engine", "reference"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "ltx2", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "ltx2", "reference"))
 from common import bare_packages, reference_args  # noqa: E402
 from ltx23_config import TRANSFORMER as PUBLISHED_TRANSFORMER  # noqa: E402  (the real 2.3 section)
 

@@ -10,7 +10,7 @@
 //     GPU slot) into the struct just before the stage and unbind them after it, so the struct holds
 //     a streamed stage's weights only while the stage runs.
 // The forward computes exactly what it computes over resident weights: same tensors, same ops, so
-// every placement gives the same result bit for bit (tests/app). Engine thread only.
+// every placement gives the same result bit for bit (tests/worker/engine/app). Engine thread only.
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 // and conv_out stay on the device; its blocks (the decoder's stages) are a PlacedBlocks: resident,
 // stream (one pinned host slab, each forward streams them through a 3-slot GPU ring; with tiling,
 // each tile's forward does) or auto (the longest prefix that fits resident, planned per job).
-// Streamed and resident decodes give the same frames bit for bit (tests/app). Engine thread only.
+// Streamed and resident decodes give the same frames bit for bit (tests/worker/engine/app). Engine thread only.
 #pragma once
 
 #include <memory>

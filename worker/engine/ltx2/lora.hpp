@@ -12,7 +12,7 @@
 //    bf16, (B * strength) rounded to bf16, the matmul in bf16 (fp32 accumulation, one rounding, as
 //    torch 2.x's CPU and cuBLAS kernels do; written out so libtorch 1.13 gives the same bits), then
 //    the add (bf16 accumulator += W, computed in the wider of the two types and rounded to bf16),
-//    then cast to W's dtype. Bit-identical to ltx-core's apply_loras (tests/ltx2/test_lora). So
+//    then cast to W's dtype. Bit-identical to ltx-core's apply_loras (tests/worker/engine/ltx2/test_lora). So
 //    an fp32 W comes back bf16-rounded, as in ltx-core. An fp8 W (ltx-core's fp8-cast policy)
 //    is upcast to bf16 for the add and the sum cast back to fp8 with round-to-nearest; ltx-core
 //    on CUDA with Triton rounds stochastically there instead (not reproduced).

@@ -6,7 +6,7 @@ namespace ff::ltx2 {
 namespace {
 
 // The published 2.3 checkpoint config (see LTX23.md section 1; the same values as
-// tests/ltx2/reference/inventory_reference.py). The scheduler section is not read by ltx-core;
+// tests/worker/engine/ltx2/reference/inventory_reference.py). The scheduler section is not read by ltx-core;
 // its content is a placeholder in the shape older LTX files carry.
 constexpr const char* kLtx23Config = R"({
  "transformer": {

@@ -3,7 +3,7 @@
 //                channels, tiny VAE / audio VAE / vocoder / upsampler, 6-layer Gemma of width 64,
 //                vocab 512 = the supervisor's tiny tokenizer): seconds per job on a CPU.
 //   "ltx23-22b"  the real sizes: the checkpoint's config is the published 2.3 config (the same
-//                dict as tests/ltx2/reference/inventory_reference.py), Gemma-3-12B with its SigLIP
+//                dict as tests/worker/engine/ltx2/reference/inventory_reference.py), Gemma-3-12B with its SigLIP
 //                vision tower, the x2 upsampler (mid 1024), the distilled LoRA at rank 384.
 // Torch-free apart from the dtype enum.
 #pragma once
