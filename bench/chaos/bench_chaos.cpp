@@ -22,7 +22,7 @@ namespace {
 
 // Flags, bound by main(); the initial values are the defaults (shown by --help).
 struct Flags {
-  std::string json, scenario = "chaos", kinds, dispatcher_args;
+  std::string json, scenario = "chaos", kinds, dispatcher_args, keep_logs;
   bool quiet = false, no_failover = false;
   int64_t jobs = 2000, faults_per_kind = 10, seed = 1, dispatchers = 2, workers = 6, slots = 2, engine_steps = 4,
           engine_step_ms = 250, retention_ms = 60000;
@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--json", fl.json, "write the result as JSON to FILE");
   app.add_option("--scenario", fl.scenario, "chaos or xmin")->check(CLI::IsMember({"chaos", "xmin"}));
   app.add_flag("--quiet", fl.quiet, "no progress lines on stderr");
+  app.add_option("--keep-logs", fl.keep_logs, "chaos: copy the processes' logs to DIR at the end (post-mortems)");
   app.add_option("--jobs", fl.jobs, "chaos: jobs")->check(ff::cli::integer(1, 10000000));
   app.add_option("--faults-per-kind", fl.faults_per_kind, "chaos: faults of every kind")->check(ff::cli::integer(0, 1000));
   app.add_option("--kinds", fl.kinds, "chaos: only these kinds, comma-separated (default: all)");
@@ -145,6 +146,7 @@ int main(int argc, char** argv) {
     rc.kinds = split_commas(fl.kinds);
     rc.seed = static_cast<uint64_t>(fl.seed);
     fc.dispatchers = static_cast<int>(fl.dispatchers);
+    fc.keep_logs_dir = fl.keep_logs;
     fc.workers = static_cast<int>(fl.workers);
     fc.slots = static_cast<int>(fl.slots);
     fc.failover = !fl.no_failover;

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -102,6 +104,15 @@ Farm::~Farm() {
   for (auto& d : dispatchers_)
     if (d) d->wait(std::chrono::milliseconds(5000));
   if (proxy_) proxy_->resume();
+  if (!cfg_.keep_logs_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.keep_logs_dir, ec);
+    for (const auto& e : std::filesystem::directory_iterator(dir(), ec))
+      if (e.path().extension() == ".log")
+        std::filesystem::copy_file(e.path(), std::filesystem::path(cfg_.keep_logs_dir) / e.path().filename(),
+                                   std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) std::fprintf(stderr, "chaos: cannot keep logs in %s: %s\n", cfg_.keep_logs_dir.c_str(), ec.message().c_str());
+  }
 }
 
 void Farm::write_keys() {

@@ -36,6 +36,9 @@ struct FarmConfig {
   // Extra `serve` flags for every dispatcher (none: the dispatcher's defaults).
   std::vector<std::string> dispatcher_args;
   std::string dir_prefix = "ff-chaos";
+  // Non-empty: the processes' logs (dispatchers, workers, engines) are copied here when the farm
+  // stops, for a post-mortem of a slow rescue (the farm's own directory is removed).
+  std::string keep_logs_dir;
 };
 
 class Farm {

@@ -16,7 +16,8 @@
 //   db_stall         the dispatchers' TCP path to PostgreSQL stops forwarding for stall_s
 //   intruder         a plain client, an unknown CURVE key and an authorized key using another
 //                    worker's name each register and forge results for every lease
-// Faults run one at a time: each waits for pending restarts and gap_s; lock and stall windows are
+// Faults run one at a time: each waits until the leases the previous one hit are running again
+// or finished (at most rescue_wait_s), for pending restarts and gap_s; lock and stall windows are
 // followed by settle_s so that a death they cause is attributed to them.
 #pragma once
 
@@ -44,6 +45,7 @@ struct RunConfig {
   double dispatcher_down_s = 15;
   double stop_min_s = 1, stop_max_s = 5;
   double gap_s = 1, settle_s = 5;
+  double rescue_wait_s = 30;
   double drain_timeout_s = 300;
   int max_attempts = 10;
   bool verbose = true;
