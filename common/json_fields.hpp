@@ -69,6 +69,10 @@ struct is_string_map<std::map<std::string, U>> : std::true_type {};
 [[noreturn]] inline void fail(const std::string& path, const std::string& problem) {
   throw Error((path.empty() ? std::string("(document)") : path) + ": " + problem);
 }
+// The same for the member `key` of the object at `path`: "<path>.<key>: <problem>".
+[[noreturn]] inline void fail(const std::string& path, std::string_view key, const std::string& problem) {
+  fail(join(path, key), problem);
+}
 
 // Decodes v as T or throws Error naming `path`. T: bool, std::string, any integer type (checked
 // against T's range), float/double, Json (anything), std::optional<U> (null -> nullopt),

@@ -4,12 +4,10 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "dispatcher/log_component.hpp"
 
 namespace ff::dispatcher {
 
-namespace {
-constexpr const char* kLog = "dispatcher";
-}  // namespace
 
 ZapHandler::ZapHandler(zmq::context_t& ctx, std::filesystem::path file)
     : rep_(ctx, zmq::socket_type::rep), file_(std::move(file)) {

@@ -13,6 +13,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "common/log.hpp"
+#include "dispatcher/log_component.hpp"
 #include "dispatcher/metrics_names.hpp"
 #include "dispatcher/server.hpp"
 
@@ -24,7 +25,6 @@ using prometheus::Histogram;
 
 namespace {
 
-constexpr const char* kLog = "dispatcher";
 
 std::string s(std::string_view v) { return std::string(v); }
 

@@ -32,6 +32,7 @@
 #include "dispatcher/config.hpp"
 #include "dispatcher/job_store.hpp"
 #include "dispatcher/liveness_link.hpp"
+#include "dispatcher/log_component.hpp"
 #include "dispatcher/registry.hpp"
 #include "dispatcher/server.hpp"
 #include "dispatcher/worker_link.hpp"
@@ -40,7 +41,6 @@ namespace ff::dispatcher {
 
 namespace serve_detail {
 
-inline constexpr const char* kLog = "dispatcher";
 inline constexpr size_t kMaxDispatcherFrameBytes = 1 << 20;  // dispatcher-link messages are small
 
 inline int64_t ms_between(Clock::time_point a, Clock::time_point b) {

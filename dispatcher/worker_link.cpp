@@ -6,11 +6,11 @@
 
 #include "common/log.hpp"
 #include "common/protocol.hpp"
+#include "dispatcher/log_component.hpp"
 
 namespace ff::dispatcher {
 
 namespace {
-constexpr const char* kLog = "dispatcher";
 
 // Frames on the inproc pair: [kind, identity, payload]. Kinds: loop -> link 'S' (send);
 // link -> loop 'M' (message), 'F' (send failed), 'G' (gone), 'B' (bad frame; payload = parts).

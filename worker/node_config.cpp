@@ -9,10 +9,6 @@ namespace {
 
 using json::Json;
 
-[[noreturn]] void fail(const std::string& key, const std::string& what) {
-  throw std::runtime_error("worker config: key '" + key + "': " + what);
-}
-
 void substitute_gpu(Json& v, const std::string& index) {
   if (v.is_string()) {
     std::string s = v.get<std::string>();
@@ -36,18 +32,18 @@ std::string shift_bind_port(const std::string& bind, int offset) {
 }  // namespace
 
 Json node_config_for_gpu(const Json& node, int gpu) {
-  if (gpu < 0) fail("--gpu", "GPU index " + std::to_string(gpu) + " is negative");
+  if (gpu < 0) config_key_error("--gpu", "GPU index " + std::to_string(gpu) + " is negative");
   if (!node.is_object()) return node;  // the decoder names the problem
   Json out = node;
   const std::string index = std::to_string(gpu);
   Json overrides = Json::object();
   if (auto gpus = node.find("gpus"); gpus != node.end()) {
     if (!gpus->is_object())
-      fail("gpus", std::string("expected an object keyed by GPU index, got ") + json::type_of(*gpus));
+      config_key_error("gpus", std::string("expected an object keyed by GPU index, got ") + json::type_of(*gpus));
     for (const auto& [k, v] : gpus->items()) {
       if (k.empty() || k.find_first_not_of("0123456789") != std::string::npos)
-        fail("gpus." + k, "keys are GPU indices (0, 1, ...)");
-      if (!v.is_object()) fail("gpus." + k, std::string("expected an object, got ") + json::type_of(v));
+        config_key_error("gpus." + k, "keys are GPU indices (0, 1, ...)");
+      if (!v.is_object()) config_key_error("gpus." + k, std::string("expected an object, got ") + json::type_of(v));
     }
     if (auto mine = gpus->find(index); mine != gpus->end()) overrides = *mine;
     out.erase("gpus");

@@ -7,14 +7,14 @@
 #include <stdexcept>
 
 namespace ff::worker {
+
+[[noreturn]] void config_key_error(std::string_view key, const std::string& what) {
+  throw std::runtime_error("worker config: key '" + std::string(key) + "': " + what);
+}
+
 namespace {
 
 using json::Json;
-
-// Every error reads "worker config: key '<key path>': <problem>".
-[[noreturn]] void fail(std::string_view key, const std::string& what) {
-  throw std::runtime_error("worker config: key '" + std::string(key) + "': " + what);
-}
 
 // `v` (the value under `key`) as T in [lo, hi] (json_fields' decode: integral floats accepted,
 // anything else of the wrong type refused); errors in the format above.
@@ -25,12 +25,12 @@ T read(const Json& v, std::string_view key, T lo, T hi) {
     return json::in_range(json::decode<T>(v, path), lo, hi, path);
   } catch (const json::Error& e) {
     const std::string m = e.what();
-    fail(key, m.rfind(path + ": ", 0) == 0 ? m.substr(path.size() + 2) : m);
+    config_key_error(key, m.rfind(path + ": ", 0) == 0 ? m.substr(path.size() + 2) : m);
   }
 }
 
 std::string read_string(const Json& v, std::string_view key) {
-  if (!v.is_string()) fail(key, std::string("expected a string, got ") + json::type_of(v));
+  if (!v.is_string()) config_key_error(key, std::string("expected a string, got ") + json::type_of(v));
   return v.get<std::string>();
 }
 
@@ -38,15 +38,15 @@ std::string read_string(const Json& v, std::string_view key) {
 // the engine decodes and checks the whole object (ltx2::model_files_from_json). Relative paths
 // are made absolute against the working directory, since the engine runs from elsewhere.
 Json decode_model_files(const Json& v) {
-  if (!v.is_object()) fail("model_files", std::string("expected an object, got ") + json::type_of(v));
+  if (!v.is_object()) config_key_error("model_files", std::string("expected an object, got ") + json::type_of(v));
   Json out = v;
   for (auto& [key, value] : out.items()) {
     if (!value.is_string() || key == "pipeline") continue;
-    if (value.get<std::string>().empty()) fail("model_files." + key, "must not be empty");
+    if (value.get<std::string>().empty()) config_key_error("model_files." + key, "must not be empty");
     value = std::filesystem::absolute(value.get<std::string>()).lexically_normal().string();
   }
   for (const char* required : {"checkpoint", "text_encoder"})
-    if (!out.contains(required)) fail(std::string("model_files.") + required, "required");
+    if (!out.contains(required)) config_key_error(std::string("model_files.") + required, "required");
   read_string(out["text_encoder"], "model_files.text_encoder");
   return out;
 }
@@ -71,8 +71,8 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
     auto i64 = [&](int64_t& field, int64_t lo, int64_t hi) { field = read<int64_t>(v, key, lo, hi); };
     if (key == "dispatcher_endpoint") c.dispatcher_endpoints = {read_string(v, key)};
     else if (key == "dispatcher_endpoints") {
-      if (root.contains("dispatcher_endpoint")) fail(key, "give dispatcher_endpoint or dispatcher_endpoints, not both");
-      if (!v.is_array() || v.empty()) fail(key, std::string("expected a non-empty list of endpoints, got ") + json::type_of(v));
+      if (root.contains("dispatcher_endpoint")) config_key_error(key, "give dispatcher_endpoint or dispatcher_endpoints, not both");
+      if (!v.is_array() || v.empty()) config_key_error(key, std::string("expected a non-empty list of endpoints, got ") + json::type_of(v));
       c.dispatcher_endpoints.clear();
       for (size_t i = 0; i < v.size(); ++i) c.dispatcher_endpoints.push_back(read_string(v[i], std::string(key) + "[" + std::to_string(i) + "]"));
     }
@@ -90,10 +90,10 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
     else if (key == "engine_restart_backoff_ms") i32(c.engine_restart_backoff_ms, 0, 600000);
     else if (key == "engine_restart_backoff_max_ms") i32(c.engine_restart_backoff_max_ms, 0, 3600000);
     else if (key == "engine_max_start_failures") i32(c.engine_max_start_failures, 0, 1000);
-    else if (key == "gpus") fail(key, "per-GPU overrides of a node config: run with --gpu N");
+    else if (key == "gpus") config_key_error(key, "per-GPU overrides of a node config: run with --gpu N");
     else if (key == "shutdown_grace_ms") i32(c.shutdown_grace_ms, 0, kMaxI32);
     else if (key == "engine") {
-      if (!v.is_object()) fail(key, std::string("expected an object, got ") + json::type_of(v));
+      if (!v.is_object()) config_key_error(key, std::string("expected an object, got ") + json::type_of(v));
       c.engine = v;
       if (auto out = v.find("output_root"); out != v.end()) c.output_root = read_string(*out, "engine.output_root");
       if (auto dev = v.find("device"); dev != v.end()) c.engine_device = read_string(*dev, "engine.device");
@@ -103,7 +103,7 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
     else if (key == "cache_retention_max_age_s") i64(c.cache_retention_max_age_s, 0, kMaxI64);
     else if (key == "cache_prune_interval_s") i32(c.cache_prune_interval_s, 1, kMaxI32);
     else if (key == "metrics_port") {
-      if (root.contains("metrics_bind")) fail(key, "give metrics_bind or metrics_port, not both");
+      if (root.contains("metrics_bind")) config_key_error(key, "give metrics_bind or metrics_port, not both");
       const int32_t port = read<int32_t>(v, key, 0, 65535);
       c.metrics_bind = port > 0 ? "127.0.0.1:" + std::to_string(port) : "";
     } else if (key == "metrics_bind") {
@@ -112,24 +112,24 @@ WorkerConfig decode_worker_config(std::string_view json_text) {
       if (!c.metrics_bind.empty() &&
           (colon == std::string::npos || colon == 0 || colon + 1 == c.metrics_bind.size() ||
            c.metrics_bind.find_first_not_of("0123456789", colon + 1) != std::string::npos))
-        fail(key, "'" + c.metrics_bind + "' is not ADDR:PORT like 127.0.0.1:9464");
+        config_key_error(key, "'" + c.metrics_bind + "' is not ADDR:PORT like 127.0.0.1:9464");
     }
     else if (key == "curve_key_file") c.curve_key_file = read_string(v, key);
     else if (key == "dispatcher_public_key_file") c.dispatcher_public_key_file = read_string(v, key);
-    else fail(key, "unknown key");
+    else config_key_error(key, "unknown key");
   }
   for (size_t i = 0; i < c.dispatcher_endpoints.size(); ++i)
     if (c.dispatcher_endpoints[i].empty())
-      fail(root.contains("dispatcher_endpoints") ? "dispatcher_endpoints[" + std::to_string(i) + "]" : "dispatcher_endpoint",
+      config_key_error(root.contains("dispatcher_endpoints") ? "dispatcher_endpoints[" + std::to_string(i) + "]" : "dispatcher_endpoint",
            "must not be empty");
-  if (c.dispatcher_endpoints.empty()) fail("dispatcher_endpoint", "required");
+  if (c.dispatcher_endpoints.empty()) config_key_error("dispatcher_endpoint", "required");
   c.dispatcher_endpoint = c.dispatcher_endpoints.front();
   if (c.curve_key_file.empty() != c.dispatcher_public_key_file.empty())
-    fail(c.curve_key_file.empty() ? "curve_key_file" : "dispatcher_public_key_file",
+    config_key_error(c.curve_key_file.empty() ? "curve_key_file" : "dispatcher_public_key_file",
          "CURVE needs both curve_key_file and dispatcher_public_key_file");
-  if (c.worker_id.empty()) fail("worker_id", "required");
-  if (c.model_files.is_null()) fail("model_files", "required");
-  if (c.model.empty()) fail("model", "must not be empty");
+  if (c.worker_id.empty()) config_key_error("worker_id", "required");
+  if (c.model_files.is_null()) config_key_error("model_files", "required");
+  if (c.model.empty()) config_key_error("model", "must not be empty");
   if (!c.engine.is_object()) c.engine = Json::object();
   if (c.output_root.empty()) c.output_root = "output";  // relative to the working directory
   return c;

@@ -87,6 +87,10 @@ struct WorkerConfig {
 // key and the problem (unknown key, wrong type, out of range, missing required key). Pure.
 WorkerConfig decode_worker_config(std::string_view json_text);
 
+// Throws std::runtime_error "worker config: key '<key path>': <what>", the format of every
+// worker-config error (node templates included).
+[[noreturn]] void config_key_error(std::string_view key, const std::string& what);
+
 // Reads and decodes the file at `path`; errors name the file. Pure apart from the read.
 WorkerConfig load_worker_config(const std::string& path);
 

@@ -1,6 +1,14 @@
 #include "worker/engine/layers/weight_spec.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
+#define XXH_INLINE_ALL  // header-only: no runtime library to ship with the engine
+#include <xxhash.h>
+
 namespace ff::layers {
+
+at::Generator tensor_generator(uint64_t seed, const std::string& name) {
+  return at::detail::createCPUGenerator(XXH3_64bits_withSeed(name.data(), name.size(), seed));
+}
 
 void load_slots(const std::vector<WeightSlot>& slots, const TensorFetch& fetch) {
   for (const auto& s : slots) *s.target = fetch(s.name, s.shape);

@@ -22,6 +22,10 @@ struct WeightInit {
   static WeightInit constant(double v) { return {Kind::kConstant, v}; }
 };
 
+// The CPU random generator make-weights fills tensor `name` from: seeded with XXH3-64 of the name
+// under `seed`, so a tensor's values depend only on (seed, name), not on the order of writing.
+at::Generator tensor_generator(uint64_t seed, const std::string& name);
+
 // One named tensor slot inside a weight struct.
 struct WeightSlot {
   std::string name;            // full checkpoint name, e.g. "model.diffusion_model.proj_out.weight"

@@ -9,11 +9,6 @@
 namespace ff::ltx2 {
 namespace {
 
-// Errors read "<what>.<key>: <problem>" like json::Fields' own.
-[[noreturn]] void refuse(const std::string& what, const std::string& key, const std::string& msg) {
-  json::fail(json::join(what, key), msg);
-}
-
 // The object member `key` of `o`, or nullopt when absent; refuses a non-object value.
 std::optional<json::Fields> sub_object(const json::Fields& o, const std::string& key) {
   if (!o.has(key)) return std::nullopt;
@@ -54,25 +49,25 @@ AudioDecoderConfig audio_decoder_config_from_json(const json::Json& section, con
   dd->optional("num_res_blocks", c.num_res_blocks);
   dd->optional("resolution", c.resolution);
   dd->optional("z_channels", c.z_channels);
-  if (c.ch <= 0) refuse(dd_what, "ch", "must be positive");
-  if (c.out_ch <= 0) refuse(dd_what, "out_ch", "must be positive");
-  if (c.z_channels <= 0) refuse(dd_what, "z_channels", "must be positive");
-  if (c.num_res_blocks < 0) refuse(dd_what, "num_res_blocks", "must not be negative");
+  if (c.ch <= 0) json::fail(dd_what, "ch", "must be positive");
+  if (c.out_ch <= 0) json::fail(dd_what, "out_ch", "must be positive");
+  if (c.z_channels <= 0) json::fail(dd_what, "z_channels", "must be positive");
+  if (c.num_res_blocks < 0) json::fail(dd_what, "num_res_blocks", "must not be negative");
   if (c.ch_mult.empty() || std::any_of(c.ch_mult.begin(), c.ch_mult.end(), [](int64_t m) { return m <= 0; }))
-    refuse(dd_what, "ch_mult", "must be a non-empty list of positive integers");
+    json::fail(dd_what, "ch_mult", "must be a non-empty list of positive integers");
 
   std::string norm = "pixel", causality = "height";
   dd->optional("norm_type", norm);
   dd->optional("causality_axis", causality);
-  if (norm != "pixel") refuse(dd_what, "norm_type", "must be \"pixel\" (only PixelNorm is implemented), got \"" + norm + "\"");
+  if (norm != "pixel") json::fail(dd_what, "norm_type", "must be \"pixel\" (only PixelNorm is implemented), got \"" + norm + "\"");
   if (causality != "height")
-    refuse(dd_what, "causality_axis",
+    json::fail(dd_what, "causality_axis",
            "must be \"height\" (only time-causal convolutions are implemented), got \"" + causality + "\"");
 
   const json::Json* mid_attn = dd->find("mid_block_add_attention");
-  if (!mid_attn) refuse(dd_what, "mid_block_add_attention", "is missing (ltx-core then adds mid-block attention, which is not implemented)");
+  if (!mid_attn) json::fail(dd_what, "mid_block_add_attention", "is missing (ltx-core then adds mid-block attention, which is not implemented)");
   if (!mid_attn->is_boolean() || mid_attn->get<bool>())
-    refuse(dd_what, "mid_block_add_attention", "must be false (mid-block attention is not implemented)");
+    json::fail(dd_what, "mid_block_add_attention", "must be false (mid-block attention is not implemented)");
 
   // Attention sits at the up levels whose resolution is listed: ltx-core's default list when absent.
   std::vector<int64_t> attn = {8, 16, 32};
@@ -80,7 +75,7 @@ AudioDecoderConfig audio_decoder_config_from_json(const json::Json& section, con
   int64_t res = c.resolution >> (c.levels() - 1);
   for (int64_t level = c.levels() - 1; level >= 0; --level, res *= 2)
     if (std::find(attn.begin(), attn.end(), res) != attn.end())
-      refuse(dd_what, "attn_resolutions",
+      json::fail(dd_what, "attn_resolutions",
              "puts attention at resolution " + std::to_string(res) + " (up level " + std::to_string(level) +
                  "); attention blocks are not implemented");
 
@@ -89,12 +84,12 @@ AudioDecoderConfig audio_decoder_config_from_json(const json::Json& section, con
   const auto stft = sub_object(pre, "stft");
   const auto vars = sub_object(root, "variables");
   c.mel_bins = first_truthy_int({{&dd, "mel_bins"}, {&mel, "n_mel_channels"}, {&vars, "mel_bins"}});
-  if (c.mel_bins < 0) refuse(dd_what, "mel_bins", "must be positive");
+  if (c.mel_bins < 0) json::fail(dd_what, "mel_bins", "must be positive");
   c.sample_rate = 16000;
   if (params) params->optional("sampling_rate", c.sample_rate);
   if (stft) stft->optional("hop_length", c.mel_hop_length);
-  if (c.sample_rate <= 0) refuse(what + ".model.params", "sampling_rate", "must be positive");
-  if (c.mel_hop_length <= 0) refuse(what + ".preprocessing.stft", "hop_length", "must be positive");
+  if (c.sample_rate <= 0) json::fail(what + ".model.params", "sampling_rate", "must be positive");
+  if (c.mel_hop_length <= 0) json::fail(what + ".preprocessing.stft", "hop_length", "must be positive");
   return c;
 }
 

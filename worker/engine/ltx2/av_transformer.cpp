@@ -15,7 +15,6 @@ namespace {
 
 namespace L = ff::layers;
 
-constexpr int64_t kTimestepChannels = 256;
 constexpr double kMaxPeriod = 10000.0;
 
 // ltx-core get_timestep_embedding(flip_sin_to_cos=True, downscale_freq_shift=0) of t [M]:

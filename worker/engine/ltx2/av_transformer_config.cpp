@@ -8,11 +8,6 @@
 namespace ff::ltx2 {
 namespace {
 
-// Errors read "<what>.<key>: <problem>" like json::Fields' own.
-[[noreturn]] void refuse(const std::string& what, std::string_view key, const std::string& msg) {
-  json::fail(json::join(what, key), msg);
-}
-
 // Keys whose value ltx-core's LTXModelConfigurator pins (check_config_value); this port
 // implements exactly that value. Absent is accepted (it is the only behaviour there is).
 void require_string(const json::Fields& obj, std::string_view key, const std::string& expected,
@@ -20,23 +15,21 @@ void require_string(const json::Fields& obj, std::string_view key, const std::st
   const json::Json* v = obj.find(key);
   if (!v) return;
   if (!v->is_string() || v->get<std::string>() != expected)
-    refuse(what, key, "must be \"" + expected + "\" (the only value ltx-core and this port implement)");
+    json::fail(what, key, "must be \"" + expected + "\" (the only value ltx-core and this port implement)");
 }
 void require_bool(const json::Fields& obj, std::string_view key, bool expected, const std::string& what) {
   bool value = expected;
   obj.optional(key, value);
   if (value != expected)
-    refuse(what, key, std::string("must be ") + (expected ? "true" : "false") +
+    json::fail(what, key, std::string("must be ") + (expected ? "true" : "false") +
                           " (the only value ltx-core and this port implement)");
 }
 void require_number(const json::Fields& obj, std::string_view key, double expected, const std::string& what) {
   const json::Json* v = obj.find(key);
   if (!v) return;
   if (!v->is_number() || v->get<double>() != expected)
-    refuse(what, key, "must be " + std::to_string(expected) + " (the only value ltx-core and this port implement)");
+    json::fail(what, key, "must be " + std::to_string(expected) + " (the only value ltx-core and this port implement)");
 }
-
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 // Keys of the published transformer section that this decoder reads or checks.
 constexpr std::string_view kUsed[] = {
@@ -63,11 +56,11 @@ bool listed(std::string_view key) {
     if (k == key) return true;
   for (auto k : kIgnored)
     if (k == key) return true;
-  return starts_with(key, "connector_") || starts_with(key, "audio_connector_");
+  return key.starts_with("connector_") || key.starts_with("audio_connector_");
 }
 
 void positive(int64_t v, std::string_view key, const std::string& what) {
-  if (v <= 0) refuse(what, key, "must be positive, got " + std::to_string(v));
+  if (v <= 0) json::fail(what, key, "must be positive, got " + std::to_string(v));
 }
 
 }  // namespace
@@ -105,28 +98,28 @@ AVTransformerConfig av_transformer_config_from_json(const json::Json& section, c
   std::string rope_type = "split";
   obj.optional("rope_type", rope_type);
   if (rope_type != "split")
-    refuse(what, "rope_type", "is \"" + rope_type + "\": only \"split\" RoPE is implemented");
+    json::fail(what, "rope_type", "is \"" + rope_type + "\": only \"split\" RoPE is implemented");
   if (const json::Json* v = obj.find("frequencies_precision")) {
     // ltx-core: double precision iff the value is "float64"; absent/false means the float32 grid.
     if (*v == "float64") c.double_precision_rope = true;
     else if (*v == "float32") c.double_precision_rope = false;
     else if (*v == false) c.double_precision_rope = false;
-    else refuse(what, "frequencies_precision", "must be \"float64\" or \"float32\"");
+    else json::fail(what, "frequencies_precision", "must be \"float64\" or \"float32\"");
   }
   bool caption_before = false;  // ltx-core's default: a caption projection inside the transformer
   obj.optional("caption_proj_before_connector", caption_before);
   if (!caption_before)
-    refuse(what, "caption_proj_before_connector",
+    json::fail(what, "caption_proj_before_connector",
            "is false or absent: a caption projection inside the transformer (LTX-2 19B) is not implemented");
   bool keyframes = false;
   obj.optional("use_keyframes_abs_pos_embedding", keyframes);
   if (keyframes)
-    refuse(what, "use_keyframes_abs_pos_embedding", "is true: the keyframe embedding (LTX-2.5) is not implemented");
+    json::fail(what, "use_keyframes_abs_pos_embedding", "is true: the keyframe embedding (LTX-2.5) is not implemented");
 
   require_number(obj, "dropout", 0.0, what);
   require_bool(obj, "attention_bias", true, what);
   if (const json::Json* v = obj.find("num_vector_embeds"); v && !v->is_null())
-    refuse(what, "num_vector_embeds", "must be null");
+    json::fail(what, "num_vector_embeds", "must be null");
   require_string(obj, "activation_fn", "gelu-approximate", what);
   require_number(obj, "num_embeds_ada_norm", 1000.0, what);
   require_bool(obj, "use_linear_projection", false, what);
@@ -142,7 +135,7 @@ AVTransformerConfig av_transformer_config_from_json(const json::Json& section, c
   require_bool(obj, "share_ff", false, what);
   require_bool(obj, "av_cross_ada_norm", true, what);
   if (!c.use_middle_indices_grid)
-    refuse(what, "use_middle_indices_grid", "is false: only midpoint positions are implemented (ltx-core requires true)");
+    json::fail(what, "use_middle_indices_grid", "is false: only midpoint positions are implemented (ltx-core requires true)");
 
   positive(c.num_layers, "num_layers", what);
   positive(c.num_attention_heads, "num_attention_heads", what);
@@ -154,28 +147,28 @@ AVTransformerConfig av_transformer_config_from_json(const json::Json& section, c
   positive(c.audio_in_channels, "audio_in_channels", what);
   positive(c.audio_out_channels, "audio_out_channels", what);
   if (c.audio_num_attention_heads != c.num_attention_heads)
-    refuse(what, "audio_num_attention_heads",
+    json::fail(what, "audio_num_attention_heads",
            "differs from num_attention_heads: different video/audio head counts are not supported (ltx-core refuses them)");
   if (c.cross_attention_dim != c.inner_dim())
-    refuse(what, "cross_attention_dim",
+    json::fail(what, "cross_attention_dim",
            "must equal num_attention_heads x attention_head_dim (" + std::to_string(c.inner_dim()) +
                "): the context arrives projected, there is no caption projection");
   if (c.audio_cross_attention_dim != c.audio_inner_dim())
-    refuse(what, "audio_cross_attention_dim",
+    json::fail(what, "audio_cross_attention_dim",
            "must equal audio_num_attention_heads x audio_attention_head_dim (" +
                std::to_string(c.audio_inner_dim()) + ")");
   if (c.positional_embedding_max_pos.size() != 3)
-    refuse(what, "positional_embedding_max_pos", "must have 3 entries (time, height, width)");
+    json::fail(what, "positional_embedding_max_pos", "must have 3 entries (time, height, width)");
   if (c.audio_positional_embedding_max_pos.size() != 1)
-    refuse(what, "audio_positional_embedding_max_pos", "must have 1 entry (time)");
+    json::fail(what, "audio_positional_embedding_max_pos", "must have 1 entry (time)");
   for (int64_t m : c.positional_embedding_max_pos) positive(m, "positional_embedding_max_pos", what);
   positive(c.audio_positional_embedding_max_pos[0], "audio_positional_embedding_max_pos", what);
   if (c.inner_dim() % 2 != 0 || c.audio_inner_dim() % 2 != 0 || c.attention_head_dim % 2 != 0 ||
       c.audio_attention_head_dim % 2 != 0)
-    refuse(what, "attention_head_dim", "head dims must be even (split RoPE)");
-  if (!(c.norm_eps > 0)) refuse(what, "norm_eps", "must be positive");
+    json::fail(what, "attention_head_dim", "head dims must be even (split RoPE)");
+  if (!(c.norm_eps > 0)) json::fail(what, "norm_eps", "must be positive");
   if (!(c.timestep_scale_multiplier != 0))
-    refuse(what, "timestep_scale_multiplier", "must be non-zero");
+    json::fail(what, "timestep_scale_multiplier", "must be non-zero");
   return c;
 }
 

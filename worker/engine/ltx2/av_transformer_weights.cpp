@@ -11,7 +11,6 @@ using ff::layers::Linear;
 using ff::layers::WeightInit;
 using ff::layers::WeightSlot;
 
-constexpr int64_t kTimestepChannels = 256;  // sinusoid width of ltx-core's Timesteps
 constexpr int64_t kFeedForwardMult = 4;
 constexpr int64_t kAVScaleShiftRows = 5;    // 4 scale/shift rows + 1 gate row
 

@@ -38,6 +38,8 @@
 
 namespace ff::ltx2 {
 
+inline constexpr int64_t kTimestepChannels = 256;  // sinusoid width of ltx-core's Timesteps
+
 // ltx-core Attention: q/k RMSNorm weights over the whole inner dim; gate logits optional.
 struct AVAttentionWeights {
   ff::layers::Linear to_q, to_k, to_v, to_out;  // to_out is stored as "to_out.0"

@@ -5,13 +5,6 @@
 #include "worker/engine/runtime/torch_version.hpp"
 
 namespace ff::ltx2 {
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
 
 bool fp8_weights_supported() {
 #if FF_TORCH_AT_LEAST(2, 1)
@@ -30,7 +23,7 @@ void require_fp8_weights() {
 bool is_fp8_cast_linear(const std::string& name) {
   if (name.find("transformer_blocks.") == std::string::npos) return false;
   for (const char* s : {".to_q", ".to_k", ".to_v", ".to_out.0", "ff.net.0.proj", "ff.net.2"})
-    if (ends_with(name, s)) return true;
+    if (name.ends_with(s)) return true;
   return false;
 }
 

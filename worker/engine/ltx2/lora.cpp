@@ -12,10 +12,6 @@ constexpr const char* kPrefix = "diffusion_model.";
 constexpr const char* kSuffixA = ".lora_A.weight";
 constexpr const char* kSuffixB = ".lora_B.weight";
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 bool is_fp8(at::ScalarType t) {
 #if FF_TORCH_AT_LEAST(2, 1)
   return t == at::kFloat8_e4m3fn || t == at::kFloat8_e5m2;
@@ -67,7 +63,7 @@ Lora open_lora(const std::string& path) {
   Lora lora;
   lora.path = path;
   for (const auto& t : file->tensors()) {
-    const bool a = ends_with(t.name, kSuffixA), b = ends_with(t.name, kSuffixB);
+    const bool a = t.name.ends_with(kSuffixA), b = t.name.ends_with(kSuffixB);
     if (t.name.rfind(kPrefix, 0) != 0 || !(a || b))
       throw io::CheckpointError(path + ": key '" + t.name +
                                 "' is not a LoRA factor (expected diffusion_model.<module>.lora_{A,B}.weight)");

@@ -18,10 +18,6 @@ namespace fs = std::filesystem;
 
 constexpr size_t kMaxListed = 12;
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 void require_file(const std::string& path, const std::string& key) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
@@ -58,7 +54,7 @@ FileSummary check_lora(const io::Checkpoint& ck, const std::vector<ComponentInve
   std::map<std::string, const std::vector<int64_t>*> transformer, other;
   for (const auto& c : inv)
     for (const auto& t : c.tensors)
-      if (t.shape.size() == 2 && ends_with(t.name, ".weight"))
+      if (t.shape.size() == 2 && t.name.ends_with(".weight"))
         (c.component == "transformer" ? transformer : other)[t.name] = &t.shape;
 
   std::vector<std::string> problems;
@@ -77,7 +73,7 @@ FileSummary check_lora(const io::Checkpoint& ck, const std::vector<ComponentInve
   const std::string prefix = "diffusion_model.";
   for (const std::string& name : ck.names()) {
     const io::TensorInfo& ti = ck.info(name);
-    const bool is_a = ends_with(name, ".lora_A.weight"), is_b = ends_with(name, ".lora_B.weight");
+    const bool is_a = name.ends_with(".lora_A.weight"), is_b = name.ends_with(".lora_B.weight");
     if (name.rfind(prefix, 0) != 0 || !(is_a || is_b)) {
       problem(ck.file_of(name) + ": unexpected tensor '" + name + "' (expected diffusion_model.<path>.lora_{A,B}.weight)");
       continue;

@@ -1,7 +1,5 @@
 #include "worker/engine/ltx2/published_writer.hpp"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +9,7 @@
 
 #include "worker/engine/io/checkpoint_error.hpp"
 #include "worker/engine/io/safetensors_writer.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 #include "worker/engine/ltx2/audio_decoder.hpp"
 #include "worker/engine/ltx2/av_transformer_weights.hpp"
 #include "worker/engine/ltx2/upsampler.hpp"
@@ -24,19 +23,6 @@ namespace ff::ltx2 {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-uint64_t mix(uint64_t seed, const std::string& name) {
-  uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);  // FNV-1a over the name
-  for (unsigned char ch : name) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 // Weights of fan-in f: normal(0, 1/sqrt(f)); 1-D tensors (biases): zero.
 layers::WeightInit fan_in_init(const std::vector<int64_t>& shape) {
@@ -93,7 +79,7 @@ PlannedFile lora_file(const PlannedFile& ckpt, int64_t rank) {
   for (const auto& t : ckpt.tensors) {
     if (t.name.rfind(prefix + "transformer_blocks.", 0) != 0 || t.shape.size() != 2) continue;
     bool hit = false;
-    for (const char* s : kSuffixes) hit = hit || ends_with(t.name, s);
+    for (const char* s : kSuffixes) hit = hit || t.name.ends_with(s);
     if (!hit) continue;
     const std::string path = "diffusion_model." + t.name.substr(prefix.size(), t.name.size() - prefix.size() - 7);
     const double a_std = 1.0 / std::sqrt(static_cast<double>(t.shape[1]));
@@ -143,7 +129,7 @@ void gemma_files(const PublishedPreset& p, PublishedLayout& l) {
   const ComponentInventory lm = text_encoder_inventory(g, "language_model.model.");
   std::vector<std::vector<PlannedTensor>> groups(1);
   for (const auto& t : lm.tensors) {
-    const bool starts_layer = t.name.find(".layers.") != std::string::npos && ends_with(t.name, "input_layernorm.weight");
+    const bool starts_layer = t.name.find(".layers.") != std::string::npos && t.name.ends_with("input_layernorm.weight");
     if (starts_layer || t.name == "language_model.model.norm.weight") groups.emplace_back();
     groups.back().push_back({t.name, t.shape, at::kBFloat16, {}, ValueRule::kTextSide, true});
   }
@@ -228,7 +214,7 @@ void write_file(const PlannedFile& f, uint64_t seed, const std::string& dir, int
     if (t.rule == ValueRule::kTextSide) {
       v = text::random_tensor(key, t.shape, file_seed, t.dtype, t.gemma_norm_form);
     } else {
-      at::Generator gen = at::detail::createCPUGenerator(mix(file_seed, key));
+      at::Generator gen = layers::tensor_generator(file_seed, key);
       layers::WeightSlot s{key, t.shape, t.init, nullptr};
       v = layers::random_tensor(s, gen).to(t.dtype);
     }

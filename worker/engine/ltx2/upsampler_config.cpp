@@ -5,14 +5,6 @@
 #include "common/json_fields.hpp"
 
 namespace ff::ltx2 {
-namespace {
-
-// Errors read "<what>.<key>: <problem>" like json::Fields' own.
-[[noreturn]] void refuse(const std::string& what, const std::string& key, const std::string& msg) {
-  json::fail(json::join(what, key), msg);
-}
-
-}  // namespace
 
 UpsamplerConfig upsampler_config_from_json(const json::Json& config, const std::string& what) {
   const json::Fields o(config, what);
@@ -23,10 +15,10 @@ UpsamplerConfig upsampler_config_from_json(const json::Json& config, const std::
     if (!k.empty() && k[0] == '_') continue;  // diffusers bookkeeping (_class_name, _diffusers_version)
     bool known = false;
     for (const char* n : kKnown) known = known || k == n;
-    if (!known) refuse(what, k, "is unknown to the LTX-2 latent upsampler");
+    if (!known) json::fail(what, k, "is unknown to the LTX-2 latent upsampler");
   }
   if (const json::Json* cls = o.find("_class_name"); cls && *cls != "LatentUpsampler")
-    refuse(what, "_class_name", "must be \"LatentUpsampler\"");
+    json::fail(what, "_class_name", "must be \"LatentUpsampler\"");
 
   UpsamplerConfig c;
   int64_t dims = 3;
@@ -40,15 +32,15 @@ UpsamplerConfig upsampler_config_from_json(const json::Json& config, const std::
   const bool temporal = o.get_or<bool>("temporal_upsample", false);
   c.rational_resampler = o.get_or<bool>("rational_resampler", false);
 
-  if (c.in_channels <= 0) refuse(what, "in_channels", "must be positive");
+  if (c.in_channels <= 0) json::fail(what, "in_channels", "must be positive");
   if (c.mid_channels <= 0 || c.mid_channels % 32 != 0)
-    refuse(what, "mid_channels", "must be a positive multiple of 32 (GroupNorm with 32 groups), got " +
+    json::fail(what, "mid_channels", "must be a positive multiple of 32 (GroupNorm with 32 groups), got " +
                                      std::to_string(c.mid_channels));
-  if (c.num_blocks_per_stage < 0) refuse(what, "num_blocks_per_stage", "must not be negative");
-  if (dims != 3) refuse(what, "dims", "must be 3 (only the 3-D upsampler is implemented), got " + std::to_string(dims));
-  if (temporal) refuse(what, "temporal_upsample", "must be false (temporal upsampling is not implemented)");
-  if (!spatial) refuse(what, "spatial_upsample", "must be true (only the spatial upsampler is implemented)");
-  if (scale != 2.0) refuse(what, "spatial_scale", "must be 2.0 (only x2 is implemented), got " + std::to_string(scale));
+  if (c.num_blocks_per_stage < 0) json::fail(what, "num_blocks_per_stage", "must not be negative");
+  if (dims != 3) json::fail(what, "dims", "must be 3 (only the 3-D upsampler is implemented), got " + std::to_string(dims));
+  if (temporal) json::fail(what, "temporal_upsample", "must be false (temporal upsampling is not implemented)");
+  if (!spatial) json::fail(what, "spatial_upsample", "must be true (only the spatial upsampler is implemented)");
+  if (scale != 2.0) json::fail(what, "spatial_scale", "must be 2.0 (only x2 is implemented), got " + std::to_string(scale));
   return c;
 }
 

@@ -9,15 +9,10 @@
 namespace ff::ltx2 {
 namespace {
 
-// Errors read "<what>.<key>: <problem>" like json::Fields' own.
-[[noreturn]] void refuse(const std::string& what, const std::string& key, const std::string& msg) {
-  json::fail(json::join(what, key), msg);
-}
-
 int64_t positive(const json::Fields& o, std::string_view key, int64_t fallback) {
   int64_t v = fallback;
   o.optional(key, v);
-  if (v < 1) refuse(o.path(), std::string(key), "must be >= 1, got " + std::to_string(v));
+  if (v < 1) json::fail(o.path(), std::string(key), "must be >= 1, got " + std::to_string(v));
   return v;
 }
 
@@ -39,10 +34,10 @@ VideoDecoderBlock parse_block(const json::Json& entry, const std::string& what) 
   VideoDecoderBlock b;
   if (name == "res_x") {
     p.allow_only({"num_layers", "inject_noise"});
-    if (p.get_or<bool>("inject_noise", false)) refuse(w, "inject_noise", "true is not supported (LTX-2.3 has no noise injection)");
+    if (p.get_or<bool>("inject_noise", false)) json::fail(w, "inject_noise", "true is not supported (LTX-2.3 has no noise injection)");
     b.kind = VideoDecoderBlockKind::kResX;
     const int64_t n = p.required<int64_t>("num_layers");
-    if (n < 0) refuse(w, "num_layers", "must be >= 0");
+    if (n < 0) json::fail(w, "num_layers", "must be >= 0");
     b.num_layers = n;
     return b;
   }
@@ -50,7 +45,7 @@ VideoDecoderBlock parse_block(const json::Json& entry, const std::string& what) 
     // ltx-core's int form turns into {"num_layers": n}, which its upsamplers ignore.
     p.allow_only({"multiplier", "residual", "num_layers"});
     if (p.get_or<bool>("residual", false) && name == "compress_all")
-      refuse(w, "residual", "true is not supported (LTX-2.3's decoder has no residual upsampling)");
+      json::fail(w, "residual", "true is not supported (LTX-2.3's decoder has no residual upsampling)");
     b.kind = name == "compress_time"    ? VideoDecoderBlockKind::kCompressTime
              : name == "compress_space" ? VideoDecoderBlockKind::kCompressSpace
                                         : VideoDecoderBlockKind::kCompressAll;
@@ -107,22 +102,22 @@ VideoDecoderConfig video_decoder_config_from_json(const json::Json& vae, const s
   std::string cls = "CausalVideoAutoencoder";
   o.optional("_class_name", cls);
   if (cls != "CausalVideoAutoencoder")
-    refuse(what, "_class_name", "'" + cls + "' is not supported (only the convolutional CausalVideoAutoencoder)");
+    json::fail(what, "_class_name", "'" + cls + "' is not supported (only the convolutional CausalVideoAutoencoder)");
   if (const json::Json* d = o.find("dims"); d && !(d->is_number_integer() && *d == 3))
-    refuse(what, "dims", "must be 3 (3-D convolutions), got " + d->dump());
+    json::fail(what, "dims", "must be 3 (3-D convolutions), got " + d->dump());
   std::string norm = "pixel_norm";
   o.optional("norm_layer", norm);
-  if (norm != "pixel_norm") refuse(what, "norm_layer", "'" + norm + "' is not supported (only pixel_norm)");
-  if (o.get_or<bool>("causal_decoder", false)) refuse(what, "causal_decoder", "true is not supported");
+  if (norm != "pixel_norm") json::fail(what, "norm_layer", "'" + norm + "' is not supported (only pixel_norm)");
+  if (o.get_or<bool>("causal_decoder", false)) json::fail(what, "causal_decoder", "true is not supported");
   if (!o.has("timestep_conditioning"))
-    refuse(what, "timestep_conditioning", "is missing (ltx-core then defaults to true, which is not supported)");
+    json::fail(what, "timestep_conditioning", "is missing (ltx-core then defaults to true, which is not supported)");
   if (o.required<bool>("timestep_conditioning"))
-    refuse(what, "timestep_conditioning", "true is not supported (LTX-2.3's decoder is unconditioned)");
+    json::fail(what, "timestep_conditioning", "true is not supported (LTX-2.3's decoder is unconditioned)");
   std::string pad;
   if (!o.has("spatial_padding_mode"))
-    refuse(what, "spatial_padding_mode", "is missing (ltx-core then defaults to 'reflect', which is not supported)");
+    json::fail(what, "spatial_padding_mode", "is missing (ltx-core then defaults to 'reflect', which is not supported)");
   o.optional("spatial_padding_mode", pad);
-  if (pad != "zeros") refuse(what, "spatial_padding_mode", "'" + pad + "' is not supported (only 'zeros')");
+  if (pad != "zeros") json::fail(what, "spatial_padding_mode", "'" + pad + "' is not supported (only 'zeros')");
 
   VideoDecoderConfig c;
   c.latent_channels = positive(o, "latent_channels", 128);
@@ -130,7 +125,7 @@ VideoDecoderConfig video_decoder_config_from_json(const json::Json& vae, const s
   c.patch_size = positive(o, "patch_size", 4);
   c.base_channels = positive(o, "decoder_base_channels", 128);
   const json::Json* list = o.find("decoder_blocks");
-  if (list && !list->is_array()) refuse(what, "decoder_blocks", "must be an array");
+  if (list && !list->is_array()) json::fail(what, "decoder_blocks", "must be an array");
   if (list) {
     for (size_t i = list->size(); i-- > 0;)
       c.blocks.push_back(parse_block((*list)[i], o.path("decoder_blocks") + "[" + std::to_string(i) + "]"));
@@ -142,7 +137,7 @@ VideoDecoderConfig video_decoder_config_from_json(const json::Json& vae, const s
     if (b.is_upsample()) {
       const int64_t prod = b.stride_t * b.stride_s * b.stride_s;
       if ((ch * prod) % b.multiplier != 0 || ch % b.multiplier != 0)
-        refuse(what, "decoder_blocks", "block up_blocks." + std::to_string(i) + ": " + std::to_string(ch) +
+        json::fail(what, "decoder_blocks", "block up_blocks." + std::to_string(i) + ": " + std::to_string(ch) +
                                            " channels are not divisible by multiplier " + std::to_string(b.multiplier));
       ch = ch / b.multiplier;
     }

@@ -7,16 +7,11 @@
 namespace ff::ltx2 {
 namespace {
 
-// Errors read "<what>.<key>: <problem>" like json::Fields' own.
-[[noreturn]] void refuse(const std::string& what, const std::string& key, const std::string& msg) {
-  json::fail(json::join(what, key), msg);
-}
-
 // ltx-core's check_config_value: the key must be present and equal.
 void require_string(const json::Fields& o, const std::string& key, const std::string& want) {
   const json::Json* v = o.find(key);
   if (!v || !v->is_string() || v->get<std::string>() != want)
-    refuse(o.path(), key, "must be \"" + want + "\" (only BigVGAN v2 AMP1 with SnakeBeta is implemented)");
+    json::fail(o.path(), key, "must be \"" + want + "\" (only BigVGAN v2 AMP1 with SnakeBeta is implemented)");
 }
 
 BigVganConfig bigvgan_from_json(const json::Fields& o, bool bwe) {
@@ -33,7 +28,7 @@ BigVganConfig bigvgan_from_json(const json::Fields& o, bool bwe) {
   require_string(o, "resblock", "AMP1");
   require_string(o, "activation", "snakebeta");
   const json::Json* stereo = o.find("stereo");
-  if (!stereo || !stereo->is_boolean() || !stereo->get<bool>()) refuse(what, "stereo", "must be true");
+  if (!stereo || !stereo->is_boolean() || !stereo->get<bool>()) json::fail(what, "stereo", "must be true");
   o.get_or<bool>("apply_final_activation", true);  // type-checked, ignored (see header)
 
   BigVganConfig c;
@@ -46,25 +41,25 @@ BigVganConfig bigvgan_from_json(const json::Fields& o, bool bwe) {
   c.use_tanh_at_final = o.get_or<bool>("use_tanh_at_final", true);
   c.use_bias_at_final = o.get_or<bool>("use_bias_at_final", true);
 
-  if (c.upsample_rates.empty()) refuse(what, "upsample_rates", "must not be empty");
+  if (c.upsample_rates.empty()) json::fail(what, "upsample_rates", "must not be empty");
   if (c.upsample_kernel_sizes.size() != c.upsample_rates.size())
-    refuse(what, "upsample_kernel_sizes", "must have one entry per upsample rate");
+    json::fail(what, "upsample_kernel_sizes", "must have one entry per upsample rate");
   for (size_t i = 0; i < c.upsample_rates.size(); ++i) {
-    if (c.upsample_rates[i] <= 0) refuse(what, "upsample_rates", "must be positive");
+    if (c.upsample_rates[i] <= 0) json::fail(what, "upsample_rates", "must be positive");
     if (c.upsample_kernel_sizes[i] < c.upsample_rates[i])
-      refuse(what, "upsample_kernel_sizes", "must not be smaller than the upsample rate");
+      json::fail(what, "upsample_kernel_sizes", "must not be smaller than the upsample rate");
   }
   if (c.upsample_initial_channel <= 0 || c.final_channels() < 1)
-    refuse(what, "upsample_initial_channel", "must stay >= 1 after halving once per upsample stage");
-  if (c.resblock_kernel_sizes.empty()) refuse(what, "resblock_kernel_sizes", "must not be empty");
+    json::fail(what, "upsample_initial_channel", "must stay >= 1 after halving once per upsample stage");
+  if (c.resblock_kernel_sizes.empty()) json::fail(what, "resblock_kernel_sizes", "must not be empty");
   if (c.resblock_dilation_sizes.size() != c.resblock_kernel_sizes.size())
-    refuse(what, "resblock_dilation_sizes", "must have one entry per resblock kernel size");
+    json::fail(what, "resblock_dilation_sizes", "must have one entry per resblock kernel size");
   for (int64_t k : c.resblock_kernel_sizes)
-    if (k <= 0 || k % 2 == 0) refuse(what, "resblock_kernel_sizes", "must be odd and positive");
+    if (k <= 0 || k % 2 == 0) json::fail(what, "resblock_kernel_sizes", "must be odd and positive");
   for (const auto& d : c.resblock_dilation_sizes) {
-    if (d.size() != 3) refuse(what, "resblock_dilation_sizes", "entries must hold 3 dilations (AMPBlock1)");
+    if (d.size() != 3) json::fail(what, "resblock_dilation_sizes", "entries must hold 3 dilations (AMPBlock1)");
     for (int64_t x : d)
-      if (x <= 0) refuse(what, "resblock_dilation_sizes", "must be positive");
+      if (x <= 0) json::fail(what, "resblock_dilation_sizes", "must be positive");
   }
   return c;
 }
@@ -108,13 +103,13 @@ VocoderConfig vocoder_config_from_json(const json::Json& section, const std::str
   c.hop_length = b.required<int64_t>("hop_length");
   c.n_fft = b.required<int64_t>("n_fft");
   c.num_mels = b.required<int64_t>("num_mels");
-  if (c.input_sampling_rate <= 0) refuse(bw, "input_sampling_rate", "must be positive");
+  if (c.input_sampling_rate <= 0) json::fail(bw, "input_sampling_rate", "must be positive");
   if (c.output_sampling_rate < c.input_sampling_rate || c.output_sampling_rate % c.input_sampling_rate != 0)
-    refuse(bw, "output_sampling_rate", "must be a multiple of input_sampling_rate");
-  if (c.hop_length <= 0) refuse(bw, "hop_length", "must be positive");
-  if (c.n_fft <= 0) refuse(bw, "n_fft", "must be positive");
+    json::fail(bw, "output_sampling_rate", "must be a multiple of input_sampling_rate");
+  if (c.hop_length <= 0) json::fail(bw, "hop_length", "must be positive");
+  if (c.n_fft <= 0) json::fail(bw, "n_fft", "must be positive");
   if (c.num_mels != VocoderConfig::kMelBins)
-    refuse(bw, "num_mels", "must be 64 (the BWE generator reads 2 x 64 mel channels), got " + std::to_string(c.num_mels));
+    json::fail(bw, "num_mels", "must be 64 (the BWE generator reads 2 x 64 mel channels), got " + std::to_string(c.num_mels));
   return c;
 }
 

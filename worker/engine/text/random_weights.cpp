@@ -1,7 +1,5 @@
 #include "worker/engine/text/random_weights.hpp"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +9,7 @@
 
 #include "worker/engine/io/checkpoint_error.hpp"
 #include "worker/engine/io/safetensors_writer.hpp"
+#include "worker/engine/layers/weight_spec.hpp"
 #include "worker/engine/text/embeddings_processor.hpp"
 #include "worker/engine/text/gemma_weights.hpp"
 
@@ -19,19 +18,6 @@ namespace ff::text {
 namespace fs = std::filesystem;
 
 namespace {
-
-uint64_t name_seed(uint64_t seed, const std::string& name) {
-  uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);  // FNV-1a over the name
-  for (unsigned char ch : name) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 json::Json processor_keys(int64_t heads, int64_t head_dim, int64_t audio_heads, int64_t audio_head_dim,
                           int64_t connector_layers) {
@@ -112,14 +98,14 @@ TextPreset text_preset(const std::string& name) {
 
 at::Tensor random_tensor(const std::string& name, at::IntArrayRef shape, uint64_t seed, at::ScalarType dtype,
                          bool gemma_norm_form) {
-  at::Generator gen = at::detail::createCPUGenerator(name_seed(seed, name));
+  at::Generator gen = layers::tensor_generator(seed, name);
   auto f32 = at::TensorOptions().dtype(at::kFloat);
   at::Tensor t;
   if (name.find("embed_tokens") != std::string::npos) {
     t = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(shape.back())), shape, gen, f32);
-  } else if (ends_with(name, "learnable_registers")) {
+  } else if (name.ends_with("learnable_registers")) {
     t = at::rand(shape, gen, f32) * 2 - 1;
-  } else if (ends_with(name, ".bias")) {
+  } else if (name.ends_with(".bias")) {
     t = at::normal(0.0, 0.02, shape, gen, f32);
   } else if (shape.size() == 1) {  // norm weights
     t = gemma_norm_form ? at::normal(0.0, 0.1, shape, gen, f32) : at::normal(1.0, 0.1, shape, gen, f32);
