@@ -105,7 +105,7 @@ function(_ff_includes_torch file out)
 endfunction()
 
 # ff_use_pch(<target>): when the target links libtorch, its sources that include ATen get
-# ff_pch_torch; the others, and torch-free targets, none. Call it after the target's
+# ff_pch_torch (with unity builds: every batch); the others, and torch-free targets, none. Call it after the target's
 # target_link_libraries (and after any target_sources).
 function(ff_use_pch target)
   if(NOT TARGET ff_pch_torch)
@@ -116,6 +116,9 @@ function(ff_use_pch target)
     return()
   endif()
   target_precompile_headers(${target} REUSE_FROM ff_pch_torch)
+  if(CMAKE_UNITY_BUILD)
+    return()  # a unity batch loads the header once for all its files (cmake/unity.cmake)
+  endif()
   get_target_property(srcs ${target} SOURCES)
   get_target_property(srcdir ${target} SOURCE_DIR)
   foreach(src IN LISTS srcs)

@@ -1,4 +1,4 @@
-# ff_dispatcher_metrics (owner: observability): the dispatcher's /metrics (dispatcher/metrics.hpp).
+# ff_dispatcher_metrics: the dispatcher's /metrics (dispatcher/metrics.hpp).
 # Own library so tests/worker/metrics can check ops/ names against it without the whole dispatcher.
 add_library(ff_dispatcher_metrics STATIC ${CMAKE_CURRENT_LIST_DIR}/metrics.cpp)
 target_include_directories(ff_dispatcher_metrics PUBLIC ${PROJECT_SOURCE_DIR})

@@ -1,6 +1,5 @@
 // unit: the clip file (common/clip_file.hpp): round trips with and without audio, the incremental
 // writer, and a named error for every kind of bad file; nothing stays behind a failed write.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdlib>

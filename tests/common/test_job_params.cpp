@@ -2,7 +2,6 @@
 // msgpack map holds exactly the table's keys, member types match the kinds), its defaults are
 // the LTX-2.3 reference's, every rule rejects with the message the schema's trigger writes, and
 // decode() turns a params JSON into JobParams. (Agreement with the schema: test_pg_params.)
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <set>

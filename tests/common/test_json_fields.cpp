@@ -1,6 +1,5 @@
 // Unit tests for common/json_fields: what parse() refuses (on top of nlohmann-json) and the
 // strict readers' errors, which name the key path.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <limits>

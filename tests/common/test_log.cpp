@@ -1,5 +1,4 @@
 // unit: the one log format (common/log.hpp): logfmt fields, quoting, levels, journald prefixes.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdlib>

@@ -1,5 +1,4 @@
 // unit: common/pg_array (PostgreSQL array literals, the one implementation).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <optional>

@@ -3,7 +3,6 @@
 // protocol produced when the structs carried MSGPACK_DEFINE_MAP (recorded from that code), and
 // decode() of those bytes must give the sample back (re-encoding it gives the same bytes).
 // A failure here means the wire format changed: peers of another build would misread it.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

@@ -1,5 +1,4 @@
 // unit: common/utf8 (the one UTF-8 check for strings bound for PostgreSQL text).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

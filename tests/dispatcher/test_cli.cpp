@@ -1,7 +1,6 @@
 // unit: the command line of framefarm-dispatcher (dispatcher/cli.hpp) and the decoding of
 // `serve` flags (dispatcher/config.hpp): flags per command, values and ranges, exit codes,
 // help text, the URL password refusal. No database, no sockets.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <unistd.h>

@@ -1,6 +1,5 @@
 // unit: backoff, connection timeouts, scheduler, registry, protocol, CURVE key files. (Array
 // literals and UTF-8 sanitising: tests/common.) No I/O. (Command line and serve flags: test_cli.cpp.)
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

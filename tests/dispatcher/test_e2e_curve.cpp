@@ -2,7 +2,6 @@
 // an authorized worker (the real worker/dispatcher_session.hpp) runs a job; an unauthenticated
 // client, an unknown key and a valid key claiming another worker's name get nothing; the
 // authorized-keys file is reloaded without a restart.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <fstream>

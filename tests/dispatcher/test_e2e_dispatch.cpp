@@ -1,7 +1,6 @@
 // e2e: real `framefarm-dispatcher serve` processes on loopback with simulated workers:
 // two dispatchers against one database never dispatch a job twice; garbage frames are logged and
 // dropped while the dispatcher keeps serving; SIGTERM exits 0.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

@@ -3,7 +3,6 @@
 // peers that connect and never start the CURVE handshake do not lock an authorized worker out
 // (the dispatcher raises its soft limit to the hard one), and every one of them is disconnected
 // by the dispatcher once the handshake timeout passes.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>

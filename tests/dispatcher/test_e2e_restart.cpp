@@ -1,7 +1,6 @@
 // e2e: a dispatcher's kill -9 and restart on the same endpoint loses no finished work. The worker
 // side is the real worker/dispatcher_session.hpp (driven by hand, as the supervisor drives it);
 // the dispatchers are real `framefarm-dispatcher serve` processes.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <set>

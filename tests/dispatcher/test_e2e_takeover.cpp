@@ -4,7 +4,6 @@
 // after 60 s), and its idle worker runs them. Prints the rescue times (not asserted). A worker
 // that knows both dispatchers (the real worker/dispatcher_session.hpp) fails over to the live one
 // first, which adopts its running job: it keeps running and is not run again.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdio>

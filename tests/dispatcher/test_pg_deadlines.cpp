@@ -2,7 +2,6 @@
 // job's deadline_ms, else its model's row in framefarm.model_deadlines, else the dispatcher's
 // --job-deadline-ms; bad values are refused when written, with a message naming the value.
 // Assertions are on states, messages and which jobs get a Cancel (never on durations).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "tests/dispatcher/dispatcher_env.hpp"

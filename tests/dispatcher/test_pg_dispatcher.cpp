@@ -1,7 +1,6 @@
 // pg: the dispatcher against a real PostgreSQL and real ZeroMQ, in-process: claim/lease/epoch
 // fencing, progress, results, hand-back, cancel, retry. (Rescue: test_pg_rescue.cpp; routing,
 // the embedding cache, the workers table, CLI and media: test_pg_routing.cpp.)
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

@@ -2,7 +2,6 @@
 // liveness while SQL is blocked by a table lock, no claim storm toward a vanished worker,
 // per-job deadlines, results accepted across a dispatcher restart, fast rescue of a dead worker's
 // jobs. Assertions are on counts and states (never on how long something took).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

@@ -3,7 +3,6 @@
 // INSERT trigger, the C++ check and `submit`'s flag check accept or reject alike, with the same
 // message; the default negative prompt is the reference's; migration 003 rewrites old rows; the
 // dispatcher's claim decodes params (and ends a row with bad params dead as bad_input).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

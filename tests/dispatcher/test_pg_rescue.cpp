@@ -1,7 +1,6 @@
 // pg: rescue, in-process against a real PostgreSQL and real ZeroMQ: a silent worker is dead
 // (started jobs retried at once in their place, unstarted ones back unused), expired leases of a
 // dead dispatcher, stop (the SIGTERM path), a database restart.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

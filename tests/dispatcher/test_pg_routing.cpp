@@ -1,6 +1,5 @@
 // pg: where jobs go and what is recorded, in-process against a real PostgreSQL and real ZeroMQ:
 // cache-aware grouping, model routing, the workers table and the CLI, result.media.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

@@ -1,6 +1,5 @@
 // pg: migrations, the jobs table's rules (each rejected INSERT with its message), state enum
 // parity with common/job_state.hpp, the submitter role.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

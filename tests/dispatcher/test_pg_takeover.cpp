@@ -5,7 +5,6 @@
 // played here by rows and a held lock (a real kill -9 is tests/dispatcher/test_e2e_takeover.cpp);
 // the dispatchers that judge them are real, in-process. Assertions are on states, attempts,
 // owners and epochs, never on how long something took.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

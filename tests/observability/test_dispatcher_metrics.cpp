@@ -1,7 +1,6 @@
 // pg: the dispatcher's /metrics (dispatcher/metrics.hpp) against a throwaway cluster: queue depth
 // by state and model, oldest claimable job, workers by status, per-job end-to-end latency counted
 // once per job, user errors apart; and the real HTTP endpoint with its refresh thread.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <chrono>

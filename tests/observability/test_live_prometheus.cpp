@@ -2,7 +2,6 @@
 // worker metrics endpoint (WorkerMetrics, fed as the supervisor feeds it) and loads the alert
 // rules. Every alert rule must evaluate with health "ok", every dashboard query must evaluate,
 // and every dashboard panel must return data.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <netinet/in.h>
