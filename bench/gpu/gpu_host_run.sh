@@ -37,12 +37,11 @@ rm -f "$b/CMakeCache.txt"  # pkg-config results are cached: re-check them every 
 cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH//:/;}" \
   -DFF_PROMTOOL=/bin/true -DFF_PROMETHEUS=/bin/true >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
 grep -i "framefarm:" "$out/configure.log"
-ltx2_tests="test_ltx2_av_transformer test_ltx2_sampling test_ltx2_pipelines test_ltx2_upsampler test_ltx2_lora
-            test_ltx2_fp8 test_ltx2_video_decoder test_ltx2_audio test_ltx2_model_files test_app_av_stage"
+ltx2_tests="test_ltx2_unit test_app_unit"
 targets=""
 for s in $steps; do
   case $s in
-    tests) targets="$targets test_streaming_gpu test_streaming_plan test_text_gpu $ltx2_tests" ;;
+    tests) targets="$targets test_streaming_gpu test_runtime_unit test_text_gpu $ltx2_tests" ;;
     encode) targets="$targets ff_bench_encode" ;;
     ltx23) targets="$targets ff_bench_ltx23" ;;
     ltx23job) targets="$targets ff_bench_ltx23_job" ;;
@@ -61,7 +60,7 @@ for s in $steps; do
       echo "== gpu tests"
       timeout 300 "$b/tests/worker/engine/encode/test_streaming_gpu" >"$out/gpu_tests.log" 2>&1
       echo "rc=$?"; tail -3 "$out/gpu_tests.log"
-      timeout 120 "$b/tests/worker/engine/runtime/test_streaming_plan" 2>&1 | tail -2
+      timeout 120 "$b/tests/worker/engine/runtime/test_runtime_unit" 2>&1 | tail -2
       timeout 300 "$b/tests/worker/engine/text/test_text_gpu" >"$out/text_gpu.log" 2>&1
       echo "text gpu rc=$?"; tail -3 "$out/text_gpu.log"
       echo "== LTX-2.3 parity and engine unit tests on libtorch 2.x (CPU tensors)"

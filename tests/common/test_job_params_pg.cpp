@@ -18,6 +18,7 @@
 #include "common/protocol.hpp"
 #include "dispatcher/cli.hpp"
 #include "dispatcher/migrate.hpp"
+#include "tests/dispatcher/dispatcher_env.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 namespace params = ff::params;
@@ -26,21 +27,11 @@ using ff::dispatcher::parse_cli;
 
 namespace {
 
-ff::test::PgCluster& cluster() {
-  static ff::test::PgCluster c;
-  static const bool migrated = [] {
-    ff::dispatcher::migrate(c.url(), ff::dispatcher::default_schema_dir());
-    return true;
-  }();
-  (void)migrated;
-  return c;
-}
-
 // INSERT of one job with `column` = `value` (text, cast by PostgreSQL): "ACCEPTED"; for a
 // check_violation (SQLSTATE 23514: a CHECK constraint, or the INSERT trigger's readable refusal
 // of the same rule) "CHECK " + the constraint's name or the message; else the error's first line.
 std::string insert_with(const std::string& column, const std::string& value) {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);  // rolled back
   const std::string prompt = column == "prompt" ? "" : ", prompt";
   try {
@@ -89,7 +80,7 @@ const char* value_name(params::Kind k) {
 }  // namespace
 
 TEST_CASE("integer columns: the schema's CHECK bounds and DEFAULT are job_params' and submit's") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   const auto row = tx.exec1("INSERT INTO framefarm.jobs (prompt) VALUES ('p') RETURNING priority, max_attempts");
   const auto defaults = parse_cli({"submit", "p"}).submit;
@@ -149,7 +140,7 @@ TEST_CASE("text columns: the schema's byte bounds are job_params' and submit's")
 }
 
 TEST_CASE("params defaults: framefarm.job_param_keys, the protocol's JobParams{} and submit --help agree") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   const std::string help = ff::dispatcher::cli_help("submit");
   const auto empty = params::decode("{}");  // what a job without params runs with

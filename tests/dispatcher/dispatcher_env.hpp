@@ -17,6 +17,18 @@
 
 namespace ff::test {
 
+// One throwaway cluster for the whole test process, migrated on first use: for files whose cases
+// share a database (DispatcherEnv gives a case its own). Destroyed at exit.
+inline PgCluster& migrated_cluster() {
+  static PgCluster c;
+  static const bool migrated = [] {
+    dispatcher::migrate(c.url(), dispatcher::default_schema_dir());
+    return true;
+  }();
+  (void)migrated;
+  return c;
+}
+
 // A Dispatcher serving on its own thread until destroyed (stop flag, then join).
 class RunningDispatcher {
  public:

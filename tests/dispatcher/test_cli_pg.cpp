@@ -10,22 +10,13 @@
 
 #include "dispatcher/cli.hpp"
 #include "dispatcher/migrate.hpp"
+#include "tests/dispatcher/dispatcher_env.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using namespace ff::dispatcher;
 using Json = nlohmann::ordered_json;
 
 namespace {
-
-ff::test::PgCluster& cluster() {
-  static ff::test::PgCluster c;
-  static const bool migrated = [] {
-    migrate(c.url(), default_schema_dir());
-    return true;
-  }();
-  (void)migrated;
-  return c;
-}
 
 struct Run {
   int rc;
@@ -34,7 +25,7 @@ struct Run {
 
 Run cli(std::vector<std::string> args) {
   args.push_back("--database");
-  args.push_back(cluster().url());
+  args.push_back(ff::test::migrated_cluster().url());
   std::ostringstream out, err;
   const int rc = cli_main(args, out, err);
   return {rc, out.str(), err.str()};
@@ -43,7 +34,7 @@ Run cli(std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("status, list: every job column by name, in text and JSON") {
-  pqxx::connection c(cluster().url());
+  pqxx::connection c(ff::test::migrated_cluster().url());
   pqxx::work tx(c);
   const int64_t id = tx.exec1(
                            "INSERT INTO framefarm.jobs (prompt, negative_prompt, model, params, priority, "
@@ -105,7 +96,7 @@ TEST_CASE("status, list: every job column by name, in text and JSON") {
 }
 
 TEST_CASE("workers: every worker column by name, in text and JSON") {
-  pqxx::connection c(cluster().url());
+  pqxx::connection c(ff::test::migrated_cluster().url());
   pqxx::work tx(c);
   tx.exec(
       "INSERT INTO framefarm.workers (worker_id, dispatcher_id, status, gpu_name, model, vram_total_bytes, "
@@ -147,7 +138,7 @@ TEST_CASE("workers: every worker column by name, in text and JSON") {
 }
 
 TEST_CASE("cancel and retry report the state they read") {
-  pqxx::connection c(cluster().url());
+  pqxx::connection c(ff::test::migrated_cluster().url());
   pqxx::work tx(c);
   const int64_t id = tx.exec1("INSERT INTO framefarm.jobs (prompt) VALUES ('p') RETURNING id")[0].as<int64_t>();
   tx.commit();

@@ -14,7 +14,7 @@ using namespace ff;
 using namespace std::chrono_literals;
 
 namespace {
-std::unique_ptr<test::Process> start_dispatcher(const test::DispatcherEnv& env, const std::string& id,
+std::unique_ptr<test::Process> start_on_free_port(const test::DispatcherEnv& env, const std::string& id,
                                                 std::string& endpoint) {
   int port = test::free_tcp_port();
   endpoint = "tcp://127.0.0.1:" + std::to_string(port);
@@ -27,8 +27,8 @@ std::unique_ptr<test::Process> start_dispatcher(const test::DispatcherEnv& env, 
 TEST_CASE("two dispatchers against one database never dispatch a job twice") {
   test::DispatcherEnv env;
   std::string ep1, ep2;
-  auto d1 = start_dispatcher(env, "dA", ep1);
-  auto d2 = start_dispatcher(env, "dB", ep2);
+  auto d1 = start_on_free_port(env, "dA", ep1);
+  auto d2 = start_on_free_port(env, "dB", ep2);
   test::SimOptions opt;
   opt.workers = 3;
   opt.slots = 4;
@@ -65,7 +65,7 @@ TEST_CASE("two dispatchers against one database never dispatch a job twice") {
 TEST_CASE("malformed and garbage frames are logged and dropped, the dispatcher keeps serving") {
   test::DispatcherEnv env;
   std::string ep;
-  auto d = start_dispatcher(env, "dG", ep);
+  auto d = start_on_free_port(env, "dG", ep);
   {
     test::SimWorker raw(env.ctx, ep);
     raw.send_raw("");

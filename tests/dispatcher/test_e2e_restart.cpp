@@ -14,7 +14,7 @@ using namespace ff;
 using namespace std::chrono_literals;
 
 namespace {
-std::unique_ptr<test::Process> start_dispatcher(const test::DispatcherEnv& env, const std::string& id,
+std::unique_ptr<test::Process> start_quick_beats(const test::DispatcherEnv& env, const std::string& id,
                                                 const std::string& endpoint,
                                                 std::vector<std::string> extra = {}) {
   std::vector<std::string> argv{FF_DISPATCHER_BIN, "serve", "--database", env.pg.url(), "--bind", endpoint,
@@ -61,7 +61,7 @@ struct Pump {
 TEST_CASE("kill -9 of a dispatcher, restarted on the same endpoint: held jobs kept, finished results applied, nothing run twice") {
   test::DispatcherEnv env;
   const std::string ep = "tcp://127.0.0.1:" + std::to_string(test::free_tcp_port());
-  auto d1 = start_dispatcher(env, "d-first", ep);
+  auto d1 = start_quick_beats(env, "d-first", ep);
   int64_t a = std::stoll(env.q("INSERT INTO framefarm.jobs (prompt, priority) VALUES ('a', 2) RETURNING id"));
   int64_t b = std::stoll(env.q("INSERT INTO framefarm.jobs (prompt, priority) VALUES ('b', 1) RETURNING id"));
   worker::DispatcherSession s(env.ctx, ep, 100);
@@ -87,7 +87,7 @@ TEST_CASE("kill -9 of a dispatcher, restarted on the same endpoint: held jobs ke
   ra.output_path = "/out/a.mp4";
   s.send(ra);
   CHECK(s.held().size() == 1);
-  auto d2 = start_dispatcher(env, "d-second", ep);
+  auto d2 = start_quick_beats(env, "d-second", ep);
   // The restarted dispatcher does not know the connection: it asks the session to register
   // again; the session re-announces b and re-sends a's result.
   REQUIRE(pump.until([&] {
@@ -150,7 +150,7 @@ TEST_CASE("kill -9 of a dispatcher with the default id (host:port, stable): its 
   test::DispatcherEnv env;
   const std::string ep = "tcp://127.0.0.1:" + std::to_string(test::free_tcp_port());
   const std::vector<std::string> slow_expiry{"--lease-timeout-ms", "600000"};  // 10 minutes
-  auto d1 = start_dispatcher(env, "", ep, slow_expiry);
+  auto d1 = start_quick_beats(env, "", ep, slow_expiry);
   int64_t a = std::stoll(env.q("INSERT INTO framefarm.jobs (prompt) VALUES ('orphan') RETURNING id"));
   {
     test::SimWorker gone(env.ctx, ep);
@@ -164,7 +164,7 @@ TEST_CASE("kill -9 of a dispatcher with the default id (host:port, stable): its 
   CHECK(owner.size() > port.size());
   CHECK(owner.substr(owner.size() - port.size()) == port);  // <hostname>:<port>
   CHECK(env.q("SELECT state FROM framefarm.jobs WHERE id = " + std::to_string(a)) == "leased");
-  auto d2 = start_dispatcher(env, "", ep, slow_expiry);
+  auto d2 = start_quick_beats(env, "", ep, slow_expiry);
   test::SimOptions opt;
   opt.workers = 1;
   opt.slots = 1;

@@ -17,7 +17,7 @@ using namespace ff;
 using namespace std::chrono_literals;
 
 namespace {
-std::unique_ptr<test::Process> start_dispatcher(const test::DispatcherEnv& env, const std::string& id,
+std::unique_ptr<test::Process> start_default_beats(const test::DispatcherEnv& env, const std::string& id,
                                                 const std::string& endpoint) {
   // Default heartbeat interval and misses; only the lease timeout is raised, so that nothing in
   // this test can be explained by an expiring lease.
@@ -31,8 +31,8 @@ TEST_CASE("kill -9 of a dispatcher: its leased jobs run again on another dispatc
   test::DispatcherEnv env;
   const std::string ep_a = "tcp://127.0.0.1:" + std::to_string(test::free_tcp_port());
   const std::string ep_b = "tcp://127.0.0.1:" + std::to_string(test::free_tcp_port());
-  auto a = start_dispatcher(env, "disp-a", ep_a);
-  auto b = start_dispatcher(env, "disp-b", ep_b);
+  auto a = start_default_beats(env, "disp-a", ep_a);
+  auto b = start_default_beats(env, "disp-b", ep_b);
   const auto b_started = std::chrono::steady_clock::now();
 
   test::SimWorker wa(env.ctx, ep_a);
@@ -85,8 +85,8 @@ TEST_CASE("kill -9 of a dispatcher: a worker that knows another dispatcher fails
   test::DispatcherEnv env;
   const std::string ep_a = "tcp://127.0.0.1:" + std::to_string(test::free_tcp_port());
   const std::string ep_b = "tcp://127.0.0.1:" + std::to_string(test::free_tcp_port());
-  auto a = start_dispatcher(env, "disp-a", ep_a);
-  auto b = start_dispatcher(env, "disp-b", ep_b);
+  auto a = start_default_beats(env, "disp-a", ep_a);
+  auto b = start_default_beats(env, "disp-b", ep_b);
   const auto b_started = std::chrono::steady_clock::now();
   worker::DispatcherSession s(env.ctx, std::vector<std::string>{ep_a, ep_b}, 1000);
   proto::Register reg;

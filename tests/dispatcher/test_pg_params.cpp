@@ -16,25 +16,16 @@
 #include "dispatcher/cli.hpp"
 #include "dispatcher/job_store.hpp"
 #include "dispatcher/migrate.hpp"
+#include "tests/dispatcher/dispatcher_env.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 namespace params = ff::params;
 namespace fs = std::filesystem;
 
 namespace {
-ff::test::PgCluster& cluster() {
-  static ff::test::PgCluster c;
-  static bool migrated = [] {
-    ff::dispatcher::migrate(c.url(), ff::dispatcher::default_schema_dir());
-    return true;
-  }();
-  (void)migrated;
-  return c;
-}
-
 // The trigger's verdict on one params value: "ACCEPTED" or the message without "ERROR:  ".
 std::string insert_params(const std::string& params_json) {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   try {
     tx.exec_params("INSERT INTO framefarm.jobs (prompt, params) VALUES ('p', $1::jsonb)", params_json);
@@ -62,7 +53,7 @@ std::string sha256_hex(pqxx::work& tx, const std::string& text) {
 }  // namespace
 
 TEST_CASE("framefarm.job_param_keys equals the C++ table") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   auto rows = tx.exec(
       "SELECT key, kind, coalesce(min_value::text, ''), coalesce(max_value::text, ''), coalesce(step, 0), "
@@ -144,7 +135,7 @@ TEST_CASE("bad rows are rejected at INSERT naming the rule") {
 }
 
 TEST_CASE("later migrations add keys by inserting rows: boolean and string kinds") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);  // rolled back
   tx.exec("INSERT INTO framefarm.job_param_keys (key, kind, choices, default_value, doc) VALUES "
           "('zz_flag', 'boolean', NULL, 'true', 'd'), ('zz_preset', 'string', '{fast,veryfast}', '\"veryfast\"', 'd')");
@@ -172,7 +163,7 @@ TEST_CASE("later migrations add keys by inserting rows: boolean and string kinds
 }
 
 TEST_CASE("the negative prompt defaults to LTX-2.3's and an empty one stays empty") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   auto absent = tx.exec1("INSERT INTO framefarm.jobs (prompt) VALUES ('a') RETURNING negative_prompt")[0].as<std::string>();
   auto null = tx.exec1("INSERT INTO framefarm.jobs (prompt, negative_prompt) VALUES ('a', NULL) RETURNING negative_prompt")[0]
@@ -193,7 +184,7 @@ TEST_CASE("the negative prompt defaults to LTX-2.3's and an empty one stays empt
 }
 
 TEST_CASE("migration 003 rewrites rows written under 001") {
-  auto& c = cluster();
+  auto& c = ff::test::migrated_cluster();
   c.psql("CREATE DATABASE old_rows");
   const std::string url = c.url("old_rows");
   auto old_dir = fs::temp_directory_path() / "ff-schema-001-002";
@@ -231,7 +222,7 @@ TEST_CASE("migration 003 rewrites rows written under 001") {
 }
 
 TEST_CASE("the dispatcher's claim decodes params and ends a row with bad params dead as bad_input") {
-  auto& c = cluster();
+  auto& c = ff::test::migrated_cluster();
   c.psql("CREATE DATABASE claims");
   const std::string url = c.url("claims");
   ff::dispatcher::migrate(url, ff::dispatcher::default_schema_dir());

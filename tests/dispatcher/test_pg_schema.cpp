@@ -12,22 +12,13 @@
 #include "common/protocol.hpp"
 #include "dispatcher/migrate.hpp"
 #include "dispatcher/queries.hpp"
+#include "tests/dispatcher/dispatcher_env.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 namespace {
-ff::test::PgCluster& cluster() {
-  static ff::test::PgCluster c;
-  static bool migrated = [] {
-    ff::dispatcher::migrate(c.url(), ff::dispatcher::default_schema_dir());
-    return true;
-  }();
-  (void)migrated;
-  return c;
-}
-
 // Runs an INSERT expected to fail; returns the error's first line.
 std::string rejected(const std::string& sql) {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   try {
     tx.exec(sql);
@@ -40,7 +31,7 @@ std::string rejected(const std::string& sql) {
 }  // namespace
 
 TEST_CASE("migrate applies every file once and is idempotent") {
-  auto& c = cluster();
+  auto& c = ff::test::migrated_cluster();
   auto r = ff::dispatcher::migrate(c.url(), ff::dispatcher::default_schema_dir());
   CHECK(r.applied.empty());
   CHECK(r.skipped.size() >= 2);
@@ -64,7 +55,7 @@ TEST_CASE("migrate rejects a badly named schema file and a missing directory") {
 }
 
 TEST_CASE("state enum in SQL equals common/job_state.hpp, in order") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   auto rows = tx.exec("SELECT unnest(enum_range(NULL::framefarm.job_state))::text");
   REQUIRE(rows.size() == ff::kJobStateNames.size());
@@ -72,7 +63,7 @@ TEST_CASE("state enum in SQL equals common/job_state.hpp, in order") {
 }
 
 TEST_CASE("a prompt alone is a valid job with defaults") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   auto r = tx.exec1(
       "INSERT INTO framefarm.jobs (prompt) VALUES ('a cat') RETURNING state::text, attempts, "
@@ -134,7 +125,7 @@ TEST_CASE("bad rows are rejected at INSERT with a readable message") {
 }
 
 TEST_CASE("idempotency key is unique") {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   {
     pqxx::work tx(conn);
     tx.exec("INSERT INTO framefarm.jobs (prompt, idempotency_key) VALUES ('a', 'key-1')");
@@ -145,13 +136,13 @@ TEST_CASE("idempotency key is unique") {
 }
 
 TEST_CASE("an insert NOTIFYs framefarm_jobs") {
-  pqxx::connection listener(cluster().url());
+  pqxx::connection listener(ff::test::migrated_cluster().url());
   struct R : pqxx::notification_receiver {
     using pqxx::notification_receiver::notification_receiver;
     int n = 0;
     void operator()(const std::string&, int) override { ++n; }
   } r(listener, "framefarm_jobs");
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   {
     pqxx::work tx(conn);
     tx.exec("INSERT INTO framefarm.jobs (prompt) SELECT 'p' || g FROM generate_series(1, 5) g");
@@ -162,7 +153,7 @@ TEST_CASE("an insert NOTIFYs framefarm_jobs") {
 }
 
 TEST_CASE("the submitter role may insert, read and cancel but not lease or update") {
-  auto& c = cluster();
+  auto& c = ff::test::migrated_cluster();
   c.psql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'alice') THEN "
          "CREATE ROLE alice LOGIN IN ROLE framefarm_submitter; END IF; END $$");
   pqxx::connection conn(c.url("postgres", "alice"));

@@ -13,23 +13,14 @@
 #include "dispatcher/metrics.hpp"
 #include "dispatcher/migrate.hpp"
 #include "dispatcher/server.hpp"
+#include "tests/dispatcher/dispatcher_env.hpp"
 #include "tests/observability/http_get.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 namespace {
 
-ff::test::PgCluster& cluster() {
-  static ff::test::PgCluster c;
-  static bool migrated = [] {
-    ff::dispatcher::migrate(c.url(), ff::dispatcher::default_schema_dir());
-    return true;
-  }();
-  (void)migrated;
-  return c;
-}
-
 void sql(const std::string& q) {
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   pqxx::work tx(conn);
   tx.exec(q);
   tx.commit();
@@ -57,8 +48,8 @@ TEST_CASE("finished_outcome keeps user errors apart from failures") {
 TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job latency once") {
   sql("TRUNCATE framefarm.jobs, framefarm.workers");
   ff::dispatcher::DispatcherStats stats;
-  ff::dispatcher::DispatcherMetrics m({"", cluster().url(), 1000}, &stats);
-  pqxx::connection conn(cluster().url());
+  ff::dispatcher::DispatcherMetrics m({"", ff::test::migrated_cluster().url(), 1000}, &stats);
+  pqxx::connection conn(ff::test::migrated_cluster().url());
 
   // Finished before the metrics started: never counted as a finished job.
   sql("INSERT INTO framefarm.jobs (prompt, state, finished_at) VALUES ('old', 'succeeded', now())");
@@ -146,7 +137,7 @@ TEST_CASE("refresh: queue by state and model, oldest age, workers, per-job laten
 TEST_CASE("HTTP endpoint: the refresh thread fills /metrics, a dead database counts errors") {
   sql("TRUNCATE framefarm.jobs, framefarm.workers");
   sql("INSERT INTO framefarm.jobs (prompt) VALUES ('x')");
-  ff::dispatcher::DispatcherMetrics m({"127.0.0.1:0", cluster().url(), 100}, nullptr);
+  ff::dispatcher::DispatcherMetrics m({"127.0.0.1:0", ff::test::migrated_cluster().url(), 100}, nullptr);
   REQUIRE(m.port() > 0);
   m.start();
   std::string body;
@@ -197,7 +188,7 @@ TEST_CASE("the refresh reads indexes, never the whole job history (plans on 2000
       "FROM generate_series(1, 20000) g");
   sql("INSERT INTO framefarm.jobs (prompt) SELECT 'q' || g FROM generate_series(1, 20) g");
   sql("ANALYZE framefarm.jobs");
-  pqxx::connection conn(cluster().url());
+  pqxx::connection conn(ff::test::migrated_cluster().url());
   auto plan = [&](const std::string& q) {
     pqxx::nontransaction tx(conn);
     std::string out;

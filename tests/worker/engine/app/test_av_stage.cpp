@@ -17,12 +17,12 @@ using namespace ff::ltx2;
 
 namespace {
 
-const std::string kFixture = FF_LTX2_FIXTURES "/av_transformer.safetensors";
+const std::string kAvStageFixture = FF_LTX2_FIXTURES "/av_transformer.safetensors";
 
 struct Fixture {
-  std::shared_ptr<const io::SafetensorsFile> file = io::SafetensorsFile::open(kFixture);
+  std::shared_ptr<const io::SafetensorsFile> file = io::SafetensorsFile::open(kAvStageFixture);
   AVTransformerConfig config = av_transformer_config_from_json(
-      config_section(config_from_metadata(file->metadata(), kFixture), "transformer", kFixture), kFixture);
+      config_section(config_from_metadata(file->metadata(), kAvStageFixture), "transformer", kAvStageFixture), kAvStageFixture);
   AVTransformerWeights weights() const {
     return load_av_transformer(*file, config, "model.diffusion_model.", at::kCPU, at::kFloat);
   }

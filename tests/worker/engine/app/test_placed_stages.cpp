@@ -32,7 +32,7 @@ std::shared_ptr<const io::SafetensorsFile> open_fixture(const std::string& path)
   return io::SafetensorsFile::open(path);
 }
 
-PlanLimits quiet(int64_t budget = 0) {
+PlanLimits quiet_stage_limits(int64_t budget = 0) {
   PlanLimits l;
   l.log_plans = false;
   l.budget_bytes = budget;
@@ -68,7 +68,7 @@ template <class Placed>
 at::Tensor check_placements(const std::function<std::unique_ptr<Placed>(rt::Placement, PlanLimits, rt::DeviceBackend&)>& make,
                             const std::function<at::Tensor(Placed&)>& forward, int64_t working) {
   auto backend = rt::make_backend("cpu", int64_t(1) << 34);
-  auto resident = make(rt::Placement::kResident, quiet(), *backend);
+  auto resident = make(rt::Placement::kResident, quiet_stage_limits(), *backend);
   resident->stages().plan(working, 0);
   const at::Tensor want = forward(*resident);
   const auto rs = resident->stages().stats();
@@ -77,7 +77,7 @@ at::Tensor check_placements(const std::function<std::unique_ptr<Placed>(rt::Plac
   CHECK(rs.resident_bytes > 0);
   CHECK(rs.streamed_bytes_total == 0);
 
-  auto streamed = make(rt::Placement::kStream, quiet(), *backend);
+  auto streamed = make(rt::Placement::kStream, quiet_stage_limits(), *backend);
   {
     streamed->stages().plan(working, 0);
     CHECK(at::equal(forward(*streamed), want));
@@ -95,7 +95,7 @@ at::Tensor check_placements(const std::function<std::unique_ptr<Placed>(rt::Plac
   for (int64_t budget : budgets) {
     CAPTURE(budget);
     auto b = rt::make_backend("cpu", int64_t(1) << 34);
-    auto placed = make(rt::Placement::kAuto, quiet(budget), *b);
+    auto placed = make(rt::Placement::kAuto, quiet_stage_limits(budget), *b);
     placed->stages().plan(working, 0);
     CHECK(at::equal(forward(*placed), want));
     const auto s = placed->stages().stats();
@@ -163,7 +163,7 @@ TEST_CASE("audio decoder: every placement gives the resident result bit for bit 
     if (dtype == at::kFloat) CHECK(rel_err(got, f->copy("expected.mel_f32")) <= 1e-4);
     // The statistics are the fixed weights: on the device, counted, outside every stage.
     auto backend = rt::make_backend("cpu", int64_t(1) << 34);
-    const auto placed = make(rt::Placement::kStream, quiet(), *backend);
+    const auto placed = make(rt::Placement::kStream, quiet_stage_limits(), *backend);
     CHECK(placed->stages().blocks().fixed_bytes() == 2 * plain.config.ch * static_cast<int64_t>(c10::elementSize(dtype)));
     CHECK(placed->model().weights.std_of_means.defined());
     CHECK_FALSE(placed->model().weights.conv_in.weight.defined());  // a stage's weights only inside run()
@@ -186,7 +186,7 @@ TEST_CASE("vocoder: every placement gives the resident result bit for bit, in fp
   CHECK(rel_err(got, f->copy("expected.wave_f32")) <= 1e-4);
 
   auto backend = rt::make_backend("cpu", int64_t(1) << 34);
-  const auto placed = make(rt::Placement::kStream, quiet(), *backend);
+  const auto placed = make(rt::Placement::kStream, quiet_stage_limits(), *backend);
   const auto& c = plain.config;
   CHECK(placed->stages().blocks().size() == static_cast<int>(c.vocoder.stages() + 2 + c.bwe.stages() + 2));
   // The weights are fp32 whatever the file stores; the STFT and mel bases are the fixed weights.
@@ -199,7 +199,7 @@ TEST_CASE("placed stages: a forward that skips or reorders stages is refused and
   const auto f = open_fixture(kAudio);
   auto backend = rt::make_backend("cpu", int64_t(1) << 34);
   for (auto mode : {rt::Placement::kResident, rt::Placement::kStream}) {
-    auto placed = load_placed_audio_decoder(*f, at::kFloat, mode, *backend, quiet());
+    auto placed = load_placed_audio_decoder(*f, at::kFloat, mode, *backend, quiet_stage_limits());
     placed->stages().plan(0, 0);
     CHECK_THROWS_AS(placed->run([](const ltx2::AudioDecoderModel&, const ltx2::StageHooks&) { return at::zeros({1}); }),
                     std::logic_error);

@@ -11,9 +11,9 @@ using namespace ff::engine;
 
 namespace {
 
-const std::string kFixture = FF_LTX2_FIXTURES "/video_decoder.safetensors";
+const std::string kPlacedDecoderFixture = FF_LTX2_FIXTURES "/video_decoder.safetensors";
 
-PlanLimits quiet() {
+PlanLimits quiet_decoder_limits() {
   PlanLimits l;
   l.log_plans = false;
   return l;
@@ -22,7 +22,7 @@ PlanLimits quiet() {
 }  // namespace
 
 TEST_CASE("a streamed or auto video decoder gives the resident decoder's frames bit for bit") {
-  const auto ck = io::Checkpoint::open(kFixture);
+  const auto ck = io::Checkpoint::open(kPlacedDecoderFixture);
   const ltx2::VideoDecoderConfig cfg = ltx2::video_decoder_config_from_checkpoint(ck);
   const at::Tensor latent = ck.view("latent").to(at::kFloat);
   auto backend = rt::make_backend("cpu", int64_t(1) << 32);
@@ -30,7 +30,7 @@ TEST_CASE("a streamed or auto video decoder gives the resident decoder's frames 
   const ltx2::VideoScale sc = cfg.scale();
   const ltx2::VideoTilingConfig tiles{{2 * sc.time * 2, sc.time}, {2 * sc.height, sc.height}, {2 * sc.width, sc.width}};
   auto decoder = [&](rt::Placement mode) {
-    return PlacedVideoDecoder(cfg, ltx2::load_video_decoder(ck, cfg, at::kCPU, at::kFloat), mode, *backend, quiet());
+    return PlacedVideoDecoder(cfg, ltx2::load_video_decoder(ck, cfg, at::kCPU, at::kFloat), mode, *backend, quiet_decoder_limits());
   };
   PlacedVideoDecoder resident = decoder(rt::Placement::kResident);
   resident.plan(0);

@@ -47,7 +47,7 @@ io::Checkpoint reference_fixture() {
   return io::Checkpoint::open(ref);
 }
 
-PlanLimits quiet() {
+PlanLimits quiet_tiling_limits() {
   PlanLimits l;
   l.log_plans = false;
   return l;
@@ -142,7 +142,7 @@ TEST_CASE("vae_tiling: the configured tiles drive the video decoder's tiled deco
   const int64_t H = latent.size(3) * sc.height, W = latent.size(4) * sc.width;  // 32 x 48
   auto backend = rt::make_backend("cpu", int64_t(1) << 32);
   PlacedVideoDecoder decoder(cfg, ltx2::load_video_decoder(ck, cfg, at::kCPU, at::kFloat), rt::Placement::kStream,
-                             *backend, quiet());
+                             *backend, quiet_tiling_limits());
   decoder.plan(0);
   const at::Tensor untiled = decoder.decode_to_uint8(latent, std::nullopt);
 

@@ -2,7 +2,7 @@
 // placements give bitwise-identical embeddings, trimmed windows match the padded computation,
 // the micro-batch shrinks when a call does not fit, and a call that cannot fit is a clear
 // VramBudgetError.
-#include <ATen/ATen.h>
+#include "tests/worker/engine/doctest_torch.hpp"
 
 #include "tests/worker/engine/encode/toy_text_model.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
@@ -11,8 +11,6 @@
 #include "worker/engine/runtime/device_backend.hpp"
 
 // torch (glog) defines CHECK too: doctest's must win, so it comes last.
-#undef CHECK
-#include <doctest/doctest.h>
 
 using namespace ff::engine;
 using ff::test::ToySizes;

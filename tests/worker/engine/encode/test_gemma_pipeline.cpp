@@ -1,7 +1,7 @@
 // The encode pipeline over the real Gemma-3 / LTX math (worker/engine/text's functions), tiny random
 // weights, CPU: trimmed streamed passes match the resident padded reference (encode_reference),
 // bitwise across placements, within bf16 tolerance in bf16.
-#include <ATen/ATen.h>
+#include "tests/worker/engine/doctest_torch.hpp"
 
 #include "tests/worker/engine/encode/tiny_gemma.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
@@ -9,14 +9,11 @@
 #include "worker/engine/runtime/device_backend.hpp"
 #include "worker/engine/text/embeddings_processor.hpp"
 
-#undef CHECK
-#include <doctest/doctest.h>
-
 using namespace ff::engine;
 
 namespace {
 
-constexpr int kMaxLen = 24;
+constexpr int kGemmaMaxLen = 24;
 
 double rel_err(const at::Tensor& a, const at::Tensor& b) {
   at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
@@ -33,13 +30,13 @@ std::vector<encode::EncodedPrompt> run(const ff::test::TinyEncoder& t, at::Scala
   o.log_plans = false;
   encode::EncodePipeline p(std::make_unique<encode::GemmaLtxOps>(t.gemma, t.processor, dtype),
                            encode::build_gemma_ltx_weights(ff::test::tiny_source(t), t.gemma, *be), *be, o);
-  return p.encode(prompts, kMaxLen);
+  return p.encode(prompts, kGemmaMaxLen);
 }
 
 void compare_to_reference(at::ScalarType dtype, double tol) {
   auto t = ff::test::tiny_encoder(dtype, 11);
   auto prompts = ff::test::tiny_prompts({5, 24, 1, 13, 9, 7}, 3);
-  auto [ids, mask] = ff::test::padded_batch(prompts, kMaxLen);
+  auto [ids, mask] = ff::test::padded_batch(prompts, kGemmaMaxLen);
   ff::text::PromptContexts ref = ff::text::encode_reference(t.gw, t.gemma, t.pw, t.processor, ids, mask);
   auto out = run(t, dtype, rt::Placement::kStream, 2, prompts);
   REQUIRE(out.size() == prompts.size());

@@ -1,7 +1,7 @@
 // GPU counterparts (label gpu; each test passes trivially with a message when there is no CUDA):
 // the slot ring on real copy/compute streams gives the same embeddings as resident weights, the
 // CUDA meter sees the phase peaks, and a capped allocator turns into a budget error, not an OOM.
-#include <ATen/ATen.h>
+#include "tests/worker/engine/doctest_torch.hpp"
 
 #include "tests/worker/engine/encode/tiny_gemma.hpp"
 #include "worker/engine/encode/encode_pipeline.hpp"
@@ -10,13 +10,10 @@
 #include "worker/engine/runtime/device_backend.hpp"
 #include "worker/engine/text/embeddings_processor.hpp"
 
-#undef CHECK
-#include <doctest/doctest.h>
-
 using namespace ff::engine;
 
 namespace {
-constexpr int kMaxLen = 24;
+constexpr int kGpuMaxLen = 24;
 
 std::unique_ptr<encode::EncodePipeline> pipeline(const ff::test::TinyEncoder& t, rt::DeviceBackend& be, rt::Placement pl) {
   encode::PipelineOptions o;
@@ -67,10 +64,10 @@ TEST_CASE("gpu: streamed, auto and resident encodes are bitwise identical and ma
   auto be = rt::make_backend("cuda:0", 0);
   auto t = ff::test::tiny_encoder(at::kBFloat16, 31);
   auto prompts = ff::test::tiny_prompts({5, 24, 1, 13, 9}, 2);
-  auto s = pipeline(t, *be, rt::Placement::kStream)->encode(prompts, kMaxLen);
-  auto r = pipeline(t, *be, rt::Placement::kResident)->encode(prompts, kMaxLen);
-  auto a = pipeline(t, *be, rt::Placement::kAuto)->encode(prompts, kMaxLen);
-  auto [ids, mask] = ff::test::padded_batch(prompts, kMaxLen);
+  auto s = pipeline(t, *be, rt::Placement::kStream)->encode(prompts, kGpuMaxLen);
+  auto r = pipeline(t, *be, rt::Placement::kResident)->encode(prompts, kGpuMaxLen);
+  auto a = pipeline(t, *be, rt::Placement::kAuto)->encode(prompts, kGpuMaxLen);
+  auto [ids, mask] = ff::test::padded_batch(prompts, kGpuMaxLen);
   auto ref = ff::text::encode_reference(t.gw, t.gemma, t.pw, t.processor, ids, mask);
   for (size_t i = 0; i < prompts.size(); ++i) {
     CHECK(at::equal(s[i].video, r[i].video));
@@ -87,7 +84,7 @@ TEST_CASE("gpu: phase peaks are measured, and a budget that cannot fit gives a b
   auto t = ff::test::tiny_encoder(at::kBFloat16, 41);
   auto p = pipeline(t, *be, rt::Placement::kStream);
   auto prompts = ff::test::tiny_prompts({7, 20}, 5);
-  p->encode(prompts, kMaxLen);
+  p->encode(prompts, kGpuMaxLen);
   CHECK(p->last_call().text_peak_bytes > 0);
   CHECK(p->stats().at("text_encoder").streamed_bytes_total > 0);
   CHECK(p->stats().at("text_encoder").pinned_host_bytes > 0);
@@ -95,8 +92,8 @@ TEST_CASE("gpu: phase peaks are measured, and a budget that cannot fit gives a b
   encode::PipelineOptions o = p->options();
   o.budget_bytes = be->meter().snapshot().allocated_bytes + 4096;
   p->set_options(o);
-  CHECK_THROWS_AS(p->encode(ff::test::tiny_prompts({24, 24, 24, 24}, 6), kMaxLen), encode::VramBudgetError);
+  CHECK_THROWS_AS(p->encode(ff::test::tiny_prompts({24, 24, 24, 24}, 6), kGpuMaxLen), encode::VramBudgetError);
   o.budget_bytes = 0;
   p->set_options(o);
-  CHECK(p->encode(prompts, kMaxLen).size() == 2);  // keeps serving
+  CHECK(p->encode(prompts, kGpuMaxLen).size() == 2);  // keeps serving
 }

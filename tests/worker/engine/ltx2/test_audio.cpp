@@ -45,13 +45,13 @@ const char* kPublishedVocoder = R"({
     "input_sampling_rate": 16000, "output_sampling_rate": 48000, "hop_length": 80, "n_fft": 512,
     "win_size": 512, "num_mels": 64}})";
 
-const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/audio.safetensors";
+const std::string kAudioFixture = std::string(FF_LTX2_FIXTURES) + "/audio.safetensors";
 
-std::shared_ptr<const ff::io::SafetensorsFile> fixture() {
-  if (!std::filesystem::exists(kFixture)) {
-    FAIL("missing fixture " << kFixture << " (run tests/worker/engine/ltx2/reference/audio_reference.py --out tests/worker/engine/ltx2/fixtures)");
+std::shared_ptr<const ff::io::SafetensorsFile> audio_fixture() {
+  if (!std::filesystem::exists(kAudioFixture)) {
+    FAIL("missing fixture " << kAudioFixture << " (run tests/worker/engine/ltx2/reference/audio_reference.py --out tests/worker/engine/ltx2/fixtures)");
   }
-  return ff::io::SafetensorsFile::open(kFixture);
+  return ff::io::SafetensorsFile::open(kAudioFixture);
 }
 
 json::Json parse(const std::string& s) { return json::parse(s, "test"); }
@@ -193,7 +193,7 @@ TEST_CASE("vocoder config: what is not implemented is refused, naming the key") 
 }
 
 TEST_CASE("audio decoder: parity with ltx-core (fp32 and bf16)") {
-  auto f = fixture();
+  auto f = audio_fixture();
   const at::Tensor latent = f->copy("input.latent");
   const at::Tensor expected = f->copy("expected.mel_f32");
 
@@ -222,7 +222,7 @@ TEST_CASE("audio decoder: parity with ltx-core (fp32 and bf16)") {
   for (const auto& [key, bins] : {std::pair<std::string, int64_t>{"crop6", 6}, {"pad10", 10}}) {
     AudioDecoderModel v = m32;
     v.config = audio_decoder_config_from_json(
-        config_section(json::parse(f->metadata().at("config_" + key), "test"), "audio_vae", kFixture), "variant");
+        config_section(json::parse(f->metadata().at("config_" + key), "test"), "audio_vae", kAudioFixture), "variant");
     CHECK(v.config.mel_bins == bins);
     const double e = rel_err(decode_audio_latent(v, latent), f->copy("expected.mel_f32_" + key));
     MESSAGE("audio decoder " << key << " rel err " << e);
@@ -231,7 +231,7 @@ TEST_CASE("audio decoder: parity with ltx-core (fp32 and bf16)") {
 }
 
 TEST_CASE("vocoder with bandwidth extension: parity with ltx-core (fp32 compute, bf16 return)") {
-  auto f = fixture();
+  auto f = audio_fixture();
   const at::Tensor mel = f->copy("input.mel");
   const auto m = load_vocoder(*f, at::kCPU, at::kFloat);
   CHECK(output_sample_rate(m) == 48000);
@@ -288,7 +288,7 @@ TEST_CASE("vocoder with bandwidth extension: parity with ltx-core (fp32 compute,
 }
 
 TEST_CASE("audio loaders: a missing or mis-shaped tensor is an error naming file and tensor") {
-  auto f = fixture();
+  auto f = audio_fixture();
   ff::test::TempDir dir;
   auto rewrite = [&](const std::string& drop, const std::string& reshape) {
     std::vector<std::pair<std::string, at::Tensor>> tensors;

@@ -22,14 +22,14 @@ namespace {
 
 using namespace ff::ltx2;
 
-const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/av_transformer.safetensors";
+const std::string kAvFixture = std::string(FF_LTX2_FIXTURES) + "/av_transformer.safetensors";
 const std::string kPrefix = "model.diffusion_model.";
 
-std::shared_ptr<const ff::io::SafetensorsFile> fixture() {
-  if (!std::filesystem::exists(kFixture))
-    FAIL("missing fixture " << kFixture << ": run tests/worker/engine/ltx2/reference/av_transformer_reference.py "
+std::shared_ptr<const ff::io::SafetensorsFile> av_fixture() {
+  if (!std::filesystem::exists(kAvFixture))
+    FAIL("missing fixture " << kAvFixture << ": run tests/worker/engine/ltx2/reference/av_transformer_reference.py "
                                  "--out tests/worker/engine/ltx2/fixtures on the GPU host");
-  return ff::io::SafetensorsFile::open(kFixture);
+  return ff::io::SafetensorsFile::open(kAvFixture);
 }
 
 AVTransformerConfig fixture_config(const ff::io::SafetensorsFile& f) {
@@ -134,7 +134,7 @@ TEST_CASE("av config: the published section decodes and unsupported values are r
 }
 
 TEST_CASE("av weights: slots are exactly the transformer tensors of the fixture (also linears and block fields)") {
-  auto f = fixture();
+  auto f = av_fixture();
   const AVTransformerConfig c = fixture_config(*f);
   CHECK(c.num_layers == 3);
   CHECK(c.av_ca_timestep_scale_multiplier == 1000.0);
@@ -182,7 +182,7 @@ TEST_CASE("av weights: slots are exactly the transformer tensors of the fixture 
 }
 
 TEST_CASE("av weights: a mis-shaped or missing tensor is an error naming file and tensor") {
-  auto f = fixture();
+  auto f = av_fixture();
   AVTransformerConfig c = fixture_config(*f);
   c.in_channels = 64;
   try {
@@ -206,7 +206,7 @@ TEST_CASE("av weights: a mis-shaped or missing tensor is an error naming file an
 }
 
 TEST_CASE("av positions and patchify and RoPE tables match ltx-core") {
-  auto f = fixture();
+  auto f = av_fixture();
   const AVTransformerConfig c = fixture_config(*f);
   const double fps = std::stod(f->metadata().at("fps"));
   const at::Tensor v5 = f->copy("in.video_latent_5d"), a4 = f->copy("in.audio_latent_4d");
@@ -262,7 +262,7 @@ TEST_CASE("av positions and patchify and RoPE tables match ltx-core") {
 }
 
 TEST_CASE("av transformer: plain and STG and modality-isolated passes match ltx-core in fp32 and bf16") {
-  auto f = fixture();
+  auto f = av_fixture();
   const AVTransformerConfig c = fixture_config(*f);
   const int64_t stg = stg_block(*f);
   for (auto [tag, dtype] : {std::pair<const char*, at::ScalarType>{"f32", at::kFloat}, {"bf16", at::kBFloat16}}) {
@@ -297,7 +297,7 @@ TEST_CASE("av transformer: plain and STG and modality-isolated passes match ltx-
 }
 
 TEST_CASE("av transformer: the step API equals forward and a state copied at the STG block resumes the STG pass") {
-  auto f = fixture();
+  auto f = av_fixture();
   const AVTransformerConfig c = fixture_config(*f);
   const int64_t stg = stg_block(*f);
   const AVTransformerWeights w = load_av_transformer(*f, c, kPrefix, at::kCPU, at::kFloat);
@@ -334,7 +334,7 @@ TEST_CASE("av transformer: the step API equals forward and a state copied at the
 
 TEST_CASE("av transformer: the parity check sees the known traps") {
   // Each documented mistake must move the fp32 velocity well past this port's error (~1e-6).
-  auto f = fixture();
+  auto f = av_fixture();
   const AVTransformerConfig good = fixture_config(*f);
   const AVTransformerWeights w = load_av_transformer(*f, good, kPrefix, at::kCPU, at::kFloat);
   const ModalityInput video = input(*f, "video", at::kFloat), audio = input(*f, "audio", at::kFloat);
@@ -363,7 +363,7 @@ TEST_CASE("av transformer: the parity check sees the known traps") {
 }
 
 TEST_CASE("av transformer: inputs that do not fit the config are refused by name") {
-  auto f = fixture();
+  auto f = av_fixture();
   const AVTransformerConfig c = fixture_config(*f);
   const AVTransformerWeights w = load_av_transformer(*f, c, kPrefix, at::kCPU, at::kFloat);
   ModalityInput video = input(*f, "video", at::kFloat), audio = input(*f, "audio", at::kFloat);

@@ -10,36 +10,30 @@
 #include <string>
 
 #include "common/json_fields.hpp"
+#include "tests/worker/engine/parity.hpp"
 #include "worker/engine/io/safetensors.hpp"
 #include "worker/engine/ltx2/fp8_storage.hpp"
 #include "worker/engine/runtime/torch_version.hpp"
+
+using ff::test::error_of;
 
 namespace {
 
 using namespace ff::ltx2;
 using ff::layers::Linear;
 
-const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/lora.safetensors";
+const std::string kFp8LoraFixture = std::string(FF_LTX2_FIXTURES) + "/lora.safetensors";
 
-std::shared_ptr<const ff::io::SafetensorsFile> open_fixture() {
-  REQUIRE_MESSAGE(std::filesystem::exists(kFixture),
-                  "missing fixture " << kFixture << ": run tests/worker/engine/ltx2/reference/lora_reference.py --out tests/worker/engine/ltx2/fixtures");
-  return ff::io::SafetensorsFile::open(kFixture);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
+std::shared_ptr<const ff::io::SafetensorsFile> open_fp8_fixture() {
+  REQUIRE_MESSAGE(std::filesystem::exists(kFp8LoraFixture),
+                  "missing fixture " << kFp8LoraFixture << ": run tests/worker/engine/ltx2/reference/lora_reference.py --out tests/worker/engine/ltx2/fixtures");
+  return ff::io::SafetensorsFile::open(kFp8LoraFixture);
 }
 
 }  // namespace
 
 TEST_CASE("fp8: the selected Linears are ltx-core's TRANSFORMER_LINEAR_DOWNCAST_MAP's") {
-  auto f = open_fixture();
+  auto f = open_fp8_fixture();
   const auto probe = ff::json::parse(f->metadata().at("fp8_cast"), "test");
   size_t selected = 0;
   for (const auto& [name, v] : probe.items()) {
@@ -57,7 +51,7 @@ TEST_CASE("fp8: the selected Linears are ltx-core's TRANSFORMER_LINEAR_DOWNCAST_
 TEST_CASE("fp8: weights and biases stored as float8_e4m3fn, upcast per call, as ltx-core's Fp8CastLinear") {
 #if FF_TORCH_AT_LEAST(2, 1)
   REQUIRE(fp8_weights_supported());
-  auto f = open_fixture();
+  auto f = open_fp8_fixture();
   Linear q{f->copy("fp8.weight"), f->copy("fp8.bias")};
   Linear gate{q.weight, q.bias}, global{q.weight, q.bias};
   const std::vector<std::pair<std::string, Linear*>> linears = {

@@ -28,7 +28,7 @@ using namespace ff::ltx2;
 namespace io = ff::io;
 using ff::layers::Linear;
 
-const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/lora.safetensors";
+const std::string kLoraFixture = std::string(FF_LTX2_FIXTURES) + "/lora.safetensors";
 
 // A bf16 matmul as torch 2.x does it on CPU and CUDA: fp32 accumulation, rounded to bf16 once.
 // (Used with scaled() below: torch 2.x's bf16 tensor * python float, computed in fp32, rounded once.)
@@ -78,9 +78,9 @@ struct Model {
 }  // namespace
 
 TEST_CASE("lora: fused weights equal ltx-core's apply_loras bit for bit (bf16, fp32)") {
-  REQUIRE_MESSAGE(std::filesystem::exists(kFixture),
-                  "missing fixture " << kFixture << ": run tests/worker/engine/ltx2/reference/lora_reference.py --out tests/worker/engine/ltx2/fixtures");
-  auto f = io::SafetensorsFile::open(kFixture);
+  REQUIRE_MESSAGE(std::filesystem::exists(kLoraFixture),
+                  "missing fixture " << kLoraFixture << ": run tests/worker/engine/ltx2/reference/lora_reference.py --out tests/worker/engine/ltx2/fixtures");
+  auto f = io::SafetensorsFile::open(kLoraFixture);
   const double strength = ff::json::parse(f->metadata().at("strength"), "test").get<double>();
   const auto names = ff::json::parse(f->metadata().at("names"), "test");
   // The fixture's LoRA part as its own file, laid out like the published one.
@@ -256,8 +256,8 @@ TEST_CASE("lora: fusing into fp8-stored weights (after cast_linears_to_fp8)") {
     CHECK((same(fused.linears[i].weight.to(at::kFloat), d.to(w.scalar_type()).to(at::kFloat))));
   }
   // And against ltx-core's fp8-cast fuse rule (fixture).
-  REQUIRE_MESSAGE(std::filesystem::exists(kFixture), "missing fixture " << kFixture);
-  auto f = io::SafetensorsFile::open(kFixture);
+  REQUIRE_MESSAGE(std::filesystem::exists(kLoraFixture), "missing fixture " << kLoraFixture);
+  auto f = io::SafetensorsFile::open(kLoraFixture);
   const auto names = ff::json::parse(f->metadata().at("names"), "test");
   std::vector<std::pair<std::string, at::Tensor>> lt;
   for (const auto& t : f->tensors())

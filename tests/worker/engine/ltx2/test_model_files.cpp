@@ -56,7 +56,7 @@ void write_sparse(const PublishedLayout& l, const fs::path& dir) {
   std::ofstream(dir / l.gemma_dir / "tokenizer.model") << "stand-in";
 }
 
-std::string error_of(const ModelFiles& files) {
+std::string files_error(const ModelFiles& files) {
   try {
     check_model_files(files);
   } catch (const std::exception& e) {
@@ -107,7 +107,7 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
   static const PublishedLayout good = published_layout(p, dir.path.string());  // same path every subcase
   write_sparse(good, dir.path);
   const ModelFiles files = good.model;
-  REQUIRE(error_of(files).empty());
+  REQUIRE(files_error(files).empty());
   const std::string ck = files.checkpoint;
   const PlannedFile& dev = good.files.front();
 
@@ -119,7 +119,7 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
     const std::string gone = t[5].name;
     t.erase(t.begin() + 5);
     rewrite(t, dev.metadata);
-    const std::string e = error_of(files);
+    const std::string e = files_error(files);
     CHECK(contains(e, ck));
     CHECK(contains(e, "missing tensor '" + gone + "'"));
   }
@@ -127,7 +127,7 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
     auto t = declared(dev);
     t.push_back({"model.diffusion_model.extra_head.weight", "BF16", {4, 4}});
     rewrite(t, dev.metadata);
-    const std::string e = error_of(files);
+    const std::string e = files_error(files);
     CHECK(contains(e, ck));
     CHECK(contains(e, "unexpected tensor 'model.diffusion_model.extra_head.weight'"));
   }
@@ -135,7 +135,7 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
     auto t = declared(dev);
     t[0].shape.back() += 1;
     rewrite(t, dev.metadata);
-    const std::string e = error_of(files);
+    const std::string e = files_error(files);
     CHECK(contains(e, ck));
     CHECK(contains(e, "tensor '" + t[0].name + "' has shape"));
   }
@@ -143,7 +143,7 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
     auto t = declared(dev);
     t[0].dtype = "I64";
     rewrite(t, dev.metadata);
-    const std::string e = error_of(files);
+    const std::string e = files_error(files);
     CHECK(contains(e, ck));
     CHECK(contains(e, "tensor '" + t[0].name + "' has dtype I64"));
   }
@@ -153,36 +153,36 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
                           "caption_projection_second_linear"})
       c.at("transformer").erase(k);
     rewrite(declared(dev), checkpoint_metadata(c, "2.3.0"));
-    const std::string e = error_of(files);
+    const std::string e = files_error(files);
     CHECK(contains(e, ck));
     CHECK(contains(e, "caption_proj_before_connector"));
     CHECK(contains(e, "V1"));
   }
   SUBCASE("LTX-2.5: newer model_version, Gemma-4 source checkpoint") {
     rewrite(declared(dev), checkpoint_metadata(p.config, "2.5.0"));
-    std::string e = error_of(files);
+    std::string e = files_error(files);
     CHECK(contains(e, ck));
     CHECK(contains(e, "model_version"));
     auto md = checkpoint_metadata(p.config, "2.3.0");
     md["gemma_source_checkpoint"] = R"({"gemma_version": "gemma-4-12b"})";
     rewrite(declared(dev), md);
-    e = error_of(files);
+    e = files_error(files);
     CHECK(contains(e, "gemma_source_checkpoint"));
     rewrite(declared(dev), {{"config", (p.config).dump()}});
-    CHECK(contains(error_of(files), "'model_version': absent"));
+    CHECK(contains(files_error(files), "'model_version': absent"));
   }
   SUBCASE("diffusion VAE decoder") {
     json::Json c = p.config;
     c.at("vae")["_class_name"] = "CausalDiffusionVAE";
     rewrite(declared(dev), checkpoint_metadata(c, "2.3.0"));
-    const std::string e = error_of(files);
+    const std::string e = files_error(files);
     CHECK(contains(e, ck));
     CHECK(contains(e, "_class_name"));
   }
   SUBCASE("Gemma-4 text encoder") {
     const fs::path cfg = fs::path(files.text_encoder) / "config.json";
     std::ofstream(cfg) << R"({"model_type": "gemma4", "text_config": {"model_type": "gemma4_text"}})";
-    const std::string e = error_of(files);
+    const std::string e = files_error(files);
     CHECK(contains(e, cfg.string()));
     CHECK(contains(e, "gemma4"));
   }
@@ -198,11 +198,11 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
       }
     REQUIRE(!gone.empty());
     write_header_only_safetensors((dir.path / shard.path).string(), t, shard.metadata);
-    std::string e = error_of(files);
+    std::string e = files_error(files);
     CHECK(contains(e, gone));  // the index promises it: named with the shard and the index
     fs::remove(fs::path(files.text_encoder) / "tokenizer.model");
     write_header_only_safetensors((dir.path / shard.path).string(), declared(shard), shard.metadata);
-    e = error_of(files);
+    e = files_error(files);
     CHECK(contains(e, "tokenizer.model"));
   }
   SUBCASE("LoRA: mis-shaped factor, stray tensor") {
@@ -213,22 +213,22 @@ TEST_CASE("check-model refuses broken files, naming the file and the tensor or k
     auto t = declared(*lora);
     t[0].shape[1] += 1;
     write_header_only_safetensors(files.distilled_lora, t, {});
-    std::string e = error_of(files);
+    std::string e = files_error(files);
     CHECK(contains(e, files.distilled_lora));
     CHECK(contains(e, "do not factor"));
     t = declared(*lora);
     t.push_back({"diffusion_model.transformer_blocks.0.attn1.to_q.alpha", "F32", {}});
     write_header_only_safetensors(files.distilled_lora, t, {});
-    e = error_of(files);
+    e = files_error(files);
     CHECK(contains(e, "unexpected tensor 'diffusion_model.transformer_blocks.0.attn1.to_q.alpha'"));
   }
   SUBCASE("pipeline needs") {
     ModelFiles f = files;
     f.distilled_lora.clear();
-    CHECK(contains(error_of(f), "'distilled_lora': required by pipeline two_stages"));
+    CHECK(contains(files_error(f), "'distilled_lora': required by pipeline two_stages"));
     f.spatial_upsampler.clear();
     f.pipeline = PipelineKind::kDistilled;
-    CHECK(contains(error_of(f), "'spatial_upsampler': required"));
+    CHECK(contains(files_error(f), "'spatial_upsampler': required"));
     f = files;
     f.pipeline = PipelineKind::kDistilled;
     f.distilled_lora.clear();

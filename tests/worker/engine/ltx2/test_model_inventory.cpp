@@ -25,7 +25,7 @@ using ff::ltx2::model_files_test::read_json;
 namespace json = ff::json;
 namespace fs = std::filesystem;
 
-const json::Json& fixture() {
+const json::Json& inventory_fixture() {
   static const json::Json v = [] {
     const std::string path = std::string(FF_LTX2_FIXTURES) + "/ltx23_inventory.json";
     if (!fs::exists(path))
@@ -90,7 +90,7 @@ bool same_json(const json::Json& a, const json::Json& b) {
 }  // namespace
 
 TEST_CASE("the loader's inventory of the real 2.3 config equals ltx-core's (fixture)") {
-  const json::Json& fx = fixture();
+  const json::Json& fx = inventory_fixture();
   const LtxModelConfig cfg = ltx_model_config_from_metadata(
       checkpoint_metadata(*fx.find("config"), fx.at("model_version").get<std::string>()), "fixture config");
   const auto inv = checkpoint_inventory(cfg, published_preset("ltx23-22b").gemma, "fixture config");
@@ -118,7 +118,7 @@ TEST_CASE("the loader's inventory of the real 2.3 config equals ltx-core's (fixt
 }
 
 TEST_CASE("make-weights ltx23-22b declares the fixture's set, config and dtypes") {
-  const json::Json& fx = fixture();
+  const json::Json& fx = inventory_fixture();
   CHECK(same_json(ltx23_checkpoint_config(), *fx.find("config")));
   CHECK(same_json(ltx23_upsampler_config(), *fx.find("spatial_upsampler")->find("config")));
   const PublishedLayout l = published_layout(published_preset("ltx23-22b"), "/nonexistent/model");

@@ -32,7 +32,7 @@ struct Fixture {
   UpsamplerConfig upsampler_config;
 };
 
-const Fixture& fixture() {
+const Fixture& pipelines_fixture() {
   static const Fixture f = [] {
     const std::string path = std::string(FF_LTX2_FIXTURES) + "/pipelines.safetensors";
     if (!std::filesystem::exists(path)) {
@@ -80,7 +80,7 @@ struct Setup {
 
 // Weights, upsampler, contexts and the injected noise in `dtype`.
 std::unique_ptr<Setup> setup(at::ScalarType dtype) {
-  const Fixture& f = fixture();
+  const Fixture& f = pipelines_fixture();
   auto s = std::make_unique<Setup>();
   ff::layers::load_slots(av_transformer_slots(s->weights, f.config, "model.diffusion_model."), fetch(*f.file, dtype));
   s->upsampler.config = f.upsampler_config;
@@ -131,7 +131,7 @@ struct Counting {
 };
 
 void compare(const SampleResult& r, const std::string& prefix, at::ScalarType dtype, bool two_stages) {
-  const auto& file = *fixture().file;
+  const auto& file = *pipelines_fixture().file;
   const std::string ref32 = prefix + ".f32.", ref16 = prefix + ".bf16.";
   std::vector<std::pair<std::string, at::Tensor>> outs{{"stage1_video", r.stage1_video}, {"stage1_audio", r.stage1_audio},
                                                        {"upsampled", r.upsampled}, {"video", r.video}, {"audio", r.audio}};
@@ -165,7 +165,7 @@ void compare(const SampleResult& r, const std::string& prefix, at::ScalarType dt
 TEST_CASE("ltx2 pipelines: two_stages sample equals ltx-pipelines' (fp32 and bf16)") {
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     auto s = setup(dtype);
-    const AVTransformerConfig& c = fixture().config;
+    const AVTransformerConfig& c = pipelines_fixture().config;
     Counting count;
     std::vector<std::string> progress;
     s->run.hooks.progress = [&](const std::string& phase, int done, int total) {
@@ -188,7 +188,7 @@ TEST_CASE("ltx2 pipelines: distilled sample equals ltx-pipelines' (fp32 and bf16
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     auto s = setup(dtype);
     Counting count;
-    DenoiseFn inner = resident_denoiser(s->weights, fixture().config);
+    DenoiseFn inner = resident_denoiser(s->weights, pipelines_fixture().config);
     std::map<int, int> steps;
     DenoiseFn fn = [&](const StepRequest& req) {
       steps[req.stage]++;
@@ -205,7 +205,7 @@ TEST_CASE("ltx2 pipelines: distilled sample equals ltx-pipelines' (fp32 and bf16
 
 TEST_CASE("ltx2 pipelines: the resident denoiser's shared prefixes equal independent forwards") {
   auto s = setup(at::kFloat);
-  const AVTransformerConfig& c = fixture().config;
+  const AVTransformerConfig& c = pipelines_fixture().config;
   std::optional<StepRequest> captured;
   DenoiseFn inner = resident_denoiser(s->weights, c);
   DenoiseFn grab = [&](const StepRequest& req) {
@@ -234,7 +234,7 @@ TEST_CASE("ltx2 pipelines: the resident denoiser's shared prefixes equal indepen
 TEST_CASE("ltx2 pipelines: cancellation stops between steps with the phase and step") {
   auto s = setup(at::kFloat);
   int calls = 0;
-  DenoiseFn inner = resident_denoiser(s->weights, fixture().config);
+  DenoiseFn inner = resident_denoiser(s->weights, pipelines_fixture().config);
   DenoiseFn fn = [&](const StepRequest& req) { ++calls; return inner(req); };
   int checks = 0;
   s->run.hooks.cancelled = [&] { return ++checks == 10; };  // 8 distilled stage-1 steps, then stage 2's second
@@ -249,8 +249,8 @@ TEST_CASE("ltx2 pipelines: cancellation stops between steps with the phase and s
 }
 
 TEST_CASE("ltx2 pipelines: seeded noise draws like torch.randn on a CPU generator (informational)") {
-  const auto& file = *fixture().file;
-  NoiseFn n = seeded_noise(fixture().pipeline["seed"].get<int64_t>(), at::kCPU);
+  const auto& file = *pipelines_fixture().file;
+  NoiseFn n = seeded_noise(pipelines_fixture().pipeline["seed"].get<int64_t>(), at::kCPU);
   for (int i = 0; i < 4; ++i) {
     at::Tensor want = file.copy("noise.seeded_cpu." + std::to_string(i));
     at::Tensor got = n(static_cast<NoiseDraw>(i), want.sizes(), at::kFloat, at::kCPU);

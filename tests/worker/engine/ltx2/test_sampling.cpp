@@ -23,7 +23,7 @@ namespace {
 using namespace ff::ltx2;
 namespace json = ff::json;
 
-std::shared_ptr<const ff::io::SafetensorsFile> fixture() {
+std::shared_ptr<const ff::io::SafetensorsFile> sampling_fixture() {
   const std::string path = std::string(FF_LTX2_FIXTURES) + "/sampling.safetensors";
   if (!std::filesystem::exists(path)) {
     FAIL("missing fixture " << path << " (run tests/worker/engine/ltx2/reference/sampling_reference.py --out tests/worker/engine/ltx2/fixtures)");
@@ -48,7 +48,7 @@ double max_abs(const std::vector<float>& got, const at::Tensor& want) {
 }  // namespace
 
 TEST_CASE("ltx2 sigmas: LTX2Scheduler schedules equal ltx-core's (within 1e-6, measured exact)") {
-  auto f = fixture();
+  auto f = sampling_fixture();
   json::Json cases = meta(*f, "sigma_cases");
   int n = 0;
   for (const auto& [name, c] : cases.items()) {
@@ -78,7 +78,7 @@ TEST_CASE("ltx2 sigmas: LTX2Scheduler schedules equal ltx-core's (within 1e-6, m
 }
 
 TEST_CASE("ltx2 guider: MultiModalGuider outputs and pass plans equal ltx-core's") {
-  auto f = fixture();
+  auto f = sampling_fixture();
   at::Tensor cond = f->copy("guider.cond"), uncond = f->copy("guider.uncond");
   at::Tensor ptb = f->copy("guider.ptb"), mod = f->copy("guider.mod");
   json::Json cases = meta(*f, "guider_cases");
@@ -124,7 +124,7 @@ TEST_CASE("ltx2 guider: MultiModalGuider outputs and pass plans equal ltx-core's
 }
 
 TEST_CASE("ltx2 euler: masked blend and Euler step equal ltx-core's (fp32 and bf16)") {
-  auto f = fixture();
+  auto f = sampling_fixture();
   at::Tensor sample = f->copy("euler.sample"), denoised = f->copy("euler.denoised");
   at::Tensor clean = f->copy("euler.clean"), mask = f->copy("euler.mask");
   std::vector<float> sigmas = ltx2_sigmas(30);
@@ -147,7 +147,7 @@ TEST_CASE("ltx2 euler: masked blend and Euler step equal ltx-core's (fp32 and bf
 }
 
 TEST_CASE("ltx2 noiser: lerp to the noise level with a mask equals GaussianNoiser's") {
-  auto f = fixture();
+  auto f = sampling_fixture();
   at::Tensor latent = f->copy("noiser.latent"), clean = f->copy("noiser.clean"), mask = f->copy("noiser.mask");
   for (auto [name, dtype] : {std::pair{"f32", at::kFloat}, std::pair{"bf16", at::kBFloat16}}) {
     const std::string p = std::string("noiser.") + name;
@@ -164,7 +164,7 @@ TEST_CASE("ltx2 noiser: lerp to the noise level with a mask equals GaussianNoise
 }
 
 TEST_CASE("ltx2 latent shapes: audio length round(frames / fps * 25) and video grid equal ltx-core's") {
-  auto f = fixture();
+  auto f = sampling_fixture();
   const json::Json lengths = meta(*f, "audio_lengths"), shapes = meta(*f, "video_shapes");
   for (const auto& row : lengths) {
     int64_t frames = row[0].get<int64_t>();
@@ -181,7 +181,7 @@ TEST_CASE("ltx2 latent shapes: audio length round(frames / fps * 25) and video g
 }
 
 TEST_CASE("ltx2 pipeline params: defaults are LTX_2_3_PARAMS") {
-  auto f = fixture();
+  auto f = sampling_fixture();
   PipelineParams p;
   CHECK_NOTHROW(p.validate());
   auto it = f->metadata().find("pipeline_params");

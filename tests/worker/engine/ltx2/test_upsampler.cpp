@@ -26,19 +26,19 @@ namespace {
 using namespace ff::ltx2;
 namespace io = ff::io;
 
-const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/upsampler.safetensors";
+const std::string kUpsamplerFixture = std::string(FF_LTX2_FIXTURES) + "/upsampler.safetensors";
 constexpr const char* kMean = "vae.per_channel_statistics.mean-of-means";
 constexpr const char* kStd = "vae.per_channel_statistics.std-of-means";
 
-std::shared_ptr<const io::SafetensorsFile> open_fixture() {
-  REQUIRE_MESSAGE(std::filesystem::exists(kFixture),
-                  "missing fixture " << kFixture
+std::shared_ptr<const io::SafetensorsFile> open_upsampler_fixture() {
+  REQUIRE_MESSAGE(std::filesystem::exists(kUpsamplerFixture),
+                  "missing fixture " << kUpsamplerFixture
                                      << ": run tests/worker/engine/ltx2/reference/upsampler_reference.py --out tests/worker/engine/ltx2/fixtures");
-  return io::SafetensorsFile::open(kFixture);
+  return io::SafetensorsFile::open(kUpsamplerFixture);
 }
 
 UpsamplerConfig variant_config(const io::SafetensorsFile& f, const std::string& tag) {
-  return upsampler_config_from_json(ff::json::parse(f.metadata().at("config_" + tag), "test"), kFixture + " config_" + tag);
+  return upsampler_config_from_json(ff::json::parse(f.metadata().at("config_" + tag), "test"), kUpsamplerFixture + " config_" + tag);
 }
 
 Upsampler variant(const io::SafetensorsFile& f, const std::string& tag, at::ScalarType dtype) {
@@ -58,7 +58,7 @@ ff::json::Json published_config() {
 }  // namespace
 
 TEST_CASE("upsampler: both key variants match ltx-core in fp32 and bf16") {
-  auto f = open_fixture();
+  auto f = open_upsampler_fixture();
   const at::Tensor latent = f->copy("latent");
   const at::Tensor mean = f->copy(kMean), std = f->copy(kStd);
   for (const std::string tag : {"a", "b"}) {
@@ -96,7 +96,7 @@ TEST_CASE("upsampler: both key variants match ltx-core in fp32 and bf16") {
 }
 
 TEST_CASE("upsampler: a file laid out like the published one loads by its own config") {
-  auto f = open_fixture();
+  auto f = open_upsampler_fixture();
   ff::test::TempDir dir;
   for (const std::string tag : {"a", "b"}) {
     CAPTURE(tag);

@@ -24,7 +24,7 @@ namespace {
 using namespace ff::ltx2;
 namespace io = ff::io;
 
-const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/video_decoder.safetensors";
+const std::string kDecoderFixture = std::string(FF_LTX2_FIXTURES) + "/video_decoder.safetensors";
 
 struct Fixture {
   io::Checkpoint ck;
@@ -32,10 +32,10 @@ struct Fixture {
   ff::json::Json meta(const std::string& key) const { return ff::json::parse(ck.metadata().at(key), "test"); }
   at::Tensor get(const std::string& name) const { return ck.view(name); }
   static Fixture open() {
-    REQUIRE_MESSAGE(std::filesystem::exists(kFixture),
-                    "missing fixture " << kFixture
+    REQUIRE_MESSAGE(std::filesystem::exists(kDecoderFixture),
+                    "missing fixture " << kDecoderFixture
                                        << ": run tests/worker/engine/ltx2/reference/video_decoder_reference.py --out tests/worker/engine/ltx2/fixtures");
-    io::Checkpoint ck = io::Checkpoint::open(kFixture);
+    io::Checkpoint ck = io::Checkpoint::open(kDecoderFixture);
     VideoDecoderConfig cfg = video_decoder_config_from_checkpoint(ck);
     return {std::move(ck), std::move(cfg)};
   }

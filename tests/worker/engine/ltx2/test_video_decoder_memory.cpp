@@ -22,19 +22,19 @@ namespace {
 using namespace ff::ltx2;
 namespace io = ff::io;
 
-const std::string kFixture = std::string(FF_LTX2_FIXTURES) + "/video_decoder.safetensors";
+const std::string kDecoderMemoryFixture = std::string(FF_LTX2_FIXTURES) + "/video_decoder.safetensors";
 
-io::Checkpoint open_fixture() {
-  REQUIRE_MESSAGE(std::filesystem::exists(kFixture),
-                  "missing fixture " << kFixture
+io::Checkpoint open_decoder_fixture() {
+  REQUIRE_MESSAGE(std::filesystem::exists(kDecoderMemoryFixture),
+                  "missing fixture " << kDecoderMemoryFixture
                                      << ": run tests/worker/engine/ltx2/reference/video_decoder_reference.py --out tests/worker/engine/ltx2/fixtures");
-  return io::Checkpoint::open(kFixture);
+  return io::Checkpoint::open(kDecoderMemoryFixture);
 }
 
 }  // namespace
 
 TEST_CASE("video decoder: chunking and layout do not change the forward") {
-  const io::Checkpoint ck = open_fixture();
+  const io::Checkpoint ck = open_decoder_fixture();
   const VideoDecoderConfig cfg = video_decoder_config_from_checkpoint(ck);
   for (const auto dtype : {at::kFloat, at::kBFloat16}) {
     const VideoDecoderWeights w = load_video_decoder(ck, cfg, at::kCPU, dtype);
@@ -58,7 +58,7 @@ TEST_CASE("video decoder: chunking and layout do not change the forward") {
 }
 
 TEST_CASE("video decoder: a block leaves a shared input unchanged, reuses a handed-over one") {
-  const io::Checkpoint ck = open_fixture();
+  const io::Checkpoint ck = open_decoder_fixture();
   const VideoDecoderConfig cfg = video_decoder_config_from_checkpoint(ck);
   const VideoDecoderWeights w = load_video_decoder(ck, cfg, at::kCPU, at::kFloat);
   const at::Tensor x = video_decoder_input(w, cfg, ck.view("latent").to(at::kFloat));
@@ -78,7 +78,7 @@ TEST_CASE("video decoder: a block leaves a shared input unchanged, reuses a hand
 }
 
 TEST_CASE("video decoder: uint8 frames from the in-place mapping equal the out-of-place mapping") {
-  const io::Checkpoint ck = open_fixture();
+  const io::Checkpoint ck = open_decoder_fixture();
   const VideoDecoderConfig cfg = video_decoder_config_from_checkpoint(ck);
   const VideoDecoderWeights w = load_video_decoder(ck, cfg, at::kCPU, at::kBFloat16);
   const at::Tensor latent = ck.view("latent").to(at::kBFloat16);

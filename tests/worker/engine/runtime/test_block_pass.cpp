@@ -1,7 +1,7 @@
 // Host slab + resident prefix + slot ring on the CPU backend: every placement hands compute the
 // same bytes, the slab is one 256-B aligned allocation, and byte accounting sees ring and
 // resident blocks (and refuses them over the cap).
-#include <ATen/ATen.h>
+#include "tests/worker/engine/doctest_torch.hpp"
 
 #include "worker/engine/runtime/block_pass.hpp"
 #include "worker/engine/runtime/block_store.hpp"
@@ -9,8 +9,6 @@
 #include "worker/engine/runtime/device_backend.hpp"
 
 // torch (glog) defines CHECK too: doctest's must win, so it comes last.
-#undef CHECK
-#include <doctest/doctest.h>
 
 using namespace ff::engine::rt;
 

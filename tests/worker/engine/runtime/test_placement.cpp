@@ -1,5 +1,5 @@
 // Placement decisions from budgets (pure planner, no device).
-#include <doctest/doctest.h>
+#include "tests/worker/engine/doctest_torch.hpp"
 
 #include "worker/engine/runtime/placement.hpp"
 

@@ -1,7 +1,7 @@
 // The slot ring's schedule: a recorded sequence of copy / wait / release events, checked for
 // order (copies >= 2 blocks ahead of compute, in block order) and safety (a slot is refilled only
 // after its previous block's release, and only with a device-side wait on that release).
-#include <doctest/doctest.h>
+#include "tests/worker/engine/doctest_torch.hpp"
 
 #include <algorithm>
 #include <map>
