@@ -43,14 +43,7 @@ TEST_CASE("Gemma-3 hidden states on CUDA match HF transformers") {
 TEST_CASE("LTX-2.3 processor on CUDA matches ltx-core") {
   if (!cuda()) return;
   ff::test::LtxFixture f;
-  const struct {
-    const EmbeddingsProcessorConfig* cfg;
-    at::ScalarType dtype;
-    const char* tag;
-    double tol;
-  } runs[] = {{&f.cfg_a, at::kFloat, "f32", 1e-4}, {&f.cfg_a, at::kBFloat16, "bf16", 2e-2},
-              {&f.cfg_b, at::kFloat, "b_f32", 1e-4}};
-  for (const auto& r : runs) {
+  for (const auto& r : f.runs()) {
     const std::string tag = r.tag;
     CAPTURE(tag);
     EmbeddingsProcessorWeights w = to(load_embeddings_processor(f.ck, *r.cfg), at::Device(at::kCUDA), r.dtype);

@@ -86,14 +86,7 @@ TEST_CASE("LTX-2.3 feature extractor + connectors match ltx-core") {
   REQUIRE((f.cfg_a.video.rope_type == LtxRopeType::Split));
   REQUIRE(f.cfg_a.video.float64_frequencies);
   REQUIRE((f.cfg_b.video.rope_type == LtxRopeType::Interleaved));
-  const struct {
-    const EmbeddingsProcessorConfig* cfg;
-    at::ScalarType dtype;
-    const char* tag;
-    double tol;
-  } runs[] = {{&f.cfg_a, at::kFloat, "f32", 1e-4}, {&f.cfg_a, at::kBFloat16, "bf16", 2e-2},
-              {&f.cfg_b, at::kFloat, "b_f32", 1e-4}};
-  for (const auto& r : runs) {
+  for (const auto& r : f.runs()) {
     const std::string tag = r.tag;
     CAPTURE(tag);
     EmbeddingsProcessorWeights w = to(load_embeddings_processor(f.ck, *r.cfg), at::kCPU, r.dtype);

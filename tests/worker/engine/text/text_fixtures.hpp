@@ -48,7 +48,16 @@ struct LtxFixture {
     for (int64_t i = 0; i < gemma.num_hidden_states(); ++i) hs.push_back(ck.view("hidden." + std::to_string(i)).to(dtype));
     return hs;
   }
+  // The fixture's expected outputs: config, dtype, the "expected_<tag>.*" tensors, tolerance.
+  struct Run {
+    const EmbeddingsProcessorConfig* cfg;
+    at::ScalarType dtype;
+    const char* tag;
+    double tol;
+  };
+  std::vector<Run> runs() const {
+    return {{&cfg_a, at::kFloat, "f32", 1e-4}, {&cfg_a, at::kBFloat16, "bf16", 2e-2}, {&cfg_b, at::kFloat, "b_f32", 1e-4}};
+  }
 };
-
 
 }  // namespace ff::test
