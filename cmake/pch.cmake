@@ -5,7 +5,8 @@
 # (vocoder_config.cpp 1.2 -> 2.5 s), so ff_use_pch skips the sources whose includes (followed
 # through the project's own headers) never reach <ATen/...>, <torch/...> or <c10/...>. The scan
 # runs at configure time: a file that starts including ATen builds without the PCH (correct, only
-# slower) until the next configure.
+# slower) until the next configure. The scan applies with -DFRAMEFARM_UNITY=OFF only: a unity batch
+# loads the PCH once for all its files, so every batch of a torch target gets it.
 #
 # Why one PCH target: GCC loads a PCH only into a compile with the same flags and the same
 # definitions of every macro the headers test. ff_pch_torch links torch (-D_GLIBCXX_USE_CXX11_ABI
@@ -105,8 +106,9 @@ function(_ff_includes_torch file out)
 endfunction()
 
 # ff_use_pch(<target>): when the target links libtorch, its sources that include ATen get
-# ff_pch_torch (with unity builds: every batch); the others, and torch-free targets, none. Call it after the target's
-# target_link_libraries (and after any target_sources).
+# ff_pch_torch; the others, and torch-free targets, none. With unity builds (cmake/unity.cmake)
+# every batch of a torch target gets it. Call it after the target's target_link_libraries (and
+# after any target_sources).
 function(ff_use_pch target)
   if(NOT TARGET ff_pch_torch)
     return()
