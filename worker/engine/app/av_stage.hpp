@@ -51,7 +51,7 @@ class AVStage {
   const std::string& component() const { return name_; }
 
   // Plans this stage's next calls (and its delta's) for `working` activation bytes, leaving
-  // `later` free. Throws encode::VramBudgetError when it cannot fit even streamed.
+  // `later` free. Throws rt::VramBudgetError when it cannot fit even streamed.
   void plan(int64_t working, int64_t later);
   // The fewest device bytes this stage needs beyond what it holds now, with `working` activations.
   int64_t min_extra_bytes(int64_t working) const;

@@ -38,7 +38,7 @@ rt::PlacementPlan place_streamed_component(rt::DeviceBackend& backend, const Pla
   rt::PlacementPlan plan = plan_component(backend, limits, d, d.mode);
   log_plan(limits, d.name, plan);
   if (!plan.fits)
-    throw encode::VramBudgetError(d.name + " does not fit the VRAM budget (placement " +
+    throw rt::VramBudgetError(d.name + " does not fit the VRAM budget (placement " +
                                   std::string(rt::placement_name(d.mode)) + "): " + plan.describe());
   if (d.mode != rt::Placement::kAuto) return plan;
   bool oom = false;  // the estimate was low: stream everything instead
@@ -55,7 +55,7 @@ rt::PlacementPlan place_streamed_component(rt::DeviceBackend& backend, const Pla
   plan = plan_component(backend, limits, d, rt::Placement::kStream);
   plan.mode = rt::Placement::kAuto;  // exported as auto:0/N
   log_plan(limits, d.name, plan, " (out of memory uploading the resident prefix: streaming all blocks)");
-  if (!plan.fits) throw encode::VramBudgetError(d.name + " does not fit the VRAM budget: " + plan.describe());
+  if (!plan.fits) throw rt::VramBudgetError(d.name + " does not fit the VRAM budget: " + plan.describe());
   return plan;
 }
 

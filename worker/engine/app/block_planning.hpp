@@ -40,7 +40,7 @@ rt::PlacementPlan plan_component(rt::DeviceBackend& backend, const PlanLimits& l
 
 // Plans a stream/auto component whose blocks are in `store` and applies the plan (an auto
 // component's resident prefix is uploaded or freed); logs the plan. Returns the plan in effect.
-// Throws encode::VramBudgetError naming the component when it cannot fit even fully streamed.
+// Throws rt::VramBudgetError naming the component when it cannot fit even fully streamed.
 rt::PlacementPlan place_streamed_component(rt::DeviceBackend& backend, const PlanLimits& limits,
                                            ComponentDemand d, rt::BlockStore& store);
 

@@ -1,7 +1,7 @@
 // The prompt-encoding entry point: the placement/streaming pipeline (worker/engine/encode/).
 // Every cache-miss prompt of a request is encoded in one pass over the text encoder's blocks,
 // placed per call from the engine config's placements, VRAM budget and reserve. A request that
-// cannot fit even streamed with one prompt per micro-batch throws encode::VramBudgetError.
+// cannot fit even streamed with one prompt per micro-batch throws rt::VramBudgetError.
 #include "worker/engine/app/encode_entry.hpp"
 
 #include <stdexcept>

@@ -22,7 +22,7 @@ struct JobOutcome {
 
 // Runs the job on `backend`'s device. hooks.cancelled is polled before every denoising step,
 // hooks.progress after each. Throws ltx2::Cancelled, std::invalid_argument (bad params or
-// contexts: the job's fault), encode::VramBudgetError, c10 errors (OOM...).
+// contexts: the job's fault), rt::VramBudgetError, c10 errors (OOM...).
 JobOutcome run_ltx2_job(Ltx2Model& model, const EngineConfig& config, const proto::GenerateRequest& req,
                         rt::DeviceBackend& backend, const ltx2::StepHooks& hooks);
 

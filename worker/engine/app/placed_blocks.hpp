@@ -45,7 +45,7 @@ class PlacedBlocks {
   ComponentDemand demand(int64_t working, int64_t later) const;
 
   // Plans the next call and applies the plan (uploads or frees an auto prefix). Throws
-  // encode::VramBudgetError when the component cannot fit even fully streamed.
+  // rt::VramBudgetError when the component cannot fit even fully streamed.
   rt::PlacementPlan plan(int64_t working, int64_t later);
 
   // One sweep over the blocks in order (usage: acquire(i) ... release(i) for i = 0..size-1, then

@@ -44,7 +44,7 @@ class PlacedStages {
   PlacedStages& operator=(const PlacedStages&) = delete;
 
   // Plans the next forward for `working` activation bytes, with `later` bytes needed after it while
-  // the resident part stays; throws encode::VramBudgetError when it cannot fit even streamed.
+  // the resident part stays; throws rt::VramBudgetError when it cannot fit even streamed.
   void plan(int64_t working, int64_t later) { blocks_->plan(working, later); }
   // Runs `forward` (which must run every stage once, in order, through the hooks it is given) over
   // one sweep of the blocks; returns its result.

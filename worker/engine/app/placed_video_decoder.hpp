@@ -23,7 +23,7 @@ class PlacedVideoDecoder {
   PlacedVideoDecoder(const ltx2::VideoDecoderConfig& config, ltx2::VideoDecoderWeights weights, rt::Placement mode,
                      rt::DeviceBackend& backend, PlanLimits limits);
 
-  // Plans the next decode for `working` activation bytes; throws encode::VramBudgetError when it
+  // Plans the next decode for `working` activation bytes; throws rt::VramBudgetError when it
   // cannot fit even streamed.
   void plan(int64_t working) { blocks_->plan(working, 0); }
   // uint8 RGB frames [F', H', W', 3] on the CPU for a latent [1, C, F, H, W] (decode dtype),

@@ -42,7 +42,7 @@ std::pair<proto::ErrorKind, std::string> classify(std::exception_ptr ep) {
     return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what_without_backtrace()};
   } catch (const rt::OutOfMemory& e) {
     return {proto::ErrorKind::kOutOfMemory, std::string("out of memory: ") + e.what()};
-  } catch (const encode::VramBudgetError& e) {
+  } catch (const rt::VramBudgetError& e) {
     return {proto::ErrorKind::kVramBudget, e.what()};
   } catch (const std::invalid_argument& e) {
     return {proto::ErrorKind::kBadInput, e.what()};

@@ -215,7 +215,7 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
       w_.text->set_resident_prefix(0);
     } else {
       ts.peak_vram_bytes = be_.meter().peak_bytes();
-      throw VramBudgetError("text_encoder does not fit the VRAM budget (placement " +
+      throw rt::VramBudgetError("text_encoder does not fit the VRAM budget (placement " +
                             std::string(rt::placement_name(opts_.text_placement)) +
                             ") even with one prompt per micro-batch: " + failure);
     }
@@ -273,7 +273,7 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
         continue;
       }
       ps.peak_vram_bytes = be_.meter().peak_bytes();
-      throw VramBudgetError("embeddings_processor does not fit the VRAM budget even one prompt at a time: " +
+      throw rt::VramBudgetError("embeddings_processor does not fit the VRAM budget even one prompt at a time: " +
                             plan.describe());
     }
     try {
@@ -305,7 +305,7 @@ std::vector<EncodedPrompt> EncodePipeline::encode(const std::vector<std::vector<
         continue;
       }
       ps.peak_vram_bytes = be_.meter().peak_bytes();
-      throw VramBudgetError("embeddings_processor ran out of memory: " + e.what);
+      throw rt::VramBudgetError("embeddings_processor ran out of memory: " + e.what);
     }
   }
   last_.processor_peak_bytes = be_.meter().peak_bytes();

@@ -9,7 +9,7 @@
 //     (its projection slice travels with the block), so activations do not grow with depth.
 //   - Placement per call from the budget, reserve and live free memory; if the call does not fit,
 //     the micro-batch halves (counted in ooms_avoided), and if one prompt does not fit either,
-//     VramBudgetError. Device out-of-memory errors are caught and handled the same way.
+//     rt::VramBudgetError. Device out-of-memory errors are caught and handled the same way.
 // Sources: encode_pipeline.cpp (planning and retries), encode_passes.cpp (the two device passes).
 #pragma once
 
@@ -30,12 +30,6 @@
 #include "worker/engine/runtime/stream_ops.hpp"
 
 namespace ff::engine::encode {
-
-// The call cannot fit the VRAM budget even streamed with one prompt per micro-batch.
-class VramBudgetError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Weights of the two components, loaded once. Block stores hold the streamable blocks in their
 // host slab; the fixed tensors (host) are uploaded once by the pipeline and stay resident.
@@ -94,7 +88,7 @@ class EncodePipeline {
   ~EncodePipeline();
 
   // Encodes the prompts (token ids, BOS first, real tokens only) for a padded layout of
-  // max_length. Throws std::invalid_argument for bad ids/lengths, VramBudgetError when even one
+  // max_length. Throws std::invalid_argument for bad ids/lengths, rt::VramBudgetError when even one
   // prompt cannot fit. Engine thread.
   std::vector<EncodedPrompt> encode(const std::vector<std::vector<int32_t>>& prompts, int max_length);
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,14 @@
 namespace ff::engine::rt {
 
 enum class Placement { kResident, kStream, kAuto };
+
+// A component (the text encoder, a stage transformer, a decoder) cannot fit the VRAM budget even
+// fully streamed (the encoder: with one prompt per micro-batch); the message names it. The engine
+// answers the job with error kind vram_budget.
+class VramBudgetError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // "resident" | "stream" | "auto"; parse returns nullopt for anything else.
 std::string_view placement_name(Placement p);

@@ -134,7 +134,7 @@ TEST_CASE("a partly resident plan (auto under a tight budget) gives the same emb
     std::vector<encode::EncodedPrompt> out;
     try {
       out = p.encode(prompts, kMaxLen);
-    } catch (const encode::VramBudgetError&) {
+    } catch (const rt::VramBudgetError&) {
       continue;
     }
     const auto& plan = p.last_call().text_plan;
@@ -203,7 +203,7 @@ TEST_CASE("micro-batch shrinks when the call does not fit, and the result is the
     try {
       run(opts(rt::Placement::kStream, rt::Placement::kStream, 8), prompts, mid);
       hi = mid;
-    } catch (const encode::VramBudgetError&) {
+    } catch (const rt::VramBudgetError&) {
       lo = mid;
     }
   }
@@ -217,7 +217,7 @@ TEST_CASE("micro-batch shrinks when the call does not fit, and the result is the
   try {
     run(opts(rt::Placement::kStream, rt::Placement::kStream, 8), prompts, lo);
     FAIL("expected VramBudgetError");
-  } catch (const encode::VramBudgetError& e) {
+  } catch (const rt::VramBudgetError& e) {
     CHECK(std::string(e.what()).find("VRAM budget") != std::string::npos);
   }
 }
@@ -226,7 +226,7 @@ TEST_CASE("resident placement over the budget is a VramBudgetError, auto streams
   auto prompts = prompts_of({10, 3}, 6);
   Run st = run(opts(rt::Placement::kStream, rt::Placement::kStream), prompts);
   const int64_t cap = st.report.text_peak_bytes + 512;  // enough to stream, not to hold all blocks
-  CHECK_THROWS_AS(run(opts(rt::Placement::kResident, rt::Placement::kStream), prompts, cap), encode::VramBudgetError);
+  CHECK_THROWS_AS(run(opts(rt::Placement::kResident, rt::Placement::kStream), prompts, cap), rt::VramBudgetError);
   Run au = run(opts(rt::Placement::kAuto, rt::Placement::kStream), prompts, cap);
   CHECK(au.report.text_plan.resident_blocks < au.report.text_plan.total_blocks);
   CHECK(at::equal(au.out[0].video, st.out[0].video));

@@ -92,7 +92,7 @@ TEST_CASE("gpu: phase peaks are measured, and a budget that cannot fit gives a b
   encode::PipelineOptions o = p->options();
   o.budget_bytes = be->meter().snapshot().allocated_bytes + 4096;
   p->set_options(o);
-  CHECK_THROWS_AS(p->encode(ff::test::tiny_prompts({24, 24, 24, 24}, 6), kGpuMaxLen), encode::VramBudgetError);
+  CHECK_THROWS_AS(p->encode(ff::test::tiny_prompts({24, 24, 24, 24}, 6), kGpuMaxLen), rt::VramBudgetError);
   o.budget_bytes = 0;
   p->set_options(o);
   CHECK(p->encode(prompts, kGpuMaxLen).size() == 2);  // keeps serving
