@@ -21,7 +21,6 @@ Writes one JSON object to --json (and prints it). Only stdlib + torch + ltx-core
 Usage: python3 bench/gpu/decode_reference.py --json FILE [--repeats 3] [--short-repeats 20] [--tiny]
        [--only video,audio,upsampler]
 """
-import copy
 import json
 import math
 import os
@@ -37,6 +36,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "ltx2", "reference"))
 from common import reference_args  # noqa: E402
 import inventory_reference as inv  # noqa: E402  (the published 2.3 config sections)
+from ltx23_config import derived  # noqa: E402
 
 VIDEO_LATENT = (1, 128, 16, 32, 48)   # 121 frames at 1024x1536
 STAGE1_LATENT = (1, 128, 16, 16, 24)  # 121 frames at 512x768 (the upsampler's input)
@@ -49,23 +49,19 @@ def log(*a):
 
 def tiny_sections():
     """The tiny preset's shapes (worker/engine/ltx2/published_presets.cpp "tiny")."""
-    vae = copy.deepcopy(inv.VAE)
-    vae.update({"latent_channels": 8, "encoder_base_channels": 8, "decoder_base_channels": 8})
-    vae["decoder_blocks"] = [["res_x", {"num_layers": 1}], ["compress_space", {"multiplier": 2}],
-                             ["res_x", {"num_layers": 1}], ["compress_time", {"multiplier": 2}],
-                             ["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 1}],
-                             ["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 2}],
-                             ["res_x", {"num_layers": 1}]]
-    avae = copy.deepcopy(inv.AUDIO_VAE)
-    dd = avae["model"]["params"]["ddconfig"]
-    dd.update({"ch": 16, "z_channels": 1, "num_res_blocks": 1})
-    voc = copy.deepcopy(inv.VOCODER)
-    voc["vocoder"].update({"upsample_initial_channel": 64, "upsample_rates": [5, 4, 8],
-                           "upsample_kernel_sizes": [11, 8, 16]})
-    voc["bwe"].update({"upsample_initial_channel": 32, "upsample_rates": [6, 5, 8],
-                       "upsample_kernel_sizes": [12, 11, 16]})
-    ups = dict(inv.UPSAMPLER_CONFIG)
-    ups.update({"in_channels": 8, "mid_channels": 32, "num_blocks_per_stage": 1})
+    vae = derived(inv.VAE, {
+        "latent_channels": 8,
+        "decoder_blocks": [["res_x", {"num_layers": 1}], ["compress_space", {"multiplier": 2}],
+                           ["res_x", {"num_layers": 1}], ["compress_time", {"multiplier": 2}],
+                           ["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 1}],
+                           ["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 2}],
+                           ["res_x", {"num_layers": 1}]],
+        "encoder_base_channels": 8, "decoder_base_channels": 8})
+    avae = derived(inv.AUDIO_VAE, {"model": {"params": {"ddconfig": {"ch": 16, "z_channels": 1, "num_res_blocks": 1}}}})
+    voc = derived(inv.VOCODER, {
+        "vocoder": {"upsample_initial_channel": 64, "upsample_rates": [5, 4, 8], "upsample_kernel_sizes": [11, 8, 16]},
+        "bwe": {"upsample_initial_channel": 32, "upsample_rates": [6, 5, 8], "upsample_kernel_sizes": [12, 11, 16]}})
+    ups = derived(inv.UPSAMPLER_CONFIG, {"in_channels": 8, "mid_channels": 32, "num_blocks_per_stage": 1})
     return vae, avae, voc, ups
 
 

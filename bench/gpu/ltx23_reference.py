@@ -23,15 +23,14 @@ import os
 import statistics
 import sys
 import time
-import types
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "reference"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "worker", "engine", "ltx2", "reference"))
-from common import bare_packages, reference_args  # noqa: E402
-from ltx23_config import TRANSFORMER as PUBLISHED_TRANSFORMER  # noqa: E402  (the real 2.3 section)
+from common import import_modules, ltx_core_on_path, reference_args  # noqa: E402
+from ltx23_config import TRANSFORMER as PUBLISHED_TRANSFORMER, derived  # noqa: E402  (the real 2.3 section)
 
 STG_BLOCK = 28          # LTX_2_3_PARAMS video/audio stg_blocks
 FPS = 24.0
@@ -42,29 +41,20 @@ AUDIO_FRAMES = 126      # 121 frames at 24 fps = 5.04 s of 25 latents/s
 
 
 def import_ltx_core(src):
-    """Imports the needed ltx-core modules without running package __init__ files."""
-    if not os.path.isdir(os.path.join(src, "ltx_core")):
-        raise ImportError(f"no ltx_core under {src}")
-    sys.path.insert(0, src)
-    bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
-                        "ltx_core.loader", "ltx_core.components"))
-    import importlib
-    mods = types.SimpleNamespace()
-    mods.configurator = importlib.import_module("ltx_core.model.transformer.model_configurator")
-    mods.modality = importlib.import_module("ltx_core.model.transformer.modality")
-    mods.attention = importlib.import_module("ltx_core.model.transformer.attention")
-    mods.perturbations = importlib.import_module("ltx_core.guidance.perturbations")
-    mods.tools = importlib.import_module("ltx_core.tools")
-    mods.patchifiers = importlib.import_module("ltx_core.components.patchifiers")
-    mods.types = importlib.import_module("ltx_core.types")
-    return mods
+    """The needed ltx-core modules, imported without running package __init__ files."""
+    ltx_core_on_path(src, ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
+                           "ltx_core.loader", "ltx_core.components"))
+    return import_modules(
+        configurator="ltx_core.model.transformer.model_configurator",
+        modality="ltx_core.model.transformer.modality", attention="ltx_core.model.transformer.attention",
+        perturbations="ltx_core.guidance.perturbations", tools="ltx_core.tools",
+        patchifiers="ltx_core.components.patchifiers", types="ltx_core.types")
 
 
 def tiny_config():
-    c = dict(PUBLISHED_TRANSFORMER)
-    c.update({"num_layers": 2, "num_attention_heads": 4, "attention_head_dim": 16, "cross_attention_dim": 64,
-              "audio_num_attention_heads": 4, "audio_attention_head_dim": 8, "audio_cross_attention_dim": 32})
-    return c
+    return derived(PUBLISHED_TRANSFORMER, {
+        "num_layers": 2, "num_attention_heads": 4, "attention_head_dim": 16, "cross_attention_dim": 64,
+        "audio_num_attention_heads": 4, "audio_attention_head_dim": 8, "audio_cross_attention_dim": 32})
 
 
 def init_(name, p):

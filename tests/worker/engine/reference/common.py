@@ -3,8 +3,9 @@ bench/gpu/*reference*.py).
 
 The one home for what each script used to repeat: the repository paths, the `--out` / `--ltx-core` /
 `--ltx-pipelines` arguments, seeding, stand-in modules in sys.modules (so ltx-core's submodules import
-without their package __init__ files or optional dependencies), the JSON summary lines and writing a
-fixture. It lives in tests/worker/engine/reference, beside the engine test folders whose scripts use it;
+without their package __init__ files or optional dependencies; ltx_core_on_path, import_modules), the
+JSON summary lines and writing a fixture (the LTX-2.3 configs live in ltx2/reference/ltx23_config.py).
+It lives in tests/worker/engine/reference, beside the engine test folders whose scripts use it;
 every script imports it with `sys.path.insert(0, <repo>/tests/worker/engine/reference)` (a path
 relative to the script's own file).
 
@@ -93,6 +94,23 @@ def bare_packages(src: str, names, keep_existing=False) -> None:
         if keep_existing and pkg in sys.modules:
             continue
         stub_module(pkg, [os.path.join(src, *pkg.split("."))])
+
+
+def ltx_core_on_path(src: str, packages=()) -> None:
+    """Puts ltx-core's source folder `src` first on sys.path and registers `packages` as bare packages
+    (see bare_packages); raises ImportError when `src` holds no ltx_core (a wrong --ltx-core)."""
+    if not os.path.isdir(os.path.join(src, "ltx_core")):
+        raise ImportError(f"no ltx_core under {src}")
+    sys.path.insert(0, src)
+    bare_packages(src, packages)
+
+
+def import_modules(**dotted) -> types.SimpleNamespace:
+    """Imports each dotted module name, in the order given, as the attribute of its keyword
+    (import_modules(rope="ltx_core.model.transformer.rope").rope)."""
+    import importlib
+
+    return types.SimpleNamespace(**{attr: importlib.import_module(name) for attr, name in dotted.items()})
 
 
 def stub_missing(name: str, attrs=None) -> None:

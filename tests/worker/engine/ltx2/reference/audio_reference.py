@@ -39,47 +39,22 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
 from common import bf16_exact, reference_args, rel_err, seeded, stub_module, summary, write_fixture  # noqa: E402
+from ltx23_config import AUDIO_VAE as PUBLISHED_AUDIO_VAE, VOCODER as PUBLISHED_VOCODER, derived  # noqa: E402
 
 SEED = 2323
 
-AUDIO_VAE = {
-    "model": {
-        "params": {
-            "ddconfig": {
-                "double_z": True,
-                "mel_bins": 8,
-                "z_channels": 8,
-                "resolution": 32,
-                "downsample_time": False,
-                "in_channels": 2,
-                "out_ch": 2,
-                "ch": 16,
-                "ch_mult": [1, 2, 4],
-                "num_res_blocks": 2,
-                "attn_resolutions": [],
-                "dropout": 0.0,
-                "mid_block_add_attention": False,
-                "norm_type": "pixel",
-                "causality_axis": "height",
-            },
-            "sampling_rate": 16000,
-        }
-    },
-    "preprocessing": {
-        "stft": {"filter_length": 1024, "hop_length": 160, "win_length": 1024, "causal": True},
-        "mel": {"n_mel_channels": 8, "mel_fmin": 0, "mel_fmax": 8000},
-    },
-}
+# The published "audio_vae" section (same keys, same order), shrunk: ch 16 = z_channels 8 x 2 latent
+# mel bins (see above), 8 mel bins.
+AUDIO_VAE = derived(PUBLISHED_AUDIO_VAE, {
+    "model": {"params": {"ddconfig": {"mel_bins": 8, "resolution": 32, "ch": 16}}},
+    "preprocessing": {"mel": {"n_mel_channels": 8}},
+})
 
-_AMP = {
-    "resblock": "AMP1",
-    "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "stereo": True,
-    "use_tanh_at_final": False,
-    "activation": "snakebeta",
-    "use_bias_at_final": False,
-}
+# The published vocoders' AMP resblock settings (both generators share them), in the order the
+# fixture's "config" metadata lists them: first in each section here, unlike the published file.
+_AMP = {key: PUBLISHED_VOCODER["vocoder"][key]
+        for key in ("resblock", "resblock_kernel_sizes", "resblock_dilation_sizes", "stereo", "use_tanh_at_final",
+                    "activation", "use_bias_at_final")}
 VOCODER = {
     "vocoder": dict(_AMP, upsample_initial_channel=16, upsample_rates=[4, 2], upsample_kernel_sizes=[8, 4]),
     "bwe": dict(

@@ -32,12 +32,13 @@ import json
 import math
 import os
 import sys
-import types
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
-from common import bare_packages, randn, reference_args, rel_err, seeded, summary_line, write_fixture  # noqa: E402
+from common import (import_modules, ltx_core_on_path, randn, reference_args, rel_err, seeded,  # noqa: E402
+                    summary_line, write_fixture)
+from ltx23_config import TRANSFORMER as PUBLISHED_TRANSFORMER, derived  # noqa: E402
 
 SEED = 2303
 B = 2
@@ -50,70 +51,14 @@ VIDEO_SIGMA = [0.8, 0.45]
 AUDIO_SIGMA = [0.6, 0.3]
 PREFIX = "model.diffusion_model."
 
-# The published file's transformer section (same keys), shrunk: video 4 heads x 16 (inner 64:
+# The published file's transformer section (same keys, same order), shrunk: video 4 heads x 16 (inner 64:
 # 64//6 = 10 frequencies per axis -> 30 + a 2-entry identity pad, as 4096 -> 2046 + 2), audio
-# 4 heads x 8 (inner 32), 3 layers.
-TRANSFORMER = {
-    "_class_name": "AVTransformer3DModel",
-    "activation_fn": "gelu-approximate",
-    "attention_bias": True,
-    "attention_head_dim": 16,
-    "attention_type": "default",
-    "caption_channels": 3840,
-    "cross_attention_dim": 64,
-    "double_self_attention": False,
-    "dropout": 0.0,
-    "in_channels": 128,
-    "norm_elementwise_affine": False,
-    "norm_eps": 1e-06,
-    "norm_num_groups": 32,
-    "num_attention_heads": 4,
-    "num_embeds_ada_norm": 1000,
-    "num_layers": 3,
-    "num_vector_embeds": None,
-    "only_cross_attention": False,
-    "cross_attention_norm": True,
-    "out_channels": 128,
-    "upcast_attention": False,
-    "use_linear_projection": False,
-    "qk_norm": "rms_norm",
-    "standardization_norm": "rms_norm",
-    "positional_embedding_type": "rope",
-    "positional_embedding_theta": 10000.0,
-    "positional_embedding_max_pos": [20, 2048, 2048],
-    "timestep_scale_multiplier": 1000,
-    "av_ca_timestep_scale_multiplier": 1000.0,
-    "causal_temporal_positioning": True,
-    "audio_num_attention_heads": 4,
-    "audio_attention_head_dim": 8,
-    "use_audio_video_cross_attention": True,
-    "share_ff": False,
-    "audio_out_channels": 128,
-    "audio_cross_attention_dim": 32,
-    "audio_positional_embedding_max_pos": [20],
-    "av_cross_ada_norm": True,
-    "use_embeddings_connector": True,
-    "connector_attention_head_dim": 16,
-    "connector_num_attention_heads": 4,
-    "connector_num_layers": 2,
-    "connector_positional_embedding_max_pos": [4096],
-    "connector_num_learnable_registers": 128,
-    "connector_norm_output": True,
-    "use_middle_indices_grid": True,
-    "apply_gated_attention": True,
-    "connector_apply_gated_attention": True,
-    "caption_projection_first_linear": False,
-    "caption_projection_second_linear": False,
-    "caption_proj_input_norm": False,
-    "connector_learnable_registers_std": 1,
-    "caption_proj_before_connector": True,
-    "audio_connector_attention_head_dim": 8,
-    "audio_connector_num_attention_heads": 4,
-    "cross_attention_adaln": True,
-    "text_encoder_norm_type": "per_token_rms",
-    "rope_type": "split",
-    "frequencies_precision": "float64",
-}
+# 4 heads x 8 (inner 32), 3 layers; connectors 2 layers at the same head sizes.
+TRANSFORMER = derived(PUBLISHED_TRANSFORMER, {
+    "attention_head_dim": 16, "cross_attention_dim": 64, "num_attention_heads": 4, "num_layers": 3,
+    "audio_num_attention_heads": 4, "audio_attention_head_dim": 8, "audio_cross_attention_dim": 32,
+    "connector_attention_head_dim": 16, "connector_num_attention_heads": 4, "connector_num_layers": 2,
+    "audio_connector_attention_head_dim": 8, "audio_connector_num_attention_heads": 4})
 VIDEO_DIM = TRANSFORMER["num_attention_heads"] * TRANSFORMER["attention_head_dim"]
 AUDIO_DIM = TRANSFORMER["audio_num_attention_heads"] * TRANSFORMER["audio_attention_head_dim"]
 
@@ -121,24 +66,15 @@ AUDIO_DIM = TRANSFORMER["audio_num_attention_heads"] * TRANSFORMER["audio_attent
 # ---------------------------------------------------------------- ltx-core import
 
 def import_ltx_core(src):
-    """Imports the needed ltx-core modules without running package __init__ files (they pull in
+    """The needed ltx-core modules, imported without running package __init__ files (they pull in
     loaders, pipelines and optional dependencies)."""
-    if not os.path.isdir(os.path.join(src, "ltx_core")):
-        raise ImportError(f"no ltx_core under {src}")
-    sys.path.insert(0, src)
-    bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
-                        "ltx_core.loader", "ltx_core.components"))
-    import importlib
-    mods = types.SimpleNamespace()
-    mods.configurator = importlib.import_module("ltx_core.model.transformer.model_configurator")
-    mods.model = importlib.import_module("ltx_core.model.transformer.model")
-    mods.modality = importlib.import_module("ltx_core.model.transformer.modality")
-    mods.rope = importlib.import_module("ltx_core.model.transformer.rope")
-    mods.perturbations = importlib.import_module("ltx_core.guidance.perturbations")
-    mods.tools = importlib.import_module("ltx_core.tools")
-    mods.patchifiers = importlib.import_module("ltx_core.components.patchifiers")
-    mods.types = importlib.import_module("ltx_core.types")
-    return mods
+    ltx_core_on_path(src, ("ltx_core", "ltx_core.model", "ltx_core.model.transformer", "ltx_core.guidance",
+                           "ltx_core.loader", "ltx_core.components"))
+    return import_modules(
+        configurator="ltx_core.model.transformer.model_configurator", model="ltx_core.model.transformer.model",
+        modality="ltx_core.model.transformer.modality", rope="ltx_core.model.transformer.rope",
+        perturbations="ltx_core.guidance.perturbations", tools="ltx_core.tools",
+        patchifiers="ltx_core.components.patchifiers", types="ltx_core.types")
 
 
 # ---------------------------------------------------------------- weights

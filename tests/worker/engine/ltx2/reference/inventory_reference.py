@@ -33,6 +33,7 @@ transformers, ...) are stubbed when missing.
 import importlib.abc
 import importlib.machinery
 import json
+import math
 import os
 import sys
 import types
@@ -136,6 +137,27 @@ def split_stats(items, stats_prefix):
     return rest, stats
 
 
+def vae_components(encoder, decoder, root, encoder_ops, decoder_ops, what):
+    """(encoder entries, decoder entries) of a VAE stored under `root` ("vae." / "audio_vae."): each
+    half's names under root + "encoder." / "decoder.", except its PerChannelStatistics, stored once
+    as root + "per_channel_statistics.*" and listed with the decoder (after its other entries). Prints
+    the key-op round trip of each half (<what>_encoder / <what>_decoder) and whether both halves hold
+    the same statistics (<what>_vae.stats_shared)."""
+    stats = "per_channel_statistics."
+
+    def stored(module, part):
+        return [[root + stats + k[len(stats):] if k.startswith(stats) else root + part + k, s, d]
+                for k, s, d in entries(module, "")]
+
+    enc_items, dec_items = stored(encoder, "encoder."), stored(decoder, "decoder.")
+    key_roundtrip(encoder_ops, [e[0] for e in enc_items], encoder.state_dict().keys(), what + "_encoder")
+    key_roundtrip(decoder_ops, [e[0] for e in dec_items], decoder.state_dict().keys(), what + "_decoder")
+    enc_rest, enc_stats = split_stats(enc_items, root + stats)
+    dec_rest, dec_stats = split_stats(dec_items, root + stats)
+    summary(what + "_vae.stats_shared", sorted(map(str, enc_stats)) == sorted(map(str, dec_stats)))
+    return enc_rest, dec_rest + dec_stats
+
+
 def key_roundtrip(sd_ops, stored_names, module_names, what):
     """Maps stored names through ltx-core's key ops and compares with the module's names."""
     try:
@@ -193,38 +215,14 @@ def main():
 
     venc = build(lambda: VideoEncoderConfigurator.from_metadata(md), "video_encoder")
     vdec = build(lambda: VideoDecoderConfigurator.from_metadata(md), "video_decoder")
-    enc_items = [[("vae.per_channel_statistics." + k[len("per_channel_statistics."):])
-                  if k.startswith("per_channel_statistics.") else "vae.encoder." + k, s, d]
-                 for k, s, d in entries(venc, "")]
-    dec_items = [[("vae.per_channel_statistics." + k[len("per_channel_statistics."):])
-                  if k.startswith("per_channel_statistics.") else "vae.decoder." + k, s, d]
-                 for k, s, d in entries(vdec, "")]
-    key_roundtrip(VAE_ENCODER_COMFY_KEYS_FILTER, [e[0] for e in enc_items], venc.state_dict().keys(), "video_encoder")
-    key_roundtrip(VAE_DECODER_COMFY_KEYS_FILTER, [e[0] for e in dec_items], vdec.state_dict().keys(), "video_decoder")
-    enc_rest, enc_stats = split_stats(enc_items, "vae.per_channel_statistics.")
-    dec_rest, dec_stats = split_stats(dec_items, "vae.per_channel_statistics.")
-    summary("video_vae.stats_shared", sorted(map(str, enc_stats)) == sorted(map(str, dec_stats)))
-    comps["video_encoder"] = enc_rest
-    comps["video_decoder"] = dec_rest + dec_stats
+    comps["video_encoder"], comps["video_decoder"] = vae_components(
+        venc, vdec, "vae.", VAE_ENCODER_COMFY_KEYS_FILTER, VAE_DECODER_COMFY_KEYS_FILTER, "video")
     del venc, vdec
 
     aenc = build(lambda: AudioEncoderConfigurator.from_metadata(md), "audio_encoder")
     adec = build(lambda: AudioDecoderConfigurator.from_metadata(md), "audio_decoder")
-    aenc_items = [[("audio_vae.per_channel_statistics." + k[len("per_channel_statistics."):])
-                   if k.startswith("per_channel_statistics.") else "audio_vae.encoder." + k, s, d]
-                  for k, s, d in entries(aenc, "")]
-    adec_items = [[("audio_vae.per_channel_statistics." + k[len("per_channel_statistics."):])
-                   if k.startswith("per_channel_statistics.") else "audio_vae.decoder." + k, s, d]
-                  for k, s, d in entries(adec, "")]
-    key_roundtrip(AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER, [e[0] for e in aenc_items], aenc.state_dict().keys(),
-                  "audio_encoder")
-    key_roundtrip(AUDIO_VAE_DECODER_COMFY_KEYS_FILTER, [e[0] for e in adec_items], adec.state_dict().keys(),
-                  "audio_decoder")
-    aenc_rest, aenc_stats = split_stats(aenc_items, "audio_vae.per_channel_statistics.")
-    adec_rest, adec_stats = split_stats(adec_items, "audio_vae.per_channel_statistics.")
-    summary("audio_vae.stats_shared", sorted(map(str, aenc_stats)) == sorted(map(str, adec_stats)))
-    comps["audio_encoder"] = aenc_rest
-    comps["audio_decoder"] = adec_rest + adec_stats
+    comps["audio_encoder"], comps["audio_decoder"] = vae_components(
+        aenc, adec, "audio_vae.", AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER, AUDIO_VAE_DECODER_COMFY_KEYS_FILTER, "audio")
     del aenc, adec
 
     voc = build(lambda: VocoderConfigurator.from_metadata(md), "vocoder")
@@ -239,33 +237,16 @@ def main():
     # Checks against the numbers in LTX23.md.
     all_names = [e[0] for c in comps.values() for e in c]
     summary("unique_names", len(all_names) == len(set(all_names)))
-    elements = 0
-    for c in comps.values():
-        for _, shape, _ in c:
-            n = 1
-            for d in shape:
-                n *= d
-            elements += n
+    elements = sum(math.prod(shape) for c in comps.values() for _, shape, _ in c)
     summary("total_tensors", {"got": len(all_names), "expected": EXPECTED["total_tensors"]})
     summary("total_elements", {"got": elements, "expected": EXPECTED["total_elements"]})
     for k, c in comps.items():
         summary("count." + k, {"got": len(c), "expected": EXPECTED.get(k)})
     f32 = sum(1 for c in comps.values() for e in c if e[2] == "F32")
     summary("f32_tensors", {"got": f32, "expected": 290})
-    data_bytes = 0
-    for c in comps.values():
-        for _, shape, dt in c:
-            n = 4 if dt == "F32" else 2
-            for d in shape:
-                n *= d
-            data_bytes += n
+    data_bytes = sum((4 if dt == "F32" else 2) * math.prod(shape) for c in comps.values() for _, shape, dt in c)
     summary("data_bytes", {"got": data_bytes, "expected_per_ltx23_md": 46148472534})
-    ups_elems = 0
-    for _, shape, _ in ups_items:
-        n = 1
-        for d in shape:
-            n *= d
-        ups_elems += n
+    ups_elems = sum(math.prod(shape) for _, shape, _ in ups_items)
     summary("upsampler", {"tensors": len(ups_items), "elements": ups_elems, "bf16_bytes": 2 * ups_elems,
                         "file_bytes_published": 995743560})
 

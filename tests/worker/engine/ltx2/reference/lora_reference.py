@@ -29,7 +29,7 @@ import sys  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
-from common import (bare_packages, randn, reference_args, rel_err, seeded, stub_module,  # noqa: E402
+from common import (ltx_core_on_path, randn, reference_args, rel_err, seeded, stub_module,  # noqa: E402
                     summary_line, write_fixture)
 
 SEED = 384
@@ -58,11 +58,8 @@ FP8_PROBE = [
 
 def import_ltx_core(src):
     """Imports the loader and quantization modules without running package __init__ files."""
-    if not os.path.isdir(os.path.join(src, "ltx_core")):
-        raise ImportError(f"no ltx_core under {src}")
-    sys.path.insert(0, src)
-    bare_packages(src, ("ltx_core", "ltx_core.loader", "ltx_core.model", "ltx_core.model.transformer",
-                        "ltx_core.quantization", "ltx_core.guidance"))
+    ltx_core_on_path(src, ("ltx_core", "ltx_core.loader", "ltx_core.model", "ltx_core.model.transformer",
+                           "ltx_core.quantization", "ltx_core.guidance"))
     from ltx_core.loader.fuse_loras import apply_loras, bf16_fuse_rule  # noqa: E402
     from ltx_core.loader.primitives import LoraStateDictWithStrength, StateDict  # noqa: E402
     from ltx_core.loader.sd_ops import LTXV_LORA_COMFY_RENAMING_MAP  # noqa: E402

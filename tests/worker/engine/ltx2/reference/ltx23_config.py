@@ -1,9 +1,11 @@
 """The published LTX-2.3 configuration: the "config" metadata sections of ltx-2.3-22b-dev.safetensors
 (transformer, vae, audio_vae, vocoder, scheduler) and the spatial upsampler file's config, as plain
-dicts. Data only (no torch): read by inventory_reference.py (the real-size inventory) and, through
-it, by bench/gpu's reference scripts. Split from inventory_reference.py so that file holds the
-inventory logic and this one the configuration.
+dicts, plus `derived`, which makes the tiny test configs from them. No torch: read by
+inventory_reference.py (the real-size inventory), by the parity scripts beside it (their tiny
+configs are these sections with a few sizes changed) and by bench/gpu's reference scripts. Split from
+inventory_reference.py so that file holds the inventory logic and this one the configuration.
 """
+import copy
 
 MODEL_VERSION = "2.3.0"
 
@@ -185,3 +187,18 @@ UPSAMPLER_CONFIG = {"_class_name": "LatentUpsampler", "in_channels": 128, "mid_c
                     "temporal_upsample": False, "spatial_scale": 2.0, "rational_resampler": False}
 
 GEMMA_HIDDEN, GEMMA_LAYERS = 3840, 48  # gemma-3-12b text_config: hidden_size, num_hidden_layers
+
+
+def derived(base: dict, overrides: dict) -> dict:
+    """A deep copy of the config `base` with `overrides` applied: where both hold a dict under a key,
+    the override is merged into it the same way (so a nested section names only what it changes);
+    any other value replaces. Keys keep base's order (a new key goes last), so json.dumps of a tiny
+    config lists its keys in the published section's order: the fixtures' "config" metadata depends
+    on that. The result shares no mutable value with `base` or `overrides`."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = derived(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

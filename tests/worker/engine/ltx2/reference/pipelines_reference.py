@@ -42,6 +42,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
 from common import (bare_packages, bf16_exact, pipelines_imports, reference_args, rel_err,  # noqa: E402
                     stub_missing, summary_line, write_fixture)
+from ltx23_config import UPSAMPLER_CONFIG, derived  # noqa: E402
 
 WIDTH, HEIGHT, FRAMES, FPS, SEED = 192, 128, 17, 24.0, 10
 STAGE1_STEPS = 2
@@ -65,9 +66,7 @@ TRANSFORMER = {
     "frequencies_precision": "float64", "apply_gated_attention": True, "cross_attention_adaln": True,
     "caption_proj_before_connector": True,
 }
-UPSAMPLER = {"_class_name": "LatentUpsampler", "in_channels": 128, "mid_channels": 32, "num_blocks_per_stage": 1,
-             "dims": 3, "spatial_upsample": True, "temporal_upsample": False, "spatial_scale": 2.0,
-             "rational_resampler": False}
+UPSAMPLER = derived(UPSAMPLER_CONFIG, {"mid_channels": 32, "num_blocks_per_stage": 1})  # the published one, shrunk
 VIDEO_GUIDER = dict(cfg_scale=3.0, stg_scale=1.0, modality_scale=3.0, rescale_scale=0.7, skip_step=0,
                     stg_blocks=[STG_BLOCK])
 AUDIO_GUIDER = dict(cfg_scale=7.0, stg_scale=1.0, modality_scale=3.0, rescale_scale=0.7, skip_step=0,
@@ -252,7 +251,27 @@ def main():  # noqa: PLR0915
     distilled_sigmas = DISTILLED_SIGMAS.to(torch.float32)
     order = ["s1_video", "s1_audio", "s2_video", "s2_audio"]
 
+    def both_stages(x0, ups, c, dtype, stage1_denoiser, stage1_sigmas_):
+        """Both stages of a two-stage pipeline with the injected noise in `order`: stage 1 at half size
+        (`stage1_denoiser` over `stage1_sigmas_`), the x2 upsample of its video, stage 2 at full size
+        (the simple denoiser over the stage-2 distilled sigmas) from that and stage 1's audio.
+        Returns (stage-1 video, stage-1 audio, upsampled latent, stage-2 video, stage-2 audio)."""
+        noiser = InjectedNoiser([noise[k] for k in order])
+        v1, a1 = run_stage(x0, stage1_denoiser, stage1_sigmas_, noiser, half, dtype, None, None, 1.0)
+        up = upsample_video(latent=v1.latent[:1], video_encoder=encoder_stub, upsampler=ups)
+        v2, a2 = run_stage(x0, SimpleDenoiser(c["video_context"], c["audio_context"]), stage2_sigmas, noiser, full,
+                           dtype, up, a1.latent, stage2_sigmas[0].item())
+        assert not noiser.draws
+        return v1, a1, up, v2, a2
+
     results = {}
+
+    def keep(prefix, out):
+        """Stores a run's latents as fixture tensors prefix + name and in `results` for the summary."""
+        for k, v in out.items():
+            tensors[prefix + k] = v.contiguous()
+        results[prefix] = out
+
     model.requires_grad_(False)
     upsampler.requires_grad_(False)
     runs = []
@@ -263,40 +282,22 @@ def main():  # noqa: PLR0915
         for dname, dtype, x0, ups in runs:
             c = {k: v.to(dtype) for k, v in ctx.items()}
 
-            # two_stages (ti2vid_two_stages.py at HEAD)
-            noiser = InjectedNoiser([noise[k] for k in order])
+            # two_stages (ti2vid_two_stages.py at HEAD): its final audio is stage 1's
             guided = FactoryGuidedDenoiser(
                 v_context=c["video_context"], a_context=c["audio_context"],
                 video_guider_factory=create_multimodal_guider_factory(
                     params=MultiModalGuiderParams(**VIDEO_GUIDER), negative_context=c["video_negative"]),
                 audio_guider_factory=create_multimodal_guider_factory(
                     params=MultiModalGuiderParams(**AUDIO_GUIDER), negative_context=c["audio_negative"]))
-            v1, a1 = run_stage(x0, guided, stage1_sigmas, noiser, half, dtype, None, None, 1.0)
-            up = upsample_video(latent=v1.latent[:1], video_encoder=encoder_stub, upsampler=ups)
-            v2, a2 = run_stage(x0, SimpleDenoiser(c["video_context"], c["audio_context"]), stage2_sigmas, noiser, full,
-                               dtype, up, a1.latent, stage2_sigmas[0].item())
-            assert not noiser.draws
-            p = f"two_stages.{dname}."
-            out = {"stage1_video": v1.latent, "stage1_audio": a1.latent, "upsampled": up, "video": v2.latent,
-                   "audio": a1.latent, "stage2_audio": a2.latent}
-            for k, v in out.items():
-                tensors[p + k] = v.contiguous()
-            results[p] = out
+            v1, a1, up, v2, a2 = both_stages(x0, ups, c, dtype, guided, stage1_sigmas)
+            keep(f"two_stages.{dname}.", {"stage1_video": v1.latent, "stage1_audio": a1.latent, "upsampled": up,
+                                          "video": v2.latent, "audio": a1.latent, "stage2_audio": a2.latent})
 
-            # distilled (distilled.py; 2.3 uses the deterministic Euler sampler)
-            noiser = InjectedNoiser([noise[k] for k in order])
+            # distilled (distilled.py; 2.3 uses the deterministic Euler sampler): its final audio is stage 2's
             simple = SimpleDenoiser(c["video_context"], c["audio_context"])
-            v1, a1 = run_stage(x0, simple, distilled_sigmas, noiser, half, dtype, None, None, 1.0)
-            up = upsample_video(latent=v1.latent[:1], video_encoder=encoder_stub, upsampler=ups)
-            v2, a2 = run_stage(x0, SimpleDenoiser(c["video_context"], c["audio_context"]), stage2_sigmas, noiser, full,
-                               dtype, up, a1.latent, stage2_sigmas[0].item())
-            assert not noiser.draws
-            p = f"distilled.{dname}."
-            out = {"stage1_video": v1.latent, "stage1_audio": a1.latent, "upsampled": up, "video": v2.latent,
-                   "audio": a2.latent}
-            for k, v in out.items():
-                tensors[p + k] = v.contiguous()
-            results[p] = out
+            v1, a1, up, v2, a2 = both_stages(x0, ups, c, dtype, simple, distilled_sigmas)
+            keep(f"distilled.{dname}.", {"stage1_video": v1.latent, "stage1_audio": a1.latent, "upsampled": up,
+                                         "video": v2.latent, "audio": a2.latent})
 
     for pipe in ("two_stages", "distilled"):
         f, b = results[f"{pipe}.f32."], results[f"{pipe}.bf16."]

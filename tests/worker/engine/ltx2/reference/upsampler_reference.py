@@ -24,19 +24,18 @@ import types
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
-from common import (bare_packages, bf16_exact, randn, reference_args, rel_err, seeded, stub_module,  # noqa: E402
+from common import (bf16_exact, ltx_core_on_path, randn, reference_args, rel_err, seeded, stub_module,  # noqa: E402
                     summary_line, write_fixture)
+from ltx23_config import UPSAMPLER_CONFIG, derived  # noqa: E402
 
 SEED = 2305
 IN_CH = 8
 B, F, H, W = 2, 3, 4, 6
+# The published upsampler config (same keys, same order), shrunk; "b" also takes the rational resampler.
+_TINY = derived(UPSAMPLER_CONFIG, {"in_channels": IN_CH, "mid_channels": 32, "num_blocks_per_stage": 1})
 CONFIGS = {
-    "a": {"_class_name": "LatentUpsampler", "in_channels": IN_CH, "mid_channels": 32, "num_blocks_per_stage": 1,
-          "dims": 3, "spatial_upsample": True, "temporal_upsample": False, "spatial_scale": 2.0,
-          "rational_resampler": False},
-    "b": {"_class_name": "LatentUpsampler", "in_channels": IN_CH, "mid_channels": 64, "num_blocks_per_stage": 1,
-          "dims": 3, "spatial_upsample": True, "temporal_upsample": False, "spatial_scale": 2.0,
-          "rational_resampler": True},
+    "a": _TINY,
+    "b": derived(_TINY, {"mid_channels": 64, "rational_resampler": True}),
 }
 
 
@@ -44,10 +43,7 @@ def import_ltx_core(src):
     """Imports the upsampler modules without running package __init__ files (they pull in the
     whole VAE, tiling and loader stacks). The video_vae package is stubbed: model.py only needs
     VideoEncoder as a type annotation; PerChannelStatistics comes from video_vae/ops.py."""
-    if not os.path.isdir(os.path.join(src, "ltx_core")):
-        raise ImportError(f"no ltx_core under {src}")
-    sys.path.insert(0, src)
-    bare_packages(src, ("ltx_core", "ltx_core.model", "ltx_core.model.upsampler"))
+    ltx_core_on_path(src, ("ltx_core", "ltx_core.model", "ltx_core.model.upsampler"))
 
     class VideoEncoder:  # annotation placeholder only
         pass

@@ -32,8 +32,9 @@ import types
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
-from common import (bare_packages, bf16_exact, reference_args, rel_err, seeded, summary_line,  # noqa: E402
-                    write_fixture)
+from common import (bare_packages, bf16_exact, ltx_core_on_path, reference_args, rel_err, seeded,  # noqa: E402
+                    summary_line, write_fixture)
+from ltx23_config import VAE as PUBLISHED_VAE, derived  # noqa: E402
 
 SEED = 2303
 LATENT_CHANNELS, BASE = 8, 4
@@ -47,13 +48,9 @@ DECODER_BLOCKS = [
     ["compress_all", {"multiplier": 2}],
     ["res_x", {"num_layers": 1}],
 ]
-# Every key the published 2.3 "vae" section carries; encoder-only keys are there on purpose (the
-# C++ decoder must accept and ignore them).
-VAE = {
-    "_class_name": "CausalVideoAutoencoder",
-    "dims": 3,
-    "in_channels": 3,
-    "out_channels": 3,
+# The published 2.3 "vae" section (every key, same order), shrunk; its encoder-only keys stay on
+# purpose (the C++ decoder must accept and ignore them).
+VAE = derived(PUBLISHED_VAE, {
     "latent_channels": LATENT_CHANNELS,
     "encoder_blocks": [
         ["res_x", {"num_layers": 1}],
@@ -65,18 +62,10 @@ VAE = {
         ["res_x", {"num_layers": 1}],
     ],
     "decoder_blocks": DECODER_BLOCKS,
-    "scaling_factor": 1.0,
-    "norm_layer": "pixel_norm",
     "patch_size": 2,
-    "latent_log_var": "uniform",
-    "use_quant_conv": False,
-    "causal_decoder": False,
-    "timestep_conditioning": False,
-    "normalize_latent_channels": False,
     "encoder_base_channels": BASE,
     "decoder_base_channels": BASE,
-    "spatial_padding_mode": "zeros",
-}
+})
 # Tile layouts in pixel / frame units (the decoder's factors here: time 4, space 8).
 TILINGS = {
     # latent tiles: frames 3/1, height 3/1, width 3/1 -> masks sum to one (no weight buffer)
@@ -93,9 +82,7 @@ SPLIT_CASES = [(121, 1024, 1536), (121, 512, 768), (241, 704, 1280), (81, 160, 1
 # ---------------------------------------------------------------- ltx-core imports
 
 def import_ltx_core(src):
-    if not os.path.isdir(os.path.join(src, "ltx_core")):
-        raise ImportError(f"no ltx_core under {src}")
-    sys.path.insert(0, src)
+    ltx_core_on_path(src)
     try:
         import ltx_core.model.video_vae  # noqa: F401  (the package as ltx-core uses it)
     except Exception:  # noqa: BLE001
