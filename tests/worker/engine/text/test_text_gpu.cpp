@@ -20,12 +20,7 @@ bool cuda() {
 TEST_CASE("Gemma-3 hidden states on CUDA match HF transformers") {
   if (!cuda()) return;
   ff::test::GemmaFixture f;
-  const struct {
-    at::ScalarType dtype;
-    const char* tag;
-    double tol;
-  } runs[] = {{at::kFloat, "f32", 1e-4}, {at::kBFloat16, "bf16", 2e-2}};
-  for (const auto& r : runs) {
+  for (const auto& r : f.runs()) {
     const std::string tag = r.tag;
     CAPTURE(tag);
     GemmaWeights w = to(f.bf16, at::Device(at::kCUDA), r.dtype);

@@ -27,12 +27,7 @@ TEST_CASE("Gemma-3 hidden states match HF transformers in fp32 and bf16") {
   REQUIRE(f.cfg.num_hidden_layers == 6);
   REQUIRE(f.cfg.sliding_window < f.ids.size(1));  // the window matters
   REQUIRE((f.bf16.embed_tokens.scalar_type() == at::kBFloat16));
-  const struct {
-    at::ScalarType dtype;
-    const char* tag;
-    double tol;
-  } runs[] = {{at::kFloat, "f32", 1e-4}, {at::kBFloat16, "bf16", 2e-2}};
-  for (const auto& r : runs) {
+  for (const auto& r : f.runs()) {
     const std::string tag = r.tag;
     CAPTURE(tag);
     GemmaWeights w = to(f.bf16, at::kCPU, r.dtype);

@@ -32,8 +32,14 @@ struct GemmaFixture {
   GemmaWeights bf16 = load_gemma_weights(ck, cfg);
   at::Tensor ids = ck.view("input_ids");
   at::Tensor mask = ck.view("attention_mask");
+  // The fixture's expected outputs: dtype, the "expected_<tag>.hidden.*" tensors, tolerance.
+  struct Run {
+    at::ScalarType dtype;
+    const char* tag;
+    double tol;
+  };
+  static std::vector<Run> runs() { return {{at::kFloat, "f32", 1e-4}, {at::kBFloat16, "bf16", 2e-2}}; }
 };
-
 
 struct LtxFixture {
   io::Checkpoint ck = io::Checkpoint::open(kFixtures + "/ltx_processor_tiny.safetensors");
